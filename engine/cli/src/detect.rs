@@ -1,0 +1,118 @@
+//! `warden detect`: offline detection over JSON lines.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+use warden_detect::{MatchedField, event};
+
+use crate::DetectArgs;
+use crate::rules::load_engine;
+
+#[derive(Serialize)]
+struct Alert<'a> {
+    rule_id: &'a str,
+    rule_title: &'a str,
+    level: &'a str,
+    tags: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_id: Option<&'a str>,
+    matched: &'a [MatchedField],
+    line: u64,
+    event: &'a RawValue,
+}
+
+pub fn run(args: DetectArgs) -> Result<ExitCode> {
+    let engine = load_engine(&args.rules, &args.opts)?;
+    for r in engine.rejections() {
+        eprintln!(
+            "warden: rule rejected: {} [{}]: {}",
+            r.file.display(),
+            r.rule_id.as_deref().unwrap_or("-"),
+            r.reason
+        );
+    }
+    let input: Box<dyn BufRead> = if args.input == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(&args.input).with_context(|| args.input.clone())?,
+        ))
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut scratch = engine.scratch();
+    let mut hits = Vec::new();
+    let (mut events, mut malformed, mut alerts) = (0u64, 0u64, 0u64);
+    let mut line_no = 0u64;
+    let mut buf = Vec::with_capacity(4096);
+    let mut input = input;
+    loop {
+        buf.clear();
+        let n = input
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("{}: read error after line {line_no}", args.input))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let line = trim(&buf);
+        if line.is_empty() {
+            continue;
+        }
+        let ev = match event::parse(line) {
+            Ok(v) if v.is_object() => v,
+            Ok(_) => {
+                malformed += 1;
+                eprintln!("warden: {}:{line_no}: not a JSON object", args.input);
+                continue;
+            }
+            Err(e) => {
+                malformed += 1;
+                eprintln!("warden: {}:{line_no}: invalid JSON: {e}", args.input);
+                continue;
+            }
+        };
+        events += 1;
+        engine.detect(&ev, &mut scratch, &mut hits);
+        if hits.is_empty() {
+            continue;
+        }
+        let org_id = ev.as_object().and_then(|o| o.get(&"org_id")).and_then(|v| v.as_str());
+        let raw: &RawValue = serde_json::from_slice(line)
+            .with_context(|| format!("{}:{line_no}: event re-read", args.input))?;
+        for h in &hits {
+            let meta = &h.rule.meta;
+            let alert = Alert {
+                rule_id: meta.id.as_deref().unwrap_or(meta.title.as_str()),
+                rule_title: &meta.title,
+                level: meta.level.as_deref().unwrap_or("medium"),
+                tags: &meta.tags,
+                org_id,
+                matched: &h.matched,
+                line: line_no,
+                event: raw,
+            };
+            serde_json::to_writer(&mut out, &alert)?;
+            out.write_all(b"\n")?;
+            alerts += 1;
+        }
+    }
+    out.flush()?;
+    eprintln!(
+        "warden: {events} events, {malformed} malformed lines, {alerts} alerts, {} rules loaded, {} rejected",
+        engine.rules().len(),
+        engine.rejections().len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    &b[start..end]
+}

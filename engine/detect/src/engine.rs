@@ -1,0 +1,951 @@
+//! The compiled rule set and the per-event matcher.
+//!
+//! Build once with [`EngineBuilder`], share the [`Engine`] behind an `Arc`,
+//! and give every thread its own [`Scratch`]. Per event:
+//!
+//! 1. routing: the mapping's logsource conditions pick the active buckets
+//!    (one bucket per logsource entry; without a mapping, one bucket);
+//! 2. one walk over the event, guided by a trie of every path any rule
+//!    uses, feeds each value to the field index of the active buckets'
+//!    slots, which fire predicates;
+//! 3. only rules with a fired predicate (plus the few whose condition can
+//!    hold with none) have their condition evaluated.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
+
+use crate::compile::{FieldRefSpec, Placeholders, RefMode, Sink, compile_detection};
+use crate::event::{scalar_text, segmentations, values_at};
+use crate::index::{FeedScratch, FieldMatcher};
+use crate::mapping::Mapping;
+use crate::predicate::{Expr, Test};
+use crate::sigma::{LogSource, ParsedDocument, RuleMeta, SigmaFilter, SigmaRule, parse_documents};
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A rule or filter that was not loaded, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rejection {
+    pub file: PathBuf,
+    pub rule_id: Option<String>,
+    pub title: Option<String>,
+    pub reason: String,
+}
+
+/// A loaded rule.
+#[derive(Debug, Clone)]
+pub struct RuleInfo {
+    pub meta: RuleMeta,
+    pub file: PathBuf,
+}
+
+/// One field and value that contributed to a match.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MatchedField {
+    /// The Sigma field name (`keywords` for keyword searches).
+    pub field: String,
+    /// The event value that matched.
+    pub value: String,
+    /// What it was tested against.
+    pub test: String,
+}
+
+/// A rule that matched an event.
+#[derive(Debug, Clone)]
+pub struct RuleHit {
+    pub rule: Arc<RuleInfo>,
+    pub matched: Vec<MatchedField>,
+}
+
+/// Collects rules, filters and options, then compiles them.
+#[derive(Debug, Default)]
+pub struct EngineBuilder {
+    mapping: Option<Mapping>,
+    placeholders: Placeholders,
+    rules: Vec<(SigmaRule, PathBuf)>,
+    filters: Vec<(SigmaFilter, PathBuf)>,
+    rejections: Vec<Rejection>,
+}
+
+impl EngineBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Uses a field mapping (logsource routing and field paths).
+    pub fn mapping(mut self, mapping: Mapping) -> Self {
+        self.mapping = Some(mapping);
+        self
+    }
+
+    /// Sets the values of `%placeholders%` for `|expand`.
+    pub fn placeholders(mut self, ph: Placeholders) -> Self {
+        self.placeholders = ph;
+        self
+    }
+
+    /// Adds rules from YAML text; `file` names them in reports.
+    pub fn add_yaml(&mut self, text: &str, file: &Path) -> crate::Result<()> {
+        for doc in parse_documents(text, file)? {
+            match doc {
+                ParsedDocument::Rule(r) => self.rules.push((r, file.to_path_buf())),
+                ParsedDocument::Filter(f) => self.filters.push((f, file.to_path_buf())),
+                ParsedDocument::Rejected { id, title, reason, .. } => self.rejections.push(Rejection {
+                    file: file.to_path_buf(),
+                    rule_id: id,
+                    title,
+                    reason,
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a rule file, or every `.yml`/`.yaml` file under a directory
+    /// (recursively, in sorted order). A YAML syntax error in one file is
+    /// recorded as a rejection naming the file and line; the rest still loads.
+    pub fn add_path(&mut self, path: &Path) -> crate::Result<()> {
+        let meta = std::fs::metadata(path).map_err(|e| crate::Error::io(path, e))?;
+        if meta.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| crate::Error::io(path, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            for p in entries {
+                let is_yaml = p
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| e == "yml" || e == "yaml");
+                if p.is_dir() || is_yaml {
+                    self.add_path(&p)?;
+                }
+            }
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
+        match self.add_yaml(&text, path) {
+            Ok(()) => Ok(()),
+            Err(e @ crate::Error::Yaml { .. }) => {
+                self.rejections.push(Rejection {
+                    file: path.to_path_buf(),
+                    rule_id: None,
+                    title: None,
+                    reason: e.to_string(),
+                });
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Compiles everything added so far.
+    pub fn build(self) -> Engine {
+        Compiler::new(self.mapping, self.placeholders).run(self.rules, self.filters, self.rejections)
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    bucket: u32,
+    field: String,
+    paths: Vec<Vec<String>>,
+    matcher: FieldMatcher,
+}
+
+#[derive(Debug)]
+struct PredInfo {
+    slot: u32,
+    test: Test,
+    rules: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    rule: u32,
+    expr: Expr,
+}
+
+#[derive(Debug)]
+struct FieldRef {
+    spec: FieldRefSpec,
+    a: Vec<Vec<String>>,
+    b: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Default)]
+struct Bucket {
+    name: String,
+    keyword_slot: Option<u32>,
+    /// Compiled rules whose condition can be true with no predicate fired.
+    always: Vec<u32>,
+    rules: usize,
+}
+
+#[derive(Debug, Default)]
+struct TrieNode {
+    children: FastMap<Box<str>, u32>,
+    slots: Vec<u32>,
+}
+
+/// Logsource routing: which buckets an event belongs to.
+#[derive(Debug, Default)]
+struct Router {
+    /// Distinct condition paths (all segmentations each).
+    paths: Vec<Vec<Vec<String>>>,
+    /// Per bucket: (path index, accepted lowercase values; empty = present).
+    conditions: Vec<Vec<(usize, Vec<String>)>>,
+    /// Buckets without conditions.
+    unconditional: Vec<u32>,
+    /// Per first-condition path: value → buckets; checked further on the rest.
+    by_first: Vec<FastMap<String, Vec<u32>>>,
+    /// Buckets whose first condition is "present".
+    first_present: Vec<(usize, u32)>,
+}
+
+/// A compiled, immutable rule set.
+#[derive(Debug)]
+pub struct Engine {
+    rules: Vec<Arc<RuleInfo>>,
+    rejections: Vec<Rejection>,
+    buckets: Vec<Bucket>,
+    slots: Vec<Slot>,
+    preds: Vec<PredInfo>,
+    compiled: Vec<CompiledRule>,
+    fieldrefs: Vec<FieldRef>,
+    trie: Vec<TrieNode>,
+    router: Router,
+    mapping_name: Option<String>,
+}
+
+/// Per-thread working memory for [`Engine::detect`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    fired: Vec<u64>,
+    touched: Vec<u32>,
+    marked: Vec<u64>,
+    candidates: Vec<u32>,
+    rule_seen: Vec<u64>,
+    active: Vec<u64>,
+    active_list: Vec<u32>,
+    route_vals: Vec<String>,
+    route_has: Vec<bool>,
+    feed: FeedScratch,
+    numbuf: String,
+    tmp: Vec<u32>,
+}
+
+fn set_bit(bits: &mut [u64], i: u32) -> bool {
+    let (w, b) = ((i / 64) as usize, i % 64);
+    let was = bits[w] & (1 << b) != 0;
+    bits[w] |= 1 << b;
+    !was
+}
+
+fn get_bit(bits: &[u64], i: u32) -> bool {
+    bits[(i / 64) as usize] & (1 << (i % 64)) != 0
+}
+
+fn words(n: usize) -> usize {
+    n.div_ceil(64).max(1)
+}
+
+struct Compiler {
+    mapping: Option<Mapping>,
+    placeholders: Placeholders,
+    buckets: Vec<Bucket>,
+    slots: Vec<(u32, String, Vec<String>)>,
+    slot_ids: HashMap<(u32, String), u32>,
+    keyword_slots: HashMap<u32, u32>,
+    preds: Vec<(u32, Test)>,
+    pred_ids: HashMap<(u32, Test), u32>,
+    fieldrefs: Vec<(u32, FieldRefSpec)>,
+    fieldref_ids: HashMap<(u32, FieldRefSpec), u32>,
+}
+
+struct BucketSink<'a> {
+    c: &'a mut Compiler,
+    bucket: u32,
+}
+
+impl Sink for BucketSink<'_> {
+    fn field_slot(&mut self, field: &str) -> u32 {
+        let key = (self.bucket, field.to_string());
+        if let Some(id) = self.c.slot_ids.get(&key) {
+            return *id;
+        }
+        let paths = match &self.c.mapping {
+            Some(m) => m.field_paths(self.bucket as usize, field),
+            None => vec![field.to_string()],
+        };
+        let id = self.c.slots.len() as u32;
+        self.c.slots.push((self.bucket, field.to_string(), paths));
+        self.c.slot_ids.insert(key, id);
+        id
+    }
+
+    fn keyword_slot(&mut self) -> u32 {
+        if let Some(id) = self.c.keyword_slots.get(&self.bucket) {
+            return *id;
+        }
+        let id = self.c.slots.len() as u32;
+        self.c.slots.push((self.bucket, "keywords".into(), Vec::new()));
+        self.c.keyword_slots.insert(self.bucket, id);
+        id
+    }
+
+    fn pred(&mut self, slot: u32, test: Test) -> u32 {
+        let key = (slot, test);
+        if let Some(id) = self.c.pred_ids.get(&key) {
+            return *id;
+        }
+        let id = self.c.preds.len() as u32;
+        self.c.preds.push(key.clone());
+        self.c.pred_ids.insert(key, id);
+        id
+    }
+
+    fn fieldref(&mut self, spec: FieldRefSpec) -> u32 {
+        let key = (self.bucket, spec);
+        if let Some(id) = self.c.fieldref_ids.get(&key) {
+            return *id;
+        }
+        let id = self.c.fieldrefs.len() as u32;
+        self.c.fieldrefs.push(key.clone());
+        self.c.fieldref_ids.insert(key, id);
+        id
+    }
+}
+
+fn filter_applies(filter: &SigmaFilter, rule: &RuleMeta) -> bool {
+    let named = filter.rules.iter().any(|r| {
+        r.eq_ignore_ascii_case("any")
+            || rule.id.as_deref() == Some(r.as_str())
+            || rule.name.as_deref() == Some(r.as_str())
+    });
+    let agrees = |f: &Option<String>, r: &Option<String>| match f {
+        None => true,
+        Some(f) => r.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(f)),
+    };
+    let (fl, rl) = (&filter.meta.logsource, &rule.logsource);
+    named
+        && agrees(&fl.category, &rl.category)
+        && agrees(&fl.product, &rl.product)
+        && agrees(&fl.service, &rl.service)
+}
+
+impl Compiler {
+    fn new(mapping: Option<Mapping>, placeholders: Placeholders) -> Self {
+        let buckets = match &mapping {
+            Some(m) => m
+                .logsources
+                .iter()
+                .map(|e| Bucket {
+                    name: e.name.clone(),
+                    ..Bucket::default()
+                })
+                .collect(),
+            None => vec![Bucket {
+                name: "all".into(),
+                ..Bucket::default()
+            }],
+        };
+        Compiler {
+            mapping,
+            placeholders,
+            buckets,
+            slots: Vec::new(),
+            slot_ids: HashMap::new(),
+            keyword_slots: HashMap::new(),
+            preds: Vec::new(),
+            pred_ids: HashMap::new(),
+            fieldrefs: Vec::new(),
+            fieldref_ids: HashMap::new(),
+        }
+    }
+
+    fn routes(&self, ls: &LogSource) -> Result<Vec<u32>, String> {
+        match &self.mapping {
+            None => Ok(vec![0]),
+            Some(m) => {
+                let r = m.routes_for(ls);
+                if r.is_empty() {
+                    Err(format!(
+                        "logsource {ls} is not covered by mapping '{}'",
+                        m.name
+                    ))
+                } else {
+                    Ok(r.into_iter().map(|i| i as u32).collect())
+                }
+            }
+        }
+    }
+
+    fn run(
+        mut self,
+        rules: Vec<(SigmaRule, PathBuf)>,
+        filters: Vec<(SigmaFilter, PathBuf)>,
+        mut rejections: Vec<Rejection>,
+    ) -> Engine {
+        let mut infos: Vec<Arc<RuleInfo>> = Vec::new();
+        let mut compiled: Vec<(u32, u32, Expr)> = Vec::new(); // (bucket, rule, expr)
+        let mut bad_filters: Vec<bool> = vec![false; filters.len()];
+        for (rule, file) in rules {
+            let reject = |reason: String| Rejection {
+                file: file.clone(),
+                rule_id: rule.meta.id.clone(),
+                title: Some(rule.meta.title.clone()),
+                reason,
+            };
+            let buckets = match self.routes(&rule.meta.logsource) {
+                Ok(b) => b,
+                Err(e) => {
+                    rejections.push(reject(e));
+                    continue;
+                }
+            };
+            let applicable: Vec<usize> = filters
+                .iter()
+                .enumerate()
+                .filter(|(_, (f, _))| filter_applies(f, &rule.meta))
+                .map(|(i, _)| i)
+                .collect();
+            let rule_idx = infos.len() as u32;
+            let mut exprs = Vec::new();
+            let mut failed = None;
+            for &b in &buckets {
+                let placeholders = std::mem::take(&mut self.placeholders);
+                let mut sink = BucketSink { c: &mut self, bucket: b };
+                let r = compile_detection(&rule.detection, &placeholders, &mut sink);
+                let mut parts = Vec::new();
+                match r {
+                    Ok(e) => parts.push(e),
+                    Err(e) => failed = Some(e),
+                }
+                for &fi in &applicable {
+                    match compile_detection(&filters[fi].0.detection, &placeholders, &mut sink) {
+                        Ok(e) => parts.push(e),
+                        Err(e) => {
+                            if !bad_filters[fi] {
+                                bad_filters[fi] = true;
+                                rejections.push(Rejection {
+                                    file: filters[fi].1.clone(),
+                                    rule_id: filters[fi].0.meta.id.clone(),
+                                    title: Some(filters[fi].0.meta.title.clone()),
+                                    reason: format!("filter: {e}"),
+                                });
+                            }
+                        }
+                    }
+                }
+                self.placeholders = placeholders;
+                if failed.is_some() {
+                    break;
+                }
+                exprs.push((b, Expr::and(parts)));
+            }
+            if let Some(e) = failed {
+                rejections.push(reject(e));
+                continue;
+            }
+            infos.push(Arc::new(RuleInfo {
+                meta: rule.meta,
+                file,
+            }));
+            for (b, e) in exprs {
+                compiled.push((b, rule_idx, e));
+            }
+        }
+        self.finish(infos, compiled, rejections)
+    }
+
+    fn finish(
+        self,
+        rules: Vec<Arc<RuleInfo>>,
+        compiled: Vec<(u32, u32, Expr)>,
+        rejections: Vec<Rejection>,
+    ) -> Engine {
+        let Compiler {
+            mapping,
+            mut buckets,
+            slots: raw_slots,
+            keyword_slots,
+            preds: raw_preds,
+            fieldrefs: raw_frefs,
+            ..
+        } = self;
+        let mut preds: Vec<PredInfo> = raw_preds
+            .into_iter()
+            .map(|(slot, test)| PredInfo {
+                slot,
+                test,
+                rules: Vec::new(),
+            })
+            .collect();
+        let mut compiled_rules = Vec::with_capacity(compiled.len());
+        for (i, (b, rule, expr)) in compiled.into_iter().enumerate() {
+            let ci = i as u32;
+            let mut mentioned = Vec::new();
+            expr.visit_preds(true, &mut |p, _| mentioned.push(p));
+            mentioned.sort_unstable();
+            mentioned.dedup();
+            for p in &mentioned {
+                preds[*p as usize].rules.push(ci);
+            }
+            let bucket = &mut buckets[b as usize];
+            bucket.rules += 1;
+            // Rules that can hold with nothing fired, or that compare fields, are always checked.
+            if expr.has_fieldref() || expr.eval(&|_| false, &mut |_| false) {
+                bucket.always.push(ci);
+            }
+            compiled_rules.push(CompiledRule { rule, expr });
+        }
+        for (b, s) in keyword_slots {
+            buckets[b as usize].keyword_slot = Some(s);
+        }
+        // Field indexes.
+        let mut by_slot: Vec<Vec<(u32, &Test)>> = vec![Vec::new(); raw_slots.len()];
+        for (i, p) in preds.iter().enumerate() {
+            by_slot[p.slot as usize].push((i as u32, &p.test));
+        }
+        let mut slots = Vec::with_capacity(raw_slots.len());
+        for (i, (bucket, field, paths)) in raw_slots.into_iter().enumerate() {
+            let matcher = FieldMatcher::build(&by_slot[i]).unwrap_or_else(|e| {
+                // Every regex was compiled alone before; a set failing is a size limit.
+                panic!("field index for '{field}' failed to build: {e}")
+            });
+            let paths = paths.iter().flat_map(|p| segmentations(p)).collect();
+            slots.push(Slot {
+                bucket,
+                field,
+                paths,
+                matcher,
+            });
+        }
+        drop(by_slot);
+        // Path trie.
+        let mut trie = vec![TrieNode::default()];
+        for (i, s) in slots.iter().enumerate() {
+            for segs in &s.paths {
+                let mut node = 0usize;
+                for seg in segs {
+                    node = match trie[node].children.get(seg.as_str()) {
+                        Some(n) => *n as usize,
+                        None => {
+                            let n = trie.len();
+                            trie.push(TrieNode::default());
+                            trie[node].children.insert(seg.as_str().into(), n as u32);
+                            n
+                        }
+                    };
+                }
+                if !trie[node].slots.contains(&(i as u32)) {
+                    trie[node].slots.push(i as u32);
+                }
+            }
+        }
+        let fieldrefs = raw_frefs
+            .into_iter()
+            .map(|(b, spec)| {
+                let resolve = |f: &str| -> Vec<Vec<String>> {
+                    let paths = match &mapping {
+                        Some(m) => m.field_paths(b as usize, f),
+                        None => vec![f.to_string()],
+                    };
+                    paths.iter().flat_map(|p| segmentations(p)).collect()
+                };
+                FieldRef {
+                    a: resolve(&spec.field),
+                    b: resolve(&spec.other),
+                    spec,
+                }
+            })
+            .collect();
+        let router = build_router(mapping.as_ref(), buckets.len());
+        Engine {
+            rules,
+            rejections,
+            buckets,
+            slots,
+            preds,
+            compiled: compiled_rules,
+            fieldrefs,
+            trie,
+            router,
+            mapping_name: mapping.map(|m| m.name),
+        }
+    }
+}
+
+fn build_router(mapping: Option<&Mapping>, nbuckets: usize) -> Router {
+    let mut r = Router::default();
+    let Some(m) = mapping else {
+        r.unconditional = (0..nbuckets as u32).collect();
+        r.conditions = vec![Vec::new(); nbuckets];
+        return r;
+    };
+    let mut path_ids: HashMap<String, usize> = HashMap::new();
+    for (b, e) in m.logsources.iter().enumerate() {
+        let mut conds = Vec::new();
+        for c in &e.conditions {
+            let id = *path_ids.entry(c.path.clone()).or_insert_with(|| {
+                r.paths.push(segmentations(&c.path));
+                r.by_first.push(FastMap::default());
+                r.paths.len() - 1
+            });
+            conds.push((id, c.values.clone()));
+        }
+        match conds.first() {
+            None => r.unconditional.push(b as u32),
+            Some((p, vals)) if vals.is_empty() => r.first_present.push((*p, b as u32)),
+            Some((p, vals)) => {
+                for v in vals {
+                    r.by_first[*p].entry(v.clone()).or_default().push(b as u32);
+                }
+            }
+        }
+        r.conditions.push(conds);
+    }
+    r
+}
+
+impl Engine {
+    /// Starts a builder.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::new()
+    }
+
+    /// Loaded rules.
+    pub fn rules(&self) -> &[Arc<RuleInfo>] {
+        &self.rules
+    }
+
+    /// Rules and filters that were not loaded.
+    pub fn rejections(&self) -> &[Rejection] {
+        &self.rejections
+    }
+
+    /// The mapping's name, if any.
+    pub fn mapping_name(&self) -> Option<&str> {
+        self.mapping_name.as_deref()
+    }
+
+    /// Number of distinct predicates after interning.
+    pub fn predicate_count(&self) -> usize {
+        self.preds.len()
+    }
+
+    /// (bucket name, rules compiled into it).
+    pub fn bucket_sizes(&self) -> Vec<(&str, usize)> {
+        self.buckets.iter().map(|b| (b.name.as_str(), b.rules)).collect()
+    }
+
+    /// Approximate heap bytes of the compiled set.
+    pub fn memory_usage(&self) -> usize {
+        let slots: usize = self
+            .slots
+            .iter()
+            .map(|s| s.matcher.memory_usage() + s.field.len() + 64)
+            .sum();
+        let preds: usize = self.preds.iter().map(|p| 64 + p.rules.len() * 4).sum();
+        let exprs: usize = self.compiled.iter().map(|c| 32 + expr_size(&c.expr)).sum();
+        let trie: usize = self
+            .trie
+            .iter()
+            .map(|n| 48 + n.children.len() * 40 + n.slots.len() * 4)
+            .sum();
+        slots + preds + exprs + trie
+    }
+
+    /// A fresh scratch sized for this engine.
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            fired: vec![0; words(self.preds.len())],
+            marked: vec![0; words(self.compiled.len())],
+            rule_seen: vec![0; words(self.rules.len())],
+            active: vec![0; words(self.buckets.len())],
+            route_vals: vec![String::new(); self.router.paths.len()],
+            route_has: vec![false; self.router.paths.len()],
+            ..Scratch::default()
+        }
+    }
+
+    fn route(&self, event: &Value, sc: &mut Scratch) {
+        sc.active.iter_mut().for_each(|w| *w = 0);
+        sc.active_list.clear();
+        let r = &self.router;
+        for b in &r.unconditional {
+            if set_bit(&mut sc.active, *b) {
+                sc.active_list.push(*b);
+            }
+        }
+        if r.paths.is_empty() {
+            return;
+        }
+        let mut found = Vec::new();
+        for (i, paths) in r.paths.iter().enumerate() {
+            found.clear();
+            for segs in paths {
+                values_at(event, segs, &mut found);
+            }
+            sc.route_has[i] = false;
+            for v in &found {
+                if let Some(t) = scalar_text(v, &mut sc.numbuf) {
+                    crate::glob::lowercase_into(t, &mut sc.route_vals[i]);
+                    sc.route_has[i] = true;
+                    break;
+                }
+            }
+        }
+        let ok = |b: u32, sc: &Scratch| {
+            r.conditions[b as usize].iter().all(|(p, accepted)| {
+                sc.route_has[*p]
+                    && (accepted.is_empty() || accepted.iter().any(|a| *a == sc.route_vals[*p]))
+            })
+        };
+        sc.tmp.clear();
+        for (p, map) in r.by_first.iter().enumerate() {
+            if sc.route_has[p]
+                && let Some(bs) = map.get(sc.route_vals[p].as_str())
+            {
+                sc.tmp.extend_from_slice(bs);
+            }
+        }
+        for (p, b) in &r.first_present {
+            if sc.route_has[*p] {
+                sc.tmp.push(*b);
+            }
+        }
+        for i in 0..sc.tmp.len() {
+            let b = sc.tmp[i];
+            if ok(b, sc) && set_bit(&mut sc.active, b) {
+                sc.active_list.push(b);
+            }
+        }
+    }
+
+    /// Evaluates every rule against one parsed event; matches go to `out`
+    /// (cleared first), each rule at most once.
+    pub fn detect(&self, event: &Value, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
+        out.clear();
+        if sc.fired.len() < words(self.preds.len()) {
+            *sc = self.scratch();
+        }
+        self.route(event, sc);
+        if sc.active_list.is_empty() {
+            return;
+        }
+        // Feed values.
+        let Scratch {
+            fired,
+            touched,
+            feed,
+            numbuf,
+            active,
+            ..
+        } = sc;
+        touched.clear();
+        let mut fire = |p: u32| {
+            if set_bit(fired, p) {
+                touched.push(p);
+            }
+        };
+        self.walk(0, event, active, feed, numbuf, &mut fire);
+        let keyword_slots: Vec<u32> = sc
+            .active_list
+            .iter()
+            .filter_map(|b| self.buckets[*b as usize].keyword_slot)
+            .collect();
+        if !keyword_slots.is_empty() {
+            let mut fire = |p: u32| {
+                if set_bit(&mut sc.fired, p) {
+                    sc.touched.push(p);
+                }
+            };
+            self.walk_keywords(event, &keyword_slots, &mut sc.feed, &mut sc.numbuf, &mut fire);
+        }
+        // Candidates.
+        sc.candidates.clear();
+        for &p in &sc.touched {
+            for &r in &self.preds[p as usize].rules {
+                if set_bit(&mut sc.marked, r) {
+                    sc.candidates.push(r);
+                }
+            }
+        }
+        for &b in &sc.active_list {
+            for &r in &self.buckets[b as usize].always {
+                if set_bit(&mut sc.marked, r) {
+                    sc.candidates.push(r);
+                }
+            }
+        }
+        // Evaluate.
+        let fired = &sc.fired;
+        for &c in &sc.candidates {
+            let cr = &self.compiled[c as usize];
+            let ok = cr.expr.eval(&|p| get_bit(fired, p), &mut |f| self.eval_fieldref(f, event));
+            if ok && set_bit(&mut sc.rule_seen, cr.rule) {
+                out.push(RuleHit {
+                    rule: self.rules[cr.rule as usize].clone(),
+                    matched: self.explain(&cr.expr, fired, event),
+                });
+            }
+        }
+        // Reset only what was touched.
+        for &p in &sc.touched {
+            sc.fired[(p / 64) as usize] = 0;
+        }
+        for &c in &sc.candidates {
+            sc.marked[(c / 64) as usize] = 0;
+        }
+        sc.rule_seen.iter_mut().for_each(|w| *w = 0);
+    }
+
+    fn walk(
+        &self,
+        node: usize,
+        v: &Value,
+        active: &[u64],
+        feed: &mut FeedScratch,
+        numbuf: &mut String,
+        fire: &mut impl FnMut(u32),
+    ) {
+        let n = &self.trie[node];
+        if let Some(arr) = v.as_array() {
+            for s in &n.slots {
+                let slot = &self.slots[*s as usize];
+                if get_bit(active, slot.bucket) {
+                    slot.matcher.feed_container(fire);
+                }
+            }
+            for e in arr.iter() {
+                self.walk(node, e, active, feed, numbuf, fire);
+            }
+            return;
+        }
+        if !n.slots.is_empty() {
+            let text = scalar_text(v, numbuf);
+            for s in &n.slots {
+                let slot = &self.slots[*s as usize];
+                if !get_bit(active, slot.bucket) {
+                    continue;
+                }
+                match text {
+                    Some(t) => slot.matcher.feed_text(t, feed, fire),
+                    None if v.is_null() => slot.matcher.feed_null(fire),
+                    None => slot.matcher.feed_container(fire),
+                }
+            }
+        }
+        if !n.children.is_empty()
+            && let Some(obj) = v.as_object()
+        {
+            for (k, child) in obj.iter() {
+                if let Some(c) = n.children.get(k) {
+                    self.walk(*c as usize, child, active, feed, numbuf, fire);
+                }
+            }
+        }
+    }
+
+    fn walk_keywords(
+        &self,
+        v: &Value,
+        slots: &[u32],
+        feed: &mut FeedScratch,
+        numbuf: &mut String,
+        fire: &mut impl FnMut(u32),
+    ) {
+        if let Some(obj) = v.as_object() {
+            for (_, child) in obj.iter() {
+                self.walk_keywords(child, slots, feed, numbuf, fire);
+            }
+        } else if let Some(arr) = v.as_array() {
+            for e in arr.iter() {
+                self.walk_keywords(e, slots, feed, numbuf, fire);
+            }
+        } else if let Some(t) = scalar_text(v, numbuf) {
+            for s in slots {
+                self.slots[*s as usize].matcher.feed_text(t, feed, fire);
+            }
+        }
+    }
+
+    fn eval_fieldref(&self, f: u32, event: &Value) -> bool {
+        let fr = &self.fieldrefs[f as usize];
+        let a = crate::event::field_texts(event, &fr.a);
+        let b = crate::event::field_texts(event, &fr.b);
+        let norm = |s: &str| if fr.spec.cased { s.to_string() } else { s.to_lowercase() };
+        a.iter().any(|x| {
+            let x = norm(x);
+            b.iter().any(|y| {
+                let y = norm(y);
+                match fr.spec.mode {
+                    RefMode::Eq => x == y,
+                    RefMode::Contains => x.contains(&y),
+                    RefMode::StartsWith => x.starts_with(&y),
+                    RefMode::EndsWith => x.ends_with(&y),
+                }
+            })
+        })
+    }
+
+    /// The fields and values behind a match: every positively used predicate that fired.
+    fn explain(&self, expr: &Expr, fired: &[u64], event: &Value) -> Vec<MatchedField> {
+        let mut ids = Vec::new();
+        expr.visit_preds(true, &mut |p, positive| {
+            if positive && get_bit(fired, p) {
+                ids.push(p);
+            }
+        });
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::new();
+        for p in ids {
+            let pred = &self.preds[p as usize];
+            let slot = &self.slots[pred.slot as usize];
+            let value = if slot.paths.is_empty() {
+                let mut all = Vec::new();
+                collect_texts(event, &mut all);
+                all.into_iter().find(|t| pred.test.matches_text(t))
+            } else {
+                crate::event::field_texts(event, &slot.paths)
+                    .into_iter()
+                    .find(|t| pred.test.matches_text(t))
+            };
+            out.push(MatchedField {
+                field: slot.field.clone(),
+                value: value.unwrap_or_default(),
+                test: pred.test.describe(),
+            });
+        }
+        out
+    }
+}
+
+fn collect_texts(v: &Value, out: &mut Vec<String>) {
+    let mut buf = String::new();
+    if let Some(obj) = v.as_object() {
+        for (_, c) in obj.iter() {
+            collect_texts(c, out);
+        }
+    } else if let Some(arr) = v.as_array() {
+        for e in arr.iter() {
+            collect_texts(e, out);
+        }
+    } else if let Some(t) = scalar_text(v, &mut buf) {
+        out.push(t.to_string());
+    }
+}
+
+fn expr_size(e: &Expr) -> usize {
+    match e {
+        Expr::And(es) | Expr::Or(es) => 24 + es.iter().map(expr_size).sum::<usize>(),
+        Expr::Not(e) => 16 + expr_size(e),
+        _ => 16,
+    }
+}

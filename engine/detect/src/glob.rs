@@ -1,0 +1,387 @@
+//! Sigma string patterns: literals with `*` and `?` wildcards.
+//!
+//! A Sigma string is parsed once into tokens; escapes (`\*`, `\?`, `\\`)
+//! are resolved here and nowhere else. Literals are bytes because the
+//! encoding modifiers (`utf16le`, `base64`, ...) produce bytes.
+
+/// One token of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tok {
+    Lit(Vec<u8>),
+    /// `*`: any sequence, including the empty one.
+    Star,
+    /// `?`: exactly one character.
+    One,
+}
+
+/// A parsed Sigma string pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pattern {
+    toks: Vec<Tok>,
+}
+
+/// The shape of a pattern, which decides how it is indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape<'a> {
+    /// No wildcard: the whole value must equal the literal.
+    Exact(&'a [u8]),
+    /// `lit*`
+    Prefix(&'a [u8]),
+    /// `*lit`
+    Suffix(&'a [u8]),
+    /// `*lit*`
+    Contains(&'a [u8]),
+    /// Only `*`: any value.
+    Any,
+    /// Anything else: checked with [`Pattern::matches`], gated on a literal if it has one.
+    General,
+}
+
+impl Pattern {
+    /// Parses a Sigma string, interpreting `*`, `?` and backslash escapes.
+    ///
+    /// `\*`, `\?` and `\\` are escapes; a backslash before any other
+    /// character (or at the end) is a literal backslash.
+    pub fn parse(s: &str) -> Pattern {
+        let mut p = Pattern { toks: Vec::new() };
+        let bytes = s.as_bytes();
+        let mut lit = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => match bytes.get(i + 1) {
+                    Some(&c @ (b'*' | b'?' | b'\\')) => {
+                        lit.push(c);
+                        i += 2;
+                    }
+                    _ => {
+                        lit.push(b'\\');
+                        i += 1;
+                    }
+                },
+                b'*' => {
+                    p.flush(&mut lit);
+                    p.push_star();
+                    i += 1;
+                }
+                b'?' => {
+                    p.flush(&mut lit);
+                    p.toks.push(Tok::One);
+                    i += 1;
+                }
+                c => {
+                    lit.push(c);
+                    i += 1;
+                }
+            }
+        }
+        p.flush(&mut lit);
+        p
+    }
+
+    /// A pattern from tokens (merging adjacent literals and stars).
+    pub fn from_toks(toks: Vec<Tok>) -> Pattern {
+        let mut p = Pattern { toks: Vec::new() };
+        for t in toks {
+            match t {
+                Tok::Lit(mut l) => p.flush(&mut l),
+                Tok::Star => p.push_star(),
+                Tok::One => p.toks.push(Tok::One),
+            }
+        }
+        p
+    }
+
+    /// A pattern matching exactly these bytes.
+    pub fn literal(bytes: Vec<u8>) -> Pattern {
+        let mut p = Pattern { toks: Vec::new() };
+        let mut lit = bytes;
+        p.flush(&mut lit);
+        p
+    }
+
+    fn flush(&mut self, lit: &mut Vec<u8>) {
+        if lit.is_empty() {
+            return;
+        }
+        if let Some(Tok::Lit(prev)) = self.toks.last_mut() {
+            prev.append(lit);
+        } else {
+            self.toks.push(Tok::Lit(std::mem::take(lit)));
+        }
+    }
+
+    fn push_star(&mut self) {
+        if self.toks.last() != Some(&Tok::Star) {
+            self.toks.push(Tok::Star);
+        }
+    }
+
+    /// The tokens.
+    pub fn toks(&self) -> &[Tok] {
+        &self.toks
+    }
+
+    /// Whether the pattern has any wildcard.
+    pub fn has_wildcards(&self) -> bool {
+        self.toks.iter().any(|t| !matches!(t, Tok::Lit(_)))
+    }
+
+    /// The literal bytes if the pattern has no wildcard.
+    pub fn as_literal(&self) -> Option<Vec<u8>> {
+        match self.toks.as_slice() {
+            [] => Some(Vec::new()),
+            [Tok::Lit(l)] => Some(l.clone()),
+            _ => None,
+        }
+    }
+
+    /// `*` + self + `*` (no doubled stars).
+    pub fn contains(mut self) -> Pattern {
+        if self.toks.first() != Some(&Tok::Star) {
+            self.toks.insert(0, Tok::Star);
+        }
+        self.push_star();
+        self
+    }
+
+    /// self + `*`.
+    pub fn startswith(mut self) -> Pattern {
+        self.push_star();
+        self
+    }
+
+    /// `*` + self.
+    pub fn endswith(mut self) -> Pattern {
+        if self.toks.first() != Some(&Tok::Star) {
+            self.toks.insert(0, Tok::Star);
+        }
+        self
+    }
+
+    /// Lowercases every literal (Unicode-aware when the literal is UTF-8).
+    pub fn lowercase(mut self) -> Pattern {
+        for t in &mut self.toks {
+            if let Tok::Lit(l) = t {
+                *l = lowercase_bytes(l);
+            }
+        }
+        self
+    }
+
+    /// Replaces every literal through `f` (used by the encoding modifiers,
+    /// which only accept wildcard-free values).
+    pub fn map_literals(mut self, mut f: impl FnMut(&[u8]) -> Vec<u8>) -> Pattern {
+        for t in &mut self.toks {
+            if let Tok::Lit(l) = t {
+                *l = f(l);
+            }
+        }
+        self
+    }
+
+    /// Classifies the pattern.
+    pub fn shape(&self) -> Shape<'_> {
+        match self.toks.as_slice() {
+            [] => Shape::Exact(&[]),
+            [Tok::Lit(l)] => Shape::Exact(l),
+            [Tok::Lit(l), Tok::Star] => Shape::Prefix(l),
+            [Tok::Star, Tok::Lit(l)] => Shape::Suffix(l),
+            [Tok::Star, Tok::Lit(l), Tok::Star] => Shape::Contains(l),
+            [Tok::Star] => Shape::Any,
+            _ => Shape::General,
+        }
+    }
+
+    /// The longest literal run, used to gate general patterns on an automaton.
+    pub fn longest_literal(&self) -> Option<&[u8]> {
+        self.toks
+            .iter()
+            .filter_map(|t| match t {
+                Tok::Lit(l) => Some(l.as_slice()),
+                _ => None,
+            })
+            .max_by_key(|l| l.len())
+    }
+
+    /// Full match of `hay` against the pattern (the caller lowercases both
+    /// sides for case-insensitive matching).
+    pub fn matches(&self, hay: &[u8]) -> bool {
+        let segs: Vec<&[Tok]> = self.toks.split(|t| *t == Tok::Star).collect();
+        let n = segs.len();
+        if n == 1 {
+            return match_seg_at(segs[0], hay, 0) == Some(hay.len());
+        }
+        // First segment anchored at the start.
+        let Some(mut pos) = match_seg_at(segs[0], hay, 0) else {
+            return false;
+        };
+        // Middle segments: leftmost occurrence (greedy is exact for star-separated segments).
+        for seg in &segs[1..n - 1] {
+            match find_seg(seg, hay, pos) {
+                Some(end) => pos = end,
+                None => return false,
+            }
+        }
+        // Last segment anchored at the end: try the positions whose match ends at hay.len().
+        let last = segs[n - 1];
+        if last.is_empty() {
+            return true;
+        }
+        let mut start = pos;
+        while start <= hay.len() {
+            if match_seg_at(last, hay, start) == Some(hay.len()) {
+                return true;
+            }
+            start += 1;
+        }
+        false
+    }
+}
+
+/// Matches a star-free segment at `at`; returns the end offset.
+fn match_seg_at(seg: &[Tok], hay: &[u8], at: usize) -> Option<usize> {
+    let mut pos = at;
+    for t in seg {
+        match t {
+            Tok::Lit(l) => {
+                if hay.get(pos..pos + l.len())? != l.as_slice() {
+                    return None;
+                }
+                pos += l.len();
+            }
+            Tok::One => {
+                let b = *hay.get(pos)?;
+                pos += utf8_len(b);
+                if pos > hay.len() {
+                    return None;
+                }
+            }
+            Tok::Star => unreachable!("segments are star-free"),
+        }
+    }
+    Some(pos)
+}
+
+/// Leftmost occurrence of a star-free segment at or after `from`; returns its end.
+fn find_seg(seg: &[Tok], hay: &[u8], from: usize) -> Option<usize> {
+    if let Some(Tok::Lit(first)) = seg.first() {
+        let mut start = from;
+        while let Some(off) = memchr::memmem::find(hay.get(start..)?, first) {
+            if let Some(end) = match_seg_at(seg, hay, start + off) {
+                return Some(end);
+            }
+            start += off + 1;
+        }
+        return None;
+    }
+    (from..=hay.len()).find_map(|s| match_seg_at(seg, hay, s))
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xff => 4,
+        _ => 1,
+    }
+}
+
+/// Lowercases bytes: Unicode-aware for UTF-8, ASCII otherwise.
+pub fn lowercase_bytes(b: &[u8]) -> Vec<u8> {
+    match std::str::from_utf8(b) {
+        Ok(s) if !s.is_ascii() => s.to_lowercase().into_bytes(),
+        _ => b.to_ascii_lowercase(),
+    }
+}
+
+/// Lowercases `s` into `buf` (cleared first), ASCII fast path.
+pub fn lowercase_into(s: &str, buf: &mut String) {
+    buf.clear();
+    if s.is_ascii() {
+        buf.push_str(s);
+        buf.make_ascii_lowercase();
+    } else {
+        for c in s.chars() {
+            buf.extend(c.to_lowercase());
+        }
+    }
+}
+
+/// Whether a condition identifier pattern (`sel*`, `*filter`) matches `name`.
+pub fn ident_matches(pattern: &str, name: &str) -> bool {
+    let toks: Vec<Tok> = pattern
+        .split('*')
+        .enumerate()
+        .flat_map(|(i, part)| {
+            let mut v = Vec::new();
+            if i > 0 {
+                v.push(Tok::Star);
+            }
+            if !part.is_empty() {
+                v.push(Tok::Lit(part.as_bytes().to_vec()));
+            }
+            v
+        })
+        .collect();
+    Pattern { toks }.matches(name.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, h: &str) -> bool {
+        Pattern::parse(p).matches(h.as_bytes())
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(
+            Pattern::parse(r"C:\Windows\*").toks(),
+            &[Tok::Lit(br"C:\Windows\".to_vec()), Tok::Star]
+        );
+        assert_eq!(Pattern::parse(r"a\*b").as_literal(), Some(b"a*b".to_vec()));
+        assert_eq!(Pattern::parse(r"a\\b").as_literal(), Some(br"a\b".to_vec()));
+        assert_eq!(Pattern::parse(r"a\?").as_literal(), Some(b"a?".to_vec()));
+        assert_eq!(Pattern::parse(r"end\").as_literal(), Some(br"end\".to_vec()));
+    }
+
+    #[test]
+    fn glob_matching() {
+        assert!(m("a*b*c", "aXXbYYc"));
+        assert!(m("a*b*c", "abc"));
+        assert!(!m("a*b*c", "acb"));
+        assert!(m("*.exe", "x.exe"));
+        assert!(!m("*.exe", "x.exe.txt"));
+        assert!(m("a?c", "abc"));
+        assert!(m("a?c", "aéc"));
+        assert!(!m("a?c", "ac"));
+        assert!(m("*", ""));
+        assert!(m("*a*a", "aaa"));
+        assert!(m("*ab*ab", "abab"));
+        assert!(!m("*ab*ab", "ab"));
+        assert!(m("", ""));
+        assert!(!m("", "x"));
+    }
+
+    #[test]
+    fn shapes() {
+        assert_eq!(Pattern::parse("ab").shape(), Shape::Exact(b"ab"));
+        assert_eq!(Pattern::parse("ab").contains().shape(), Shape::Contains(b"ab"));
+        assert_eq!(Pattern::parse("*ab*").contains().shape(), Shape::Contains(b"ab"));
+        assert_eq!(Pattern::parse("ab").startswith().shape(), Shape::Prefix(b"ab"));
+        assert_eq!(Pattern::parse("ab").endswith().shape(), Shape::Suffix(b"ab"));
+        assert_eq!(Pattern::parse("a*b").shape(), Shape::General);
+        assert_eq!(Pattern::parse("**").shape(), Shape::Any);
+    }
+
+    #[test]
+    fn idents() {
+        assert!(ident_matches("sel*", "selection"));
+        assert!(ident_matches("*_1", "sel_1"));
+        assert!(!ident_matches("sel*", "filter"));
+        assert!(ident_matches("sel", "sel"));
+    }
+}

@@ -1,0 +1,582 @@
+//! IP networks and a CIDR prefix table for IPv4 and IPv6.
+//!
+//! [`PrefixTable`] maps networks to values and answers "which networks
+//! contain this address" for any mix of prefix lengths.  Per address family
+//! it keeps a hash map keyed by `(prefix_len, masked_bits)` plus the sorted
+//! list of the distinct prefix lengths actually present, so a lookup costs
+//! one hash probe per distinct prefix length (at most 33 for IPv4, 129 for
+//! IPv6; real feeds use a handful).
+//!
+//! Values are kept in one arena (`Vec`) and the map points at the first and
+//! last entry of a per-network chain, instead of holding a `Vec<T>` per
+//! network: same lookup cost, but no heap allocation per network.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
+use std::fmt;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+/// An IP network: an address with its host bits cleared and a prefix length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Builds a network, clearing the host bits of `addr`.
+    /// Fails if `prefix` is longer than the address (32 / 128).
+    pub fn new(addr: IpAddr, prefix: u8) -> Result<IpNet, String> {
+        let max = max_prefix(addr);
+        if prefix > max {
+            return Err(format!(
+                "prefix length /{prefix} is too long for an {} network (maximum /{max})",
+                if addr.is_ipv4() { "IPv4" } else { "IPv6" }
+            ));
+        }
+        Ok(IpNet {
+            addr: mask_addr(addr, prefix),
+            prefix,
+        })
+    }
+
+    /// Parses `"10.0.0.0/8"`, `"2001:db8::/32"` or a bare address (a /32 or
+    /// /128 network).  Surrounding whitespace is ignored and host bits are
+    /// cleared (`10.1.2.3/8` becomes `10.0.0.0/8`).
+    pub fn parse(s: &str) -> Result<IpNet, String> {
+        let s = s.trim();
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("invalid IP address '{a}' in network '{s}'"))?;
+        let prefix = match p {
+            None => max_prefix(addr),
+            Some(p) => {
+                if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!("invalid prefix length '/{p}' in network '{s}'"));
+                }
+                // At most three ASCII digits: always fits in u16.
+                let n: u16 = p
+                    .parse()
+                    .map_err(|_| format!("invalid prefix length '/{p}' in network '{s}'"))?;
+                let max = max_prefix(addr);
+                if n > u16::from(max) {
+                    return Err(format!(
+                        "prefix length /{n} is too long in network '{s}' (maximum /{max})"
+                    ));
+                }
+                n as u8
+            }
+        };
+        IpNet::new(addr, prefix)
+    }
+
+    /// The network address (host bits cleared).
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// True for an IPv4 network.
+    pub fn is_ipv4(&self) -> bool {
+        self.addr.is_ipv4()
+    }
+
+    /// True if the network is a single address (/32 or /128).
+    pub fn is_host(&self) -> bool {
+        self.prefix == max_prefix(self.addr)
+    }
+
+    /// If this is an IPv6 network inside `::ffff:0:0/96` (IPv4-mapped), the
+    /// equivalent IPv4 network; otherwise the network unchanged.
+    pub fn to_canonical(&self) -> IpNet {
+        if let IpAddr::V6(a) = self.addr
+            && self.prefix >= 96
+            && let Some(v4) = a.to_ipv4_mapped()
+        {
+            return IpNet {
+                addr: IpAddr::V4(v4),
+                prefix: self.prefix - 96,
+            };
+        }
+        *self
+    }
+
+    /// True if `addr` lies in this network.  An IPv4-mapped IPv6 address is
+    /// also tested as IPv4 against an IPv4 network.
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        match (self.addr, addr) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => u32::from(a).mask(self.prefix) == u32::from(n),
+            (IpAddr::V6(n), IpAddr::V6(a)) => u128::from(a).mask(self.prefix) == u128::from(n),
+            (IpAddr::V4(n), IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+                Some(v4) => u32::from(v4).mask(self.prefix) == u32::from(n),
+                None => false,
+            },
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        }
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for IpNet {
+    type Err = String;
+    fn from_str(s: &str) -> Result<IpNet, String> {
+        IpNet::parse(s)
+    }
+}
+
+impl From<IpAddr> for IpNet {
+    fn from(addr: IpAddr) -> IpNet {
+        IpNet {
+            addr,
+            prefix: max_prefix(addr),
+        }
+    }
+}
+
+/// Parses an IP address leniently: surrounding whitespace is ignored, IPv6
+/// may be written in brackets (`[::1]`), and IPv4-mapped IPv6
+/// (`::ffff:1.2.3.4`) is accepted (and returned as given, i.e. as IPv6; use
+/// [`IpAddr::to_canonical`] to unwrap it).  Nothing else is accepted: no
+/// ports, zone ids, prefixes or leading-zero IPv4 octets.
+pub fn parse_ip_lenient(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    if let Some(inner) = s.strip_prefix('[') {
+        let inner = inner.strip_suffix(']')?;
+        return inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
+    }
+    s.parse::<IpAddr>().ok()
+}
+
+fn max_prefix(addr: IpAddr) -> u8 {
+    match addr {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    }
+}
+
+fn mask_addr(addr: IpAddr, prefix: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => IpAddr::V4(Ipv4Addr::from(u32::from(a).mask(prefix))),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from(u128::from(a).mask(prefix))),
+    }
+}
+
+/// Address bits of one family.
+trait Bits: Copy + Eq + Hash {
+    /// Keeps the top `len` bits.
+    fn mask(self, len: u8) -> Self;
+}
+
+impl Bits for u32 {
+    fn mask(self, len: u8) -> u32 {
+        if len == 0 {
+            0
+        } else {
+            self & (u32::MAX << (32 - u32::from(len.min(32))))
+        }
+    }
+}
+
+impl Bits for u128 {
+    fn mask(self, len: u8) -> u128 {
+        if len == 0 {
+            0
+        } else {
+            self & (u128::MAX << (128 - u32::from(len.min(128))))
+        }
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Clone, Debug)]
+struct Slot<T> {
+    value: T,
+    next: u32,
+}
+
+/// One address family: `(prefix_len, masked_bits) -> (first, last)` slot of
+/// the chain of values for that network, plus the distinct prefix lengths
+/// present, sorted in ascending order (lookups walk them longest first).
+#[derive(Clone, Debug)]
+struct Family<K> {
+    map: HashMap<(u8, K), (u32, u32)>,
+    lens: Vec<u8>,
+}
+
+impl<K: Bits> Family<K> {
+    fn new() -> Self {
+        Family {
+            map: HashMap::new(),
+            lens: Vec::new(),
+        }
+    }
+
+    fn insert<T>(&mut self, len: u8, bits: K, idx: u32, slots: &mut [Slot<T>]) {
+        match self.map.entry((len, bits.mask(len))) {
+            MapEntry::Occupied(mut e) => {
+                let (_, last) = *e.get();
+                if let Some(s) = slots.get_mut(last as usize) {
+                    s.next = idx;
+                }
+                e.get_mut().1 = idx;
+            }
+            MapEntry::Vacant(e) => {
+                e.insert((idx, idx));
+                if let Err(pos) = self.lens.binary_search(&len) {
+                    self.lens.insert(pos, len);
+                }
+            }
+        }
+    }
+
+    fn head(&self, len: u8, bits: K) -> u32 {
+        self.map
+            .get(&(len, bits.mask(len)))
+            .map_or(NONE, |&(first, _)| first)
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.map.capacity() * (std::mem::size_of::<((u8, K), (u32, u32))>() + 1)
+            + self.lens.capacity()
+    }
+}
+
+/// A CIDR prefix table for IPv4 and IPv6 mapping networks to values.
+///
+/// Several values may be stored for the same network; they are returned in
+/// insertion order.  Holds at most `u32::MAX - 1` values.
+#[derive(Clone, Debug)]
+pub struct PrefixTable<T> {
+    v4: Family<u32>,
+    v6: Family<u128>,
+    slots: Vec<Slot<T>>,
+}
+
+impl<T> Default for PrefixTable<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> PrefixTable<T> {
+    /// An empty table.
+    pub fn new() -> Self {
+        PrefixTable {
+            v4: Family::new(),
+            v6: Family::new(),
+            slots: Vec::new(),
+        }
+    }
+
+    /// Adds `value` for `net`.
+    ///
+    /// # Panics
+    /// If the table already holds `u32::MAX - 1` values.
+    pub fn insert(&mut self, net: IpNet, value: T) {
+        let idx = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&i| i != NONE)
+            .expect("PrefixTable holds at most u32::MAX - 1 values");
+        self.slots.push(Slot { value, next: NONE });
+        match net.addr {
+            IpAddr::V4(a) => self.v4.insert(net.prefix, u32::from(a), idx, &mut self.slots),
+            IpAddr::V6(a) => self
+                .v6
+                .insert(net.prefix, u128::from(a), idx, &mut self.slots),
+        }
+    }
+
+    /// The values of every network containing `addr`, whatever its prefix
+    /// length: most specific network first within a family.  An
+    /// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is looked up in the IPv6
+    /// networks and then also as IPv4.
+    pub fn matches(&self, addr: IpAddr) -> Matches<'_, T> {
+        let (v4, v6) = match addr {
+            IpAddr::V4(a) => (Some(u32::from(a)), None),
+            IpAddr::V6(a) => (a.to_ipv4_mapped().map(u32::from), Some(u128::from(a))),
+        };
+        Matches {
+            table: self,
+            v4,
+            v6,
+            pos: 0,
+            cur: NONE,
+        }
+    }
+
+    /// The values stored for exactly this network.
+    pub fn exact(&self, net: &IpNet) -> Matches<'_, T> {
+        let cur = match net.addr {
+            IpAddr::V4(a) => self.v4.head(net.prefix, u32::from(a)),
+            IpAddr::V6(a) => self.v6.head(net.prefix, u128::from(a)),
+        };
+        Matches {
+            table: self,
+            v4: None,
+            v6: None,
+            pos: 0,
+            cur,
+        }
+    }
+
+    /// Number of values stored.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True if nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Number of distinct networks stored.
+    pub fn network_count(&self) -> usize {
+        self.v4.map.len() + self.v6.map.len()
+    }
+
+    /// Approximate heap bytes used by the table itself (not counting heap
+    /// memory owned by the values).
+    pub fn memory_usage(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot<T>>()
+            + self.v4.memory_usage()
+            + self.v6.memory_usage()
+    }
+
+    /// Releases spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        self.slots.shrink_to_fit();
+        self.v4.map.shrink_to_fit();
+        self.v6.map.shrink_to_fit();
+    }
+}
+
+/// Iterator returned by [`PrefixTable::matches`] and [`PrefixTable::exact`].
+pub struct Matches<'a, T> {
+    table: &'a PrefixTable<T>,
+    /// IPv4 bits still to look up (after IPv6 is done).
+    v4: Option<u32>,
+    /// IPv6 bits still to look up.
+    v6: Option<u128>,
+    /// Position in the current family's prefix lengths, counted from the longest.
+    pos: usize,
+    /// Current slot in a chain, or NONE.
+    cur: u32,
+}
+
+impl<'a, T> Iterator for Matches<'a, T> {
+    type Item = &'a T;
+
+    fn next(&mut self) -> Option<&'a T> {
+        let table = self.table;
+        loop {
+            if self.cur != NONE {
+                let slot = table.slots.get(self.cur as usize)?;
+                self.cur = slot.next;
+                return Some(&slot.value);
+            }
+            if let Some(bits) = self.v6 {
+                let lens = &table.v6.lens;
+                if self.pos < lens.len() {
+                    let len = lens[lens.len() - 1 - self.pos];
+                    self.pos += 1;
+                    self.cur = table.v6.head(len, bits);
+                } else {
+                    self.v6 = None;
+                    self.pos = 0;
+                }
+                continue;
+            }
+            if let Some(bits) = self.v4 {
+                let lens = &table.v4.lens;
+                if self.pos < lens.len() {
+                    let len = lens[lens.len() - 1 - self.pos];
+                    self.pos += 1;
+                    self.cur = table.v4.head(len, bits);
+                } else {
+                    self.v4 = None;
+                    self.pos = 0;
+                }
+                continue;
+            }
+            return None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn net(s: &str) -> IpNet {
+        IpNet::parse(s).unwrap()
+    }
+
+    fn found(t: &PrefixTable<&'static str>, a: &str) -> Vec<&'static str> {
+        t.matches(ip(a)).copied().collect()
+    }
+
+    #[test]
+    fn parse_networks() {
+        assert_eq!(net("10.0.0.0/8").to_string(), "10.0.0.0/8");
+        assert_eq!(net("10.1.2.3/8").to_string(), "10.0.0.0/8");
+        assert_eq!(net(" 10.1.2.3 ").to_string(), "10.1.2.3/32");
+        assert_eq!(net("2001:db8::/32").to_string(), "2001:db8::/32");
+        assert_eq!(net("2001:db8:ffff::1/32").to_string(), "2001:db8::/32");
+        assert_eq!(net("::1").to_string(), "::1/128");
+        assert_eq!(net("0.0.0.0/0").to_string(), "0.0.0.0/0");
+        assert_eq!(net("1.2.3.4/0").to_string(), "0.0.0.0/0");
+        assert_eq!(net("::/0").prefix(), 0);
+        assert!(net("1.2.3.4").is_host());
+        assert_eq!(net("10.0.0.0/8").addr(), ip("10.0.0.0"));
+        assert_eq!("192.168.1.0/24".parse::<IpNet>().unwrap().prefix(), 24);
+    }
+
+    #[test]
+    fn parse_errors() {
+        let e = IpNet::parse("10.0.0.0/33").unwrap_err();
+        assert!(e.contains("/33") && e.contains("maximum /32"), "{e}");
+        let e = IpNet::parse("2001:db8::/129").unwrap_err();
+        assert!(e.contains("/129") && e.contains("maximum /128"), "{e}");
+        assert!(IpNet::parse("10.0.0.0/").is_err());
+        assert!(IpNet::parse("10.0.0.0/+8").is_err());
+        assert!(IpNet::parse("10.0.0.0/8/9").is_err());
+        assert!(IpNet::parse("10.0.0.0/1234").is_err());
+        assert!(IpNet::parse("10.0.0/8").is_err());
+        assert!(IpNet::parse("evil.com").is_err());
+        assert!(IpNet::parse("").is_err());
+        assert!(IpNet::new(ip("1.2.3.4"), 33).is_err());
+    }
+
+    #[test]
+    fn mapped_network_canonical() {
+        assert_eq!(
+            net("::ffff:10.1.0.0/104").to_canonical().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(net("2001:db8::/32").to_canonical(), net("2001:db8::/32"));
+        assert!(net("10.0.0.0/8").contains(ip("::ffff:10.9.9.9")));
+        assert!(!net("10.0.0.0/8").contains(ip("::10.9.9.9")));
+        assert!(!net("2001:db8::/32").contains(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn lenient_parsing() {
+        assert_eq!(parse_ip_lenient(" 1.2.3.4\t"), Some(ip("1.2.3.4")));
+        assert_eq!(parse_ip_lenient("[::1]"), Some(ip("::1")));
+        assert_eq!(parse_ip_lenient(" [2001:db8::1] "), Some(ip("2001:db8::1")));
+        assert_eq!(
+            parse_ip_lenient("::ffff:1.2.3.4"),
+            Some(ip("::ffff:1.2.3.4"))
+        );
+        assert_eq!(
+            parse_ip_lenient("::ffff:1.2.3.4").map(|a| a.to_canonical()),
+            Some(ip("1.2.3.4"))
+        );
+        for bad in [
+            "", "[1.2.3.4]", "[::1", "::1]", "1.2.3.4:80", "[::1]:80", "fe80::1%eth0",
+            "1.2.3", "01.2.3.4", "1.2.3.4/32", "evil.com", "1.2.3.4 x",
+        ] {
+            assert_eq!(parse_ip_lenient(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn v4_matching() {
+        let mut t = PrefixTable::new();
+        t.insert(net("10.0.0.0/8"), "ten");
+        t.insert(net("10.1.0.0/16"), "ten-one");
+        t.insert(net("10.1.2.3/32"), "host");
+        t.insert(net("192.168.0.0/24"), "lan");
+        assert_eq!(found(&t, "10.1.2.3"), ["host", "ten-one", "ten"]);
+        assert_eq!(found(&t, "10.1.2.4"), ["ten-one", "ten"]);
+        assert_eq!(found(&t, "10.200.0.1"), ["ten"]);
+        assert_eq!(found(&t, "192.168.0.255"), ["lan"]);
+        assert!(found(&t, "192.168.1.0").is_empty());
+        assert!(found(&t, "11.0.0.0").is_empty());
+        assert!(found(&t, "::a01:203").is_empty(), "v6 must not hit v4 table");
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.network_count(), 4);
+
+        t.insert(net("0.0.0.0/0"), "all");
+        assert_eq!(found(&t, "11.0.0.0"), ["all"]);
+        assert_eq!(found(&t, "10.1.2.3"), ["host", "ten-one", "ten", "all"]);
+        assert!(found(&t, "::1").is_empty(), "v4 /0 does not contain v6");
+    }
+
+    #[test]
+    fn v6_matching() {
+        let mut t = PrefixTable::new();
+        t.insert(net("2001:db8::/32"), "doc");
+        t.insert(net("2001:db8:1::/48"), "doc1");
+        t.insert(net("2001:db8:1::5/128"), "host");
+        assert_eq!(found(&t, "2001:db8:1::5"), ["host", "doc1", "doc"]);
+        assert_eq!(found(&t, "2001:db8:2::5"), ["doc"]);
+        assert!(found(&t, "2001:db9::1").is_empty());
+        assert!(found(&t, "10.0.0.1").is_empty());
+        t.insert(net("::/0"), "all6");
+        assert_eq!(found(&t, "2001:db9::1"), ["all6"]);
+        assert!(found(&t, "10.0.0.1").is_empty());
+    }
+
+    #[test]
+    fn mapped_addresses_match_v4() {
+        let mut t = PrefixTable::new();
+        t.insert(net("1.2.3.0/24"), "v4net");
+        t.insert(net("1.2.3.4"), "v4host");
+        t.insert(net("::ffff:0:0/96"), "mapped-range");
+        assert_eq!(
+            found(&t, "::ffff:1.2.3.4"),
+            ["mapped-range", "v4host", "v4net"]
+        );
+        assert_eq!(found(&t, "1.2.3.4"), ["v4host", "v4net"]);
+        // IPv4-compatible (deprecated) addresses are not mapped addresses.
+        assert!(found(&t, "::1.2.3.4").is_empty());
+    }
+
+    #[test]
+    fn several_values_per_network_and_exact() {
+        let mut t = PrefixTable::new();
+        t.insert(net("10.0.0.0/8"), 1);
+        t.insert(net("10.0.0.0/8"), 2);
+        t.insert(net("10.9.0.0/8"), 3);
+        t.insert(net("10.0.0.0/9"), 4);
+        let all: Vec<i32> = t.matches(ip("10.0.0.1")).copied().collect();
+        assert_eq!(all, [4, 1, 2, 3]);
+        let ex: Vec<i32> = t.exact(&net("10.0.0.0/8")).copied().collect();
+        assert_eq!(ex, [1, 2, 3]);
+        assert_eq!(t.exact(&net("10.0.0.0/7")).count(), 0);
+        assert_eq!(t.len(), 4);
+        assert_eq!(t.network_count(), 2);
+        assert!(t.memory_usage() > 0);
+    }
+
+    #[test]
+    fn mask_edges() {
+        assert_eq!(0xffff_ffffu32.mask(0), 0);
+        assert_eq!(0xffff_ffffu32.mask(32), 0xffff_ffff);
+        assert_eq!(0xffff_ffffu32.mask(1), 0x8000_0000);
+        assert_eq!(u128::MAX.mask(128), u128::MAX);
+        assert_eq!(u128::MAX.mask(0), 0);
+        assert_eq!(u128::MAX.mask(127), u128::MAX - 1);
+    }
+}

@@ -1,0 +1,310 @@
+//! Field mappings: which events a Sigma logsource means, and where a Sigma
+//! field lives in an event.
+//!
+//! Mappings are YAML data files (see `rules/README.md`); the shipped ones
+//! (`windows`, `ecs`) are compiled into the binary and can be copied and
+//! extended.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::sigma::LogSource;
+
+const BUILTIN: &[(&str, &str)] = &[
+    ("windows", include_str!("../../../rules/mappings/windows.yml")),
+    // ("ecs", include_str!("../../../rules/mappings/ecs.yml")),
+];
+
+/// One or several event paths.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// A scalar in a route condition (numbers are compared as text).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl Scalar {
+    fn text(self) -> String {
+        match self {
+            Scalar::Str(s) => s,
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Scalars {
+    One(Scalar),
+    Many(Vec<Scalar>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMapping {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    fields: HashMap<String, OneOrMany>,
+    #[serde(default)]
+    default_paths: Vec<String>,
+    #[serde(default)]
+    logsources: Vec<RawEntry>,
+    #[serde(default)]
+    indicators: RawIndicatorFields,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    name: String,
+    logsource: RawLogSource,
+    #[serde(default)]
+    conditions: serde_yaml_ng::Mapping,
+    #[serde(default)]
+    fields: HashMap<String, OneOrMany>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogSource {
+    category: Option<String>,
+    product: Option<String>,
+    service: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIndicatorFields {
+    #[serde(default)]
+    ip: Vec<String>,
+    #[serde(default)]
+    domain: Vec<String>,
+    #[serde(default)]
+    url: Vec<String>,
+    #[serde(default)]
+    hash: Vec<String>,
+}
+
+/// A condition of a logsource entry: the value at `path` is one of `values`
+/// (case-insensitive), or present at all when `values` is empty.
+#[derive(Debug, Clone)]
+pub struct RouteCondition {
+    pub path: String,
+    /// Lowercased accepted values; empty means "any value present".
+    pub values: Vec<String>,
+}
+
+/// One logsource entry of a mapping.
+#[derive(Debug, Clone)]
+pub struct LogsourceEntry {
+    pub name: String,
+    pub logsource: LogSource,
+    pub conditions: Vec<RouteCondition>,
+    fields: HashMap<String, Vec<String>>,
+}
+
+/// Event paths checked for each indicator type.
+#[derive(Debug, Clone, Default)]
+pub struct IndicatorFields {
+    pub ip: Vec<String>,
+    pub domain: Vec<String>,
+    pub url: Vec<String>,
+    pub hash: Vec<String>,
+}
+
+/// A parsed mapping.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub name: String,
+    pub description: Option<String>,
+    fields: HashMap<String, Vec<String>>,
+    default_paths: Vec<String>,
+    pub logsources: Vec<LogsourceEntry>,
+    pub indicators: IndicatorFields,
+}
+
+impl Mapping {
+    /// A shipped mapping by name (`windows`, `ecs`).
+    pub fn builtin(name: &str) -> Option<Result<Mapping>> {
+        BUILTIN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(n, text)| Mapping::parse(text, Path::new(&format!("<builtin:{n}>"))))
+    }
+
+    /// Names of the shipped mappings.
+    pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(n, _)| *n)
+    }
+
+    /// A shipped mapping name, or a path to a mapping file.
+    pub fn resolve(name_or_path: &str) -> Result<Mapping> {
+        if let Some(m) = Mapping::builtin(name_or_path) {
+            return m;
+        }
+        let path = Path::new(name_or_path);
+        if !path.exists() {
+            return Err(Error::Invalid(format!(
+                "unknown mapping '{name_or_path}': not a shipped mapping ({}) and no such file",
+                Mapping::builtin_names().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Mapping::load(path)
+    }
+
+    /// Loads a mapping file.
+    pub fn load(path: &Path) -> Result<Mapping> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Mapping::parse(&text, path)
+    }
+
+    /// Parses mapping YAML; `path` names the source in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Mapping> {
+        let raw: RawMapping = serde_yaml_ng::from_str(text).map_err(|e| Error::yaml(path, &e))?;
+        let bad = |message: String| Error::Mapping {
+            path: path.to_path_buf(),
+            message,
+        };
+        for t in &raw.default_paths {
+            if !t.contains("{field}") {
+                return Err(bad(format!("default path '{t}' lacks the {{field}} placeholder")));
+            }
+        }
+        let mut logsources = Vec::new();
+        for e in raw.logsources {
+            let mut conditions = Vec::new();
+            for (k, v) in e.conditions {
+                let Some(path_s) = k.as_str() else {
+                    return Err(bad(format!("logsource '{}': condition key {k:?} is not a path", e.name)));
+                };
+                let scalars: Scalars = serde_yaml_ng::from_value(v).map_err(|err| {
+                    bad(format!("logsource '{}': condition '{path_s}': {err}", e.name))
+                })?;
+                let values: Vec<String> = match scalars {
+                    Scalars::One(s) => vec![s.text()],
+                    Scalars::Many(v) => v.into_iter().map(Scalar::text).collect(),
+                };
+                let values = if values.iter().any(|v| v == "*") {
+                    Vec::new()
+                } else {
+                    values.into_iter().map(|v| v.to_lowercase()).collect()
+                };
+                conditions.push(RouteCondition {
+                    path: path_s.to_string(),
+                    values,
+                });
+            }
+            logsources.push(LogsourceEntry {
+                name: e.name,
+                logsource: LogSource {
+                    category: e.logsource.category,
+                    product: e.logsource.product,
+                    service: e.logsource.service,
+                },
+                conditions,
+                fields: e
+                    .fields
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_vec()))
+                    .collect(),
+            });
+        }
+        Ok(Mapping {
+            name: raw.name,
+            description: raw.description,
+            fields: raw
+                .fields
+                .into_iter()
+                .map(|(k, v)| (k, v.into_vec()))
+                .collect(),
+            default_paths: raw.default_paths,
+            logsources,
+            indicators: IndicatorFields {
+                ip: raw.indicators.ip,
+                domain: raw.indicators.domain,
+                url: raw.indicators.url,
+                hash: raw.indicators.hash,
+            },
+        })
+    }
+
+    /// The entries a rule with logsource `ls` is routed to: those equal to it
+    /// on (category, product, service); if none, those agreeing on every key
+    /// the rule sets.
+    pub fn routes_for(&self, ls: &LogSource) -> Vec<usize> {
+        let exact: Vec<usize> = self
+            .logsources
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| lower_eq(&e.logsource, ls))
+            .map(|(i, _)| i)
+            .collect();
+        if !exact.is_empty() {
+            return exact;
+        }
+        let agrees = |want: &Option<String>, have: &Option<String>| match want {
+            None => true,
+            Some(w) => have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(w)),
+        };
+        self.logsources
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                agrees(&ls.category, &e.logsource.category)
+                    && agrees(&ls.product, &e.logsource.product)
+                    && agrees(&ls.service, &e.logsource.service)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The event paths of a Sigma field within logsource entry `entry`.
+    pub fn field_paths(&self, entry: usize, field: &str) -> Vec<String> {
+        if let Some(p) = self.logsources.get(entry).and_then(|e| e.fields.get(field)) {
+            return p.clone();
+        }
+        if let Some(p) = self.fields.get(field) {
+            return p.clone();
+        }
+        if self.default_paths.is_empty() {
+            return vec![field.to_string()];
+        }
+        self.default_paths
+            .iter()
+            .map(|t| t.replace("{field}", field))
+            .collect()
+    }
+}
+
+fn lower_eq(a: &LogSource, b: &LogSource) -> bool {
+    let eq = |x: &Option<String>, y: &Option<String>| match (x, y) {
+        (None, None) => true,
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        _ => false,
+    };
+    eq(&a.category, &b.category) && eq(&a.product, &b.product) && eq(&a.service, &b.service)
+}
