@@ -161,7 +161,21 @@ fn compile_item_inner(item: &DetectionItem, ph: &Placeholders, sink: &mut impl S
     let mods = Mods(&item.modifiers);
     let all = mods.has(M::All);
     let neq = mods.has(M::Neq);
-    let wrap = |e: Expr| if neq { Expr::not(e) } else { e };
+    // `neq`: the field is present and differs from every value (pySigma
+    // negates the whole item; we also require presence, as the spec's
+    // "the field is different" implies, so an absent field never matches).
+    let present = match &item.field {
+        Some(f) if neq => {
+            let slot = sink.field_slot(f);
+            Some(Expr::Pred(sink.pred(slot, Test::Present)))
+        }
+        _ => None,
+    };
+    let wrap = |e: Expr| match (&present, neq) {
+        (Some(p), true) => Expr::and(vec![p.clone(), Expr::not(e)]),
+        (None, true) => Expr::not(e),
+        _ => e,
+    };
     for sub in [M::ReI, M::ReM, M::ReS] {
         if mods.has(sub) && !mods.has(M::Re) {
             return Err(format!("modifier '{sub}' requires 're'"));
@@ -204,6 +218,9 @@ fn compile_item_inner(item: &DetectionItem, ph: &Placeholders, sink: &mut impl S
             let Some(other) = v.as_text().filter(|_| matches!(v, SigmaValue::Str(_))) else {
                 return Err("'fieldref' values must be field names".into());
             };
+            if other.contains(['*', '?']) {
+                return Err(format!("'fieldref' target '{other}' cannot contain a wildcard"));
+            }
             out.push(Expr::FieldRef(sink.fieldref(FieldRefSpec {
                 field: field.clone(),
                 other,

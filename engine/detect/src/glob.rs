@@ -338,10 +338,16 @@ mod tests {
 
     #[test]
     fn escapes() {
+        // pySigma: `\*` escapes the star; `\\*` is a backslash then a wildcard.
         assert_eq!(
-            Pattern::parse(r"C:\Windows\*").toks(),
+            Pattern::parse(r"C:\Windows\*").as_literal(),
+            Some(br"C:\Windows*".to_vec())
+        );
+        assert_eq!(
+            Pattern::parse(r"C:\Windows\\*").toks(),
             &[Tok::Lit(br"C:\Windows\".to_vec()), Tok::Star]
         );
+        assert_eq!(Pattern::parse(r"a\\\*").as_literal(), Some(br"a\*".to_vec()));
         assert_eq!(Pattern::parse(r"a\*b").as_literal(), Some(b"a*b".to_vec()));
         assert_eq!(Pattern::parse(r"a\\b").as_literal(), Some(br"a\b".to_vec()));
         assert_eq!(Pattern::parse(r"a\?").as_literal(), Some(b"a?".to_vec()));
