@@ -1,1 +1,83 @@
-fn main(){}
+//! Detection throughput: parse-only baseline vs. full detection, same events, same run.
+
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use warden_benches::{generated_rules, sigmahq_rule_dirs, windows_events};
+use sonic_rs::JsonValueTrait;
+use warden_detect::{Engine, Mapping, event};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const EVENTS: usize = 20_000;
+
+fn engine() -> (Engine, &'static str) {
+    let mapping = Mapping::builtin("windows").expect("shipped").expect("valid");
+    let mut b = Engine::builder().mapping(mapping);
+    let source = match sigmahq_rule_dirs() {
+        Some(dirs) => {
+            for d in dirs {
+                b.add_path(&d).expect("rules load");
+            }
+            "sigmahq"
+        }
+        None => {
+            for (i, r) in generated_rules(3200, 7).iter().enumerate() {
+                b.add_yaml(r, Path::new(&format!("generated-{i}.yml"))).expect("generated rule parses");
+            }
+            "generated"
+        }
+    };
+    (b.build(), source)
+}
+
+fn bench(c: &mut Criterion) {
+    let events = windows_events(EVENTS, 42);
+    let bytes: usize = events.iter().map(|e| e.len()).sum();
+    let (engine, source) = engine();
+    let mut scratch = engine.scratch();
+    let mut hits = Vec::new();
+    let mut alerts = 0usize;
+    for e in &events {
+        let v = event::parse(e.as_bytes()).expect("valid");
+        engine.detect(&v, &mut scratch, &mut hits);
+        alerts += hits.len();
+    }
+    eprintln!(
+        "workload: {EVENTS} events, {} bytes avg; rules: {} ({source}), {} rejected, {} predicates, {} KiB compiled; {alerts} alerts",
+        bytes / EVENTS,
+        engine.rules().len(),
+        engine.rejections().len(),
+        engine.predicate_count(),
+        engine.memory_usage() / 1024
+    );
+    let mut g = c.benchmark_group("windows");
+    g.throughput(Throughput::Elements(EVENTS as u64));
+    g.sample_size(20);
+    g.bench_function("parse_only", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for e in &events {
+                let v = event::parse(e.as_bytes()).expect("valid");
+                n += usize::from(v.is_object());
+            }
+            n
+        })
+    });
+    g.bench_function(format!("detect_{source}"), |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for e in &events {
+                let v = event::parse(e.as_bytes()).expect("valid");
+                engine.detect(&v, &mut scratch, &mut hits);
+                n += hits.len();
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -488,18 +488,18 @@ impl Compiler {
         let mut compiled_rules = Vec::with_capacity(compiled.len());
         for (i, (b, rule, expr)) in compiled.into_iter().enumerate() {
             let ci = i as u32;
-            let mut mentioned = Vec::new();
-            expr.visit_preds(true, &mut |p, _| mentioned.push(p));
-            mentioned.sort_unstable();
-            mentioned.dedup();
-            for p in &mentioned {
-                preds[*p as usize].rules.push(ci);
-            }
             let bucket = &mut buckets[b as usize];
             bucket.rules += 1;
-            // Rules that can hold with nothing fired, or that compare fields, are always checked.
-            if expr.has_fieldref() || expr.eval(&|_| false, &mut |_| false) {
-                bucket.always.push(ci);
+            // A rule becomes a candidate only when a predicate of its most
+            // selective necessary conjunct fires; rules without one (pure
+            // negations, field references) are checked on every event of the bucket.
+            match trigger_set(&expr, &|p| likelihood(&preds[p as usize].test)) {
+                Some((set, _)) => {
+                    for p in set {
+                        preds[p as usize].rules.push(ci);
+                    }
+                }
+                None => bucket.always.push(ci),
             }
             compiled_rules.push(CompiledRule { rule, expr });
         }
@@ -924,6 +924,49 @@ impl Engine {
             });
         }
         out
+    }
+}
+
+/// How often a predicate is expected to fire on ordinary events (lower is rarer).
+fn likelihood(t: &Test) -> u32 {
+    use crate::glob::Shape;
+    match t {
+        Test::Present | Test::NonNull => 1000,
+        Test::Str { pat, .. } => match pat.shape() {
+            Shape::Any => 1000,
+            Shape::Exact(_) => 2,
+            Shape::Contains(l) | Shape::Prefix(l) | Shape::Suffix(l) => 40u32.saturating_sub(2 * l.len() as u32).max(3),
+            Shape::General => pat.longest_literal().map_or(200, |l| 40u32.saturating_sub(2 * l.len() as u32).max(3)),
+        },
+        Test::Regex(_) => 10,
+        Test::Num(..) | Test::Time(..) => 50,
+        Test::Cidr(_) => 20,
+    }
+}
+
+/// A set of predicates at least one of which must fire for `e` to be true,
+/// chosen to be as rarely firing as possible; `None` if there is none.
+fn trigger_set(e: &Expr, cost: &impl Fn(u32) -> u32) -> Option<(Vec<u32>, u32)> {
+    match e {
+        Expr::Pred(p) => Some((vec![*p], cost(*p))),
+        Expr::Const(false) => Some((Vec::new(), 0)),
+        Expr::Const(true) | Expr::Not(_) | Expr::FieldRef(_) => None,
+        Expr::Or(es) => {
+            let mut all = Vec::new();
+            let mut total = 0u32;
+            for e in es {
+                let (s, c) = trigger_set(e, cost)?;
+                all.extend(s);
+                total = total.saturating_add(c);
+            }
+            all.sort_unstable();
+            all.dedup();
+            Some((all, total))
+        }
+        Expr::And(es) => es
+            .iter()
+            .filter_map(|e| trigger_set(e, cost))
+            .min_by_key(|(_, c)| *c),
     }
 }
 

@@ -10,11 +10,15 @@
 use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-use regex_automata::{Input, PatternSet, meta};
+use regex_automata::meta;
 
 use crate::glob::{Pattern, Shape};
 use crate::ip::PrefixTable;
 use crate::predicate::{Cmp, Test, TimePart};
+
+/// Above this many literals a field's automaton is a contiguous NFA
+/// instead of a DFA (DFA memory grows with literals × byte classes).
+const DFA_MAX_LITERALS: usize = 20_000;
 
 /// What an automaton hit means.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +28,8 @@ enum AcTarget {
     Suffix(u32),
     /// The literal of general pattern `idx` occurs: verify the whole pattern.
     Gate(u32),
+    /// A literal every match of regex `idx` starts with (or ends with) occurs: run it.
+    RegexGate(u32),
 }
 
 #[derive(Debug)]
@@ -56,7 +62,7 @@ impl StrIndex {
         self.exact.is_empty() && self.ac.is_none() && self.ungated.is_empty() && self.any.is_empty()
     }
 
-    fn build(preds: &[(u32, &Pattern)]) -> StrIndex {
+    fn build(preds: &[(u32, &Pattern)], regex_gates: &[(u32, Vec<Vec<u8>>)]) -> StrIndex {
         let mut idx = StrIndex::default();
         let mut lits: Vec<Vec<u8>> = Vec::new();
         let mut lit_ids: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -86,10 +92,15 @@ impl StrIndex {
                 }
             }
         }
+        for (ri, gates) in regex_gates {
+            for g in gates {
+                add(g, AcTarget::RegexGate(*ri), &mut lits, &mut targets);
+            }
+        }
         if !lits.is_empty() {
             // A DFA is fastest but its size grows with patterns × alphabet;
             // above a few thousand literals the contiguous NFA is the better trade.
-            let kind = if lits.len() <= 3000 {
+            let kind = if lits.len() <= DFA_MAX_LITERALS {
                 AhoCorasickKind::DFA
             } else {
                 AhoCorasickKind::ContiguousNFA
@@ -106,7 +117,7 @@ impl StrIndex {
     }
 
     #[inline]
-    fn feed(&self, hay: &[u8], fire: &mut impl FnMut(u32)) {
+    fn feed(&self, hay: &[u8], fire: &mut impl FnMut(u32), gate: &mut impl FnMut(u32)) {
         if let Some(ps) = self.exact.get(hay) {
             ps.iter().for_each(|p| fire(*p));
         }
@@ -126,6 +137,7 @@ impl StrIndex {
                                 fire(g.pred);
                             }
                         }
+                        AcTarget::RegexGate(r) => gate(r),
                         _ => {}
                     }
                 }
@@ -148,10 +160,35 @@ impl StrIndex {
     }
 }
 
+/// A regex with its predicate; gated ones run only after a gate literal hit.
 #[derive(Debug)]
-struct RegexIndex {
+struct RegexPred {
+    pred: u32,
     re: meta::Regex,
-    preds: Vec<u32>,
+}
+
+/// Literals one of which occurs (lowercased) in every value a regex
+/// matches, or `None` if no such small set is known.
+fn regex_gates(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new().build().parse(pattern).ok()?;
+    for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
+        let mut ex = Extractor::new();
+        ex.kind(kind).limit_total(64);
+        let seq = ex.extract(&hir);
+        let Some(lits) = seq.literals() else { continue };
+        if lits.is_empty() || lits.iter().any(|l| l.as_bytes().len() < 2) {
+            continue;
+        }
+        let mut out: Vec<Vec<u8>> = lits
+            .iter()
+            .map(|l| crate::glob::lowercase_bytes(l.as_bytes()))
+            .collect();
+        out.sort();
+        out.dedup();
+        return Some(out);
+    }
+    None
 }
 
 /// Every predicate of one slot.
@@ -159,7 +196,9 @@ struct RegexIndex {
 pub struct FieldMatcher {
     ci: StrIndex,
     cs: StrIndex,
-    regex: Option<RegexIndex>,
+    regexes: Vec<RegexPred>,
+    /// Regexes without a gate literal: run on every value.
+    ungated_regexes: Vec<u32>,
     nums: Vec<(u32, Cmp, f64)>,
     times: Vec<(u32, TimePart, Cmp, i64)>,
     cidrs: Option<PrefixTable<u32>>,
@@ -171,7 +210,7 @@ pub struct FieldMatcher {
 #[derive(Debug, Default)]
 pub struct FeedScratch {
     lower: String,
-    regex_set: Option<PatternSet>,
+    gated: Vec<u32>,
 }
 
 impl FieldMatcher {
@@ -193,19 +232,19 @@ impl FieldMatcher {
                 Test::NonNull => m.nonnull.push(id),
             }
         }
-        m.ci = StrIndex::build(&ci);
-        m.cs = StrIndex::build(&cs);
-        if !regexes.is_empty() {
-            let pats: Vec<&str> = regexes.iter().map(|(_, r)| *r).collect();
-            let re = meta::Regex::builder()
-                .configure(meta::Config::new().match_kind(regex_automata::MatchKind::All))
-                .build_many(&pats)
-                .map_err(|e| format!("regex set: {e}"))?;
-            m.regex = Some(RegexIndex {
-                re,
-                preds: regexes.iter().map(|(id, _)| *id).collect(),
-            });
+        let mut gates = Vec::new();
+        for (i, (id, r)) in regexes.iter().enumerate() {
+            let re = meta::Regex::new(r).map_err(|e| format!("regex '{r}': {e}"))?;
+            m.regexes.push(RegexPred { pred: *id, re });
+            match regex_gates(r) {
+                Some(g) => gates.push((i as u32, g)),
+                None => m.ungated_regexes.push(i as u32),
+            }
         }
+        // Regex gates live on the case-insensitive automaton: a literal of a
+        // (cased or not) match always occurs in the lowercased value.
+        m.ci = StrIndex::build(&ci, &gates);
+        m.cs = StrIndex::build(&cs, &[]);
         Ok(m)
     }
 
@@ -214,24 +253,29 @@ impl FieldMatcher {
     pub fn feed_text(&self, text: &str, sc: &mut FeedScratch, fire: &mut impl FnMut(u32)) {
         self.present.iter().for_each(|p| fire(*p));
         self.nonnull.iter().for_each(|p| fire(*p));
+        sc.gated.clear();
+        let gated = &mut sc.gated;
         if !self.ci.is_empty() {
             crate::glob::lowercase_into(text, &mut sc.lower);
-            self.ci.feed(sc.lower.as_bytes(), fire);
+            self.ci.feed(sc.lower.as_bytes(), fire, &mut |r| gated.push(r));
         }
         if !self.cs.is_empty() {
-            self.cs.feed(text.as_bytes(), fire);
+            self.cs.feed(text.as_bytes(), fire, &mut |_| {});
         }
-        if let Some(r) = &self.regex {
-            let set = sc
-                .regex_set
-                .get_or_insert_with(|| PatternSet::new(r.re.pattern_len()));
-            if set.capacity() < r.re.pattern_len() {
-                *set = PatternSet::new(r.re.pattern_len());
+        if !sc.gated.is_empty() {
+            sc.gated.sort_unstable();
+            sc.gated.dedup();
+            for r in &sc.gated {
+                let r = &self.regexes[*r as usize];
+                if r.re.is_match(text) {
+                    fire(r.pred);
+                }
             }
-            set.clear();
-            r.re.which_overlapping_matches(&Input::new(text), set);
-            for pid in set.iter() {
-                fire(r.preds[pid.as_usize()]);
+        }
+        for r in &self.ungated_regexes {
+            let r = &self.regexes[*r as usize];
+            if r.re.is_match(text) {
+                fire(r.pred);
             }
         }
         if !self.nums.is_empty()
@@ -274,7 +318,7 @@ impl FieldMatcher {
     pub fn memory_usage(&self) -> usize {
         self.ci.memory_usage()
             + self.cs.memory_usage()
-            + self.regex.as_ref().map_or(0, |r| r.re.memory_usage() + r.preds.len() * 4)
+            + self.regexes.iter().map(|r| r.re.memory_usage() + 8).sum::<usize>()
             + self.nums.len() * 24
             + self.times.len() * 24
             + self.cidrs.as_ref().map_or(0, |c| c.memory_usage())

@@ -1,0 +1,38 @@
+//! Runs detection over the bench workload in a loop (for profilers), and
+//! prints which rules fire most on the benign mix.
+
+use std::collections::HashMap;
+
+use warden_benches::{sigmahq_rule_dirs, windows_events};
+use warden_detect::{Engine, Mapping, event};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let mut b = Engine::builder().mapping(Mapping::builtin("windows").expect("shipped").expect("valid"));
+    for d in sigmahq_rule_dirs().expect("needs ../shared/sigma") {
+        b.add_path(&d).expect("rules load");
+    }
+    let engine = b.build();
+    let events = windows_events(n, 42);
+    let mut sc = engine.scratch();
+    let mut hits = Vec::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let t = std::time::Instant::now();
+    for e in &events {
+        let v = event::parse(e.as_bytes()).expect("valid");
+        engine.detect(&v, &mut sc, &mut hits);
+        for h in &hits {
+            *counts.entry(h.rule.meta.title.clone()).or_default() += 1;
+        }
+    }
+    let el = t.elapsed();
+    println!("{n} events in {el:?}: {:.0} events/s", n as f64 / el.as_secs_f64());
+    let mut c: Vec<_> = counts.into_iter().collect();
+    c.sort_by(|a, b| b.1.cmp(&a.1));
+    for (t, n) in c.iter().take(15) {
+        println!("{n:6} {t}");
+    }
+}
