@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use warden_benches::{generated_rules, sigmahq_rule_dirs, windows_events};
 use sonic_rs::JsonValueTrait;
+use warden_benches::{generated_rules, sigmahq_rule_dirs, windows_events};
 use warden_detect::{Engine, Mapping, event};
 
 #[global_allocator]
@@ -13,7 +13,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EVENTS: usize = 20_000;
 
 fn engine() -> (Engine, &'static str) {
-    let mapping = Mapping::builtin("windows").expect("shipped").expect("valid");
+    let mapping = Mapping::builtin("windows")
+        .expect("shipped")
+        .expect("valid");
     let mut b = Engine::builder().mapping(mapping);
     let source = match sigmahq_rule_dirs() {
         Some(dirs) => {
@@ -24,7 +26,8 @@ fn engine() -> (Engine, &'static str) {
         }
         None => {
             for (i, r) in generated_rules(3200, 7).iter().enumerate() {
-                b.add_yaml(r, Path::new(&format!("generated-{i}.yml"))).expect("generated rule parses");
+                b.add_yaml(r, Path::new(&format!("generated-{i}.yml")))
+                    .expect("generated rule parses");
             }
             "generated"
         }

@@ -10,8 +10,15 @@ use warden_detect::{Engine, Mapping, event};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(20_000);
-    let mut b = Engine::builder().mapping(Mapping::builtin("windows").expect("shipped").expect("valid"));
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(20_000);
+    let mut b = Engine::builder().mapping(
+        Mapping::builtin("windows")
+            .expect("shipped")
+            .expect("valid"),
+    );
     for d in sigmahq_rule_dirs().expect("needs ../shared/sigma") {
         b.add_path(&d).expect("rules load");
     }
@@ -29,9 +36,12 @@ fn main() {
         }
     }
     let el = t.elapsed();
-    println!("{n} events in {el:?}: {:.0} events/s", n as f64 / el.as_secs_f64());
+    println!(
+        "{n} events in {el:?}: {:.0} events/s",
+        n as f64 / el.as_secs_f64()
+    );
     let mut c: Vec<_> = counts.into_iter().collect();
-    c.sort_by(|a, b| b.1.cmp(&a.1));
+    c.sort_by_key(|e| std::cmp::Reverse(e.1));
     for (t, n) in c.iter().take(15) {
         println!("{n:6} {t}");
     }

@@ -56,24 +56,78 @@ impl Rng {
 }
 
 const PROCS: &[(&str, &str)] = &[
-    (r"C:\Windows\System32\svchost.exe", r"C:\Windows\system32\svchost.exe -k netsvcs -p -s Schedule"),
-    (r"C:\Windows\System32\svchost.exe", r"C:\Windows\system32\svchost.exe -k LocalServiceNetworkRestricted -p"),
-    (r"C:\Program Files\Google\Chrome\Application\chrome.exe", r#""C:\Program Files\Google\Chrome\Application\chrome.exe" --type=renderer --field-trial-handle=1234 --lang=en-US --device-scale-factor=1 --num-raster-threads=4 --enable-main-frame-before-activation --renderer-client-id=7 --mojo-platform-channel-handle=4120 /prefetch:1"#),
-    (r"C:\Program Files\Microsoft Office\root\Office16\OUTLOOK.EXE", r#""C:\Program Files\Microsoft Office\root\Office16\OUTLOOK.EXE" /recycle"#),
-    (r"C:\Windows\System32\conhost.exe", r"\??\C:\Windows\system32\conhost.exe 0xffffffff -ForceV1"),
-    (r"C:\Windows\System32\backgroundTaskHost.exe", r#""C:\Windows\system32\backgroundTaskHost.exe" -ServerName:BackgroundTaskHost.WebAccountProvider"#),
-    (r"C:\Windows\System32\taskhostw.exe", r"taskhostw.exe {222A245B-E637-4AE9-A93F-A59CA119A75E}"),
-    (r"C:\Windows\System32\RuntimeBroker.exe", r"C:\Windows\System32\RuntimeBroker.exe -Embedding"),
-    (r"C:\Program Files\Microsoft VS Code\Code.exe", r#""C:\Program Files\Microsoft VS Code\Code.exe" --type=utility --utility-sub-type=node.mojom.NodeService --lang=en-US --service-sandbox-type=none"#),
-    (r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe", r#""C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe" -NoProfile -ExecutionPolicy Bypass -File C:\ProgramData\Company\inventory.ps1"#),
-    (r"C:\Windows\System32\cmd.exe", r#"C:\Windows\system32\cmd.exe /c "echo %DATE% > C:\Temp\stamp.txt""#),
-    (r"C:\Windows\System32\msiexec.exe", r"C:\Windows\system32\msiexec.exe /V"),
-    (r"C:\Program Files (x86)\Microsoft\Edge\Application\msedge.exe", r#""C:\Program Files (x86)\Microsoft\Edge\Application\msedge.exe" --type=gpu-process --gpu-preferences=UAAAAAAAAADgAAAYAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= --mojo-platform-channel-handle=2012"#),
-    (r"C:\Windows\System32\wbem\WmiPrvSE.exe", r"C:\Windows\system32\wbem\wmiprvse.exe -secured -Embedding"),
-    (r"C:\Windows\System32\SearchProtocolHost.exe", r#""C:\Windows\system32\SearchProtocolHost.exe" Global\UsGthrFltPipeMssGthrPipe5_ Global\UsGthrCtrlFltPipeMssGthrPipe5 1 -2147483646 "Software\Microsoft\Windows Search""#),
-    (r"C:\Users\jdoe\AppData\Local\Microsoft\Teams\current\Teams.exe", r#""C:\Users\jdoe\AppData\Local\Microsoft\Teams\current\Teams.exe" --type=renderer --autoplay-policy=no-user-gesture-required"#),
-    (r"C:\Windows\System32\git.exe", r"git.exe fetch --all --prune"),
-    (r"C:\Windows\System32\net.exe", r"net use Z: \\fileserver\share /persistent:yes"),
+    (
+        r"C:\Windows\System32\svchost.exe",
+        r"C:\Windows\system32\svchost.exe -k netsvcs -p -s Schedule",
+    ),
+    (
+        r"C:\Windows\System32\svchost.exe",
+        r"C:\Windows\system32\svchost.exe -k LocalServiceNetworkRestricted -p",
+    ),
+    (
+        r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+        r#""C:\Program Files\Google\Chrome\Application\chrome.exe" --type=renderer --field-trial-handle=1234 --lang=en-US --device-scale-factor=1 --num-raster-threads=4 --enable-main-frame-before-activation --renderer-client-id=7 --mojo-platform-channel-handle=4120 /prefetch:1"#,
+    ),
+    (
+        r"C:\Program Files\Microsoft Office\root\Office16\OUTLOOK.EXE",
+        r#""C:\Program Files\Microsoft Office\root\Office16\OUTLOOK.EXE" /recycle"#,
+    ),
+    (
+        r"C:\Windows\System32\conhost.exe",
+        r"\??\C:\Windows\system32\conhost.exe 0xffffffff -ForceV1",
+    ),
+    (
+        r"C:\Windows\System32\backgroundTaskHost.exe",
+        r#""C:\Windows\system32\backgroundTaskHost.exe" -ServerName:BackgroundTaskHost.WebAccountProvider"#,
+    ),
+    (
+        r"C:\Windows\System32\taskhostw.exe",
+        r"taskhostw.exe {222A245B-E637-4AE9-A93F-A59CA119A75E}",
+    ),
+    (
+        r"C:\Windows\System32\RuntimeBroker.exe",
+        r"C:\Windows\System32\RuntimeBroker.exe -Embedding",
+    ),
+    (
+        r"C:\Program Files\Microsoft VS Code\Code.exe",
+        r#""C:\Program Files\Microsoft VS Code\Code.exe" --type=utility --utility-sub-type=node.mojom.NodeService --lang=en-US --service-sandbox-type=none"#,
+    ),
+    (
+        r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+        r#""C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe" -NoProfile -ExecutionPolicy Bypass -File C:\ProgramData\Company\inventory.ps1"#,
+    ),
+    (
+        r"C:\Windows\System32\cmd.exe",
+        r#"C:\Windows\system32\cmd.exe /c "echo %DATE% > C:\Temp\stamp.txt""#,
+    ),
+    (
+        r"C:\Windows\System32\msiexec.exe",
+        r"C:\Windows\system32\msiexec.exe /V",
+    ),
+    (
+        r"C:\Program Files (x86)\Microsoft\Edge\Application\msedge.exe",
+        r#""C:\Program Files (x86)\Microsoft\Edge\Application\msedge.exe" --type=gpu-process --gpu-preferences=UAAAAAAAAADgAAAYAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= --mojo-platform-channel-handle=2012"#,
+    ),
+    (
+        r"C:\Windows\System32\wbem\WmiPrvSE.exe",
+        r"C:\Windows\system32\wbem\wmiprvse.exe -secured -Embedding",
+    ),
+    (
+        r"C:\Windows\System32\SearchProtocolHost.exe",
+        r#""C:\Windows\system32\SearchProtocolHost.exe" Global\UsGthrFltPipeMssGthrPipe5_ Global\UsGthrCtrlFltPipeMssGthrPipe5 1 -2147483646 "Software\Microsoft\Windows Search""#,
+    ),
+    (
+        r"C:\Users\jdoe\AppData\Local\Microsoft\Teams\current\Teams.exe",
+        r#""C:\Users\jdoe\AppData\Local\Microsoft\Teams\current\Teams.exe" --type=renderer --autoplay-policy=no-user-gesture-required"#,
+    ),
+    (
+        r"C:\Windows\System32\git.exe",
+        r"git.exe fetch --all --prune",
+    ),
+    (
+        r"C:\Windows\System32\net.exe",
+        r"net use Z: \\fileserver\share /persistent:yes",
+    ),
 ];
 const PARENTS: &[&str] = &[
     r"C:\Windows\explorer.exe",
@@ -82,8 +136,19 @@ const PARENTS: &[&str] = &[
     r"C:\Program Files\Google\Chrome\Application\chrome.exe",
     r"C:\Windows\System32\userinit.exe",
 ];
-const USERS: &[&str] = &[r"CORP\jdoe", r"CORP\asmith", r"NT AUTHORITY\SYSTEM", r"CORP\svc_backup", r"NT AUTHORITY\LOCAL SERVICE"];
-const HOSTS: &[&str] = &["WS-0142.corp.example", "WS-0388.corp.example", "SRV-FILE01.corp.example", "DC01.corp.example"];
+const USERS: &[&str] = &[
+    r"CORP\jdoe",
+    r"CORP\asmith",
+    r"NT AUTHORITY\SYSTEM",
+    r"CORP\svc_backup",
+    r"NT AUTHORITY\LOCAL SERVICE",
+];
+const HOSTS: &[&str] = &[
+    "WS-0142.corp.example",
+    "WS-0388.corp.example",
+    "SRV-FILE01.corp.example",
+    "DC01.corp.example",
+];
 const DLLS: &[&str] = &[
     r"C:\Windows\System32\kernel32.dll",
     r"C:\Windows\System32\ntdll.dll",
@@ -92,7 +157,15 @@ const DLLS: &[&str] = &[
     r"C:\Windows\System32\wininet.dll",
     r"C:\Program Files\Google\Chrome\Application\120.0.6099.130\chrome_elf.dll",
 ];
-const DOMAINS: &[&str] = &["www.google.com", "outlook.office365.com", "update.googleapis.com", "teams.microsoft.com", "github.com", "fileserver.corp.example", "login.microsoftonline.com"];
+const DOMAINS: &[&str] = &[
+    "www.google.com",
+    "outlook.office365.com",
+    "update.googleapis.com",
+    "teams.microsoft.com",
+    "github.com",
+    "fileserver.corp.example",
+    "login.microsoftonline.com",
+];
 const FILES: &[&str] = &[
     r"C:\Users\jdoe\AppData\Local\Temp\chrome_drag1234_567\report.pdf",
     r"C:\Users\asmith\Documents\Q3 Budget.xlsx",
@@ -153,13 +226,26 @@ pub fn windows_event(rng: &mut Rng) -> String {
     let sysmon = "Microsoft-Windows-Sysmon/Operational";
     let roll = rng.below(100);
     let (image, cmd) = PROCS[rng.below(PROCS.len())];
-    let utc = format!("2026-11-0{} {:02}:{:02}:{:02}.{:03}", 1 + rng.below(9), rng.below(24), rng.below(60), rng.below(60), rng.below(1000));
+    let utc = format!(
+        "2026-11-0{} {:02}:{:02}:{:02}.{:03}",
+        1 + rng.below(9),
+        rng.below(24),
+        rng.below(60),
+        rng.below(60),
+        rng.below(1000)
+    );
     let pguid = format!("{{{}}}", rng.guid());
     match roll {
         0..=29 => {
             system(&mut ev, rng, "Microsoft-Windows-Sysmon", 1, sysmon);
             let (pimage, pcmd) = (rng.pick(PARENTS), rng.pick(PARENTS));
-            let hashes = format!("SHA1={},MD5={},SHA256={},IMPHASH={}", rng.hex(40), rng.hex(32), rng.hex(64), rng.hex(32));
+            let hashes = format!(
+                "SHA1={},MD5={},SHA256={},IMPHASH={}",
+                rng.hex(40),
+                rng.hex(32),
+                rng.hex(64),
+                rng.hex(32)
+            );
             let file = image.rsplit('\\').next().unwrap_or(image);
             let fields: Vec<(&str, String)> = vec![
                 ("RuleName", "-".into()),
@@ -178,7 +264,10 @@ pub fn windows_event(rng: &mut Rng) -> String {
                 ("LogonGuid", format!("{{{}}}", rng.guid())),
                 ("LogonId", format!("0x{:x}", rng.next_u64() % 0xffffff)),
                 ("TerminalSessionId", rng.below(3).to_string()),
-                ("IntegrityLevel", rng.pick(&["Medium", "High", "System"]).into()),
+                (
+                    "IntegrityLevel",
+                    rng.pick(&["Medium", "High", "System"]).into(),
+                ),
                 ("Hashes", hashes),
                 ("ParentProcessGuid", format!("{{{}}}", rng.guid())),
                 ("ParentProcessId", rng.below(20000).to_string()),
@@ -200,7 +289,12 @@ pub fn windows_event(rng: &mut Rng) -> String {
             kv(&mut ev, "ImageLoaded", rng.pick(DLLS), false);
             kv(&mut ev, "FileVersion", "10.0.19041.3636", false);
             kv(&mut ev, "Description", "Windows library", false);
-            kv(&mut ev, "Product", "Microsoft® Windows® Operating System", false);
+            kv(
+                &mut ev,
+                "Product",
+                "Microsoft® Windows® Operating System",
+                false,
+            );
             kv(&mut ev, "Company", "Microsoft Corporation", false);
             kv(&mut ev, "OriginalFileName", "lib.dll", false);
             kv(&mut ev, "Hashes", &format!("SHA256={}", rng.hex(64)), false);
@@ -220,13 +314,39 @@ pub fn windows_event(rng: &mut Rng) -> String {
             kv(&mut ev, "Protocol", "tcp", false);
             kv(&mut ev, "Initiated", "true", false);
             kv(&mut ev, "SourceIsIpv6", "false", false);
-            kv(&mut ev, "SourceIp", &format!("10.1.{}.{}", rng.below(255), rng.below(255)), false);
+            kv(
+                &mut ev,
+                "SourceIp",
+                &format!("10.1.{}.{}", rng.below(255), rng.below(255)),
+                false,
+            );
             kv(&mut ev, "SourceHostname", rng.pick(HOSTS), false);
-            kv(&mut ev, "SourcePort", &(49152 + rng.below(16000)).to_string(), false);
+            kv(
+                &mut ev,
+                "SourcePort",
+                &(49152 + rng.below(16000)).to_string(),
+                false,
+            );
             kv(&mut ev, "DestinationIsIpv6", "false", false);
-            kv(&mut ev, "DestinationIp", &format!("{}.{}.{}.{}", 13 + rng.below(200), rng.below(255), rng.below(255), rng.below(255)), false);
+            kv(
+                &mut ev,
+                "DestinationIp",
+                &format!(
+                    "{}.{}.{}.{}",
+                    13 + rng.below(200),
+                    rng.below(255),
+                    rng.below(255),
+                    rng.below(255)
+                ),
+                false,
+            );
             kv(&mut ev, "DestinationHostname", rng.pick(DOMAINS), false);
-            kv(&mut ev, "DestinationPort", rng.pick(&["443", "80", "445", "53"]), false);
+            kv(
+                &mut ev,
+                "DestinationPort",
+                rng.pick(&["443", "80", "445", "53"]),
+                false,
+            );
         }
         57..=66 => {
             system(&mut ev, rng, "Microsoft-Windows-Sysmon", 11, sysmon);
@@ -248,7 +368,16 @@ pub fn windows_event(rng: &mut Rng) -> String {
             kv(&mut ev, "ProcessId", &rng.below(20000).to_string(), false);
             kv(&mut ev, "Image", image, false);
             kv(&mut ev, "TargetObject", rng.pick(REGKEYS), false);
-            kv(&mut ev, "Details", rng.pick(&["DWORD (0x00000001)", "Binary Data", r"C:\Windows\System32\notepad.exe"]), false);
+            kv(
+                &mut ev,
+                "Details",
+                rng.pick(&[
+                    "DWORD (0x00000001)",
+                    "Binary Data",
+                    r"C:\Windows\System32\notepad.exe",
+                ]),
+                false,
+            );
             kv(&mut ev, "User", rng.pick(USERS), false);
         }
         77..=83 => {
@@ -259,37 +388,89 @@ pub fn windows_event(rng: &mut Rng) -> String {
             kv(&mut ev, "ProcessId", &rng.below(20000).to_string(), false);
             kv(&mut ev, "QueryName", rng.pick(DOMAINS), false);
             kv(&mut ev, "QueryStatus", "0", false);
-            kv(&mut ev, "QueryResults", "type:  5 edge.example.net;::ffff:23.1.2.3;", false);
+            kv(
+                &mut ev,
+                "QueryResults",
+                "type:  5 edge.example.net;::ffff:23.1.2.3;",
+                false,
+            );
             kv(&mut ev, "Image", image, false);
             kv(&mut ev, "User", rng.pick(USERS), false);
         }
         84..=92 => {
-            system(&mut ev, rng, "Microsoft-Windows-Security-Auditing", 4624, "Security");
+            system(
+                &mut ev,
+                rng,
+                "Microsoft-Windows-Security-Auditing",
+                4624,
+                "Security",
+            );
             let user = rng.pick(&["jdoe", "asmith", "svc_backup", "WS-0142$"]);
             kv(&mut ev, "SubjectUserSid", "S-1-5-18", true);
             kv(&mut ev, "SubjectUserName", "WS-0142$", false);
             kv(&mut ev, "SubjectDomainName", "CORP", false);
             kv(&mut ev, "SubjectLogonId", "0x3e7", false);
-            kv(&mut ev, "TargetUserSid", "S-1-5-21-1111-2222-3333-1001", false);
+            kv(
+                &mut ev,
+                "TargetUserSid",
+                "S-1-5-21-1111-2222-3333-1001",
+                false,
+            );
             kv(&mut ev, "TargetUserName", user, false);
             kv(&mut ev, "TargetDomainName", "CORP", false);
-            kv(&mut ev, "TargetLogonId", &format!("0x{:x}", rng.next_u64() % 0xffffff), false);
-            kv(&mut ev, "LogonType", rng.pick(&["2", "3", "5", "7", "10"]), false);
+            kv(
+                &mut ev,
+                "TargetLogonId",
+                &format!("0x{:x}", rng.next_u64() % 0xffffff),
+                false,
+            );
+            kv(
+                &mut ev,
+                "LogonType",
+                rng.pick(&["2", "3", "5", "7", "10"]),
+                false,
+            );
             kv(&mut ev, "LogonProcessName", "User32 ", false);
-            kv(&mut ev, "AuthenticationPackageName", rng.pick(&["Negotiate", "Kerberos", "NTLM"]), false);
+            kv(
+                &mut ev,
+                "AuthenticationPackageName",
+                rng.pick(&["Negotiate", "Kerberos", "NTLM"]),
+                false,
+            );
             kv(&mut ev, "WorkstationName", "WS-0142", false);
             kv(&mut ev, "LogonGuid", &format!("{{{}}}", rng.guid()), false);
-            kv(&mut ev, "ProcessName", r"C:\Windows\System32\svchost.exe", false);
-            kv(&mut ev, "IpAddress", &format!("10.1.{}.{}", rng.below(255), rng.below(255)), false);
+            kv(
+                &mut ev,
+                "ProcessName",
+                r"C:\Windows\System32\svchost.exe",
+                false,
+            );
+            kv(
+                &mut ev,
+                "IpAddress",
+                &format!("10.1.{}.{}", rng.below(255), rng.below(255)),
+                false,
+            );
             kv(&mut ev, "IpPort", &rng.below(65535).to_string(), false);
         }
         _ => {
-            system(&mut ev, rng, "Microsoft-Windows-PowerShell", 4104, "Microsoft-Windows-PowerShell/Operational");
+            system(
+                &mut ev,
+                rng,
+                "Microsoft-Windows-PowerShell",
+                4104,
+                "Microsoft-Windows-PowerShell/Operational",
+            );
             kv(&mut ev, "MessageNumber", "1", true);
             kv(&mut ev, "MessageTotal", "1", false);
             kv(&mut ev, "ScriptBlockText", rng.pick(SCRIPTS), false);
             kv(&mut ev, "ScriptBlockId", &rng.guid(), false);
-            kv(&mut ev, "Path", r"C:\ProgramData\Company\inventory.ps1", false);
+            kv(
+                &mut ev,
+                "Path",
+                r"C:\ProgramData\Company\inventory.ps1",
+                false,
+            );
         }
     }
     ev.push_str("}}}");
@@ -313,7 +494,12 @@ pub fn sigmahq_rule_dirs() -> Option<Vec<PathBuf>> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("rules")))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("rules"))
+        })
         .collect();
     dirs.sort();
     (!dirs.is_empty()).then_some(dirs)
@@ -326,9 +512,31 @@ pub fn sigmahq_rule_dirs() -> Option<Vec<PathBuf>> {
 pub fn generated_rules(n: usize, seed: u64) -> Vec<String> {
     let mut rng = Rng::new(seed);
     let cats: &[(&str, &[&str])] = &[
-        ("process_creation", &["CommandLine", "Image", "ParentImage", "OriginalFileName", "ParentCommandLine", "User", "IntegrityLevel"]),
-        ("image_load", &["ImageLoaded", "Image", "Signed", "Signature"]),
-        ("network_connection", &["DestinationHostname", "DestinationPort", "Image", "DestinationIp"]),
+        (
+            "process_creation",
+            &[
+                "CommandLine",
+                "Image",
+                "ParentImage",
+                "OriginalFileName",
+                "ParentCommandLine",
+                "User",
+                "IntegrityLevel",
+            ],
+        ),
+        (
+            "image_load",
+            &["ImageLoaded", "Image", "Signed", "Signature"],
+        ),
+        (
+            "network_connection",
+            &[
+                "DestinationHostname",
+                "DestinationPort",
+                "Image",
+                "DestinationIp",
+            ],
+        ),
         ("file_event", &["TargetFilename", "Image"]),
         ("registry_set", &["TargetObject", "Details", "Image"]),
         ("dns_query", &["QueryName", "Image"]),
@@ -336,11 +544,56 @@ pub fn generated_rules(n: usize, seed: u64) -> Vec<String> {
     ];
     let weights = [55, 8, 6, 10, 12, 3, 6];
     let words = [
-        "mimikatz", "sekurlsa", "invoke-", "downloadstring", "frombase64string", "-enc", "bypass", "hidden", "rundll32", "regsvr32",
-        "certutil", "bitsadmin", "\\temp\\", "\\appdata\\", "vssadmin", "shadowcopy", "wmic", "procdump", "lsass", "comsvcs",
-        "\\\\pipe\\\\", "schtasks", "/create", "reg add", "currentversion\\run", "powershell", "mshta", "javascript:", "vbscript", "\\users\\public\\",
-        ".hta", ".vbs", ".js", ".ps1", ".bat", "nltest", "/domain_trusts", "whoami", "net user", "net group",
-        "curl", "wget", "iex", "::", "ntds.dit", "sam", "system32\\config", "tor", "ngrok", "anydesk",
+        "mimikatz",
+        "sekurlsa",
+        "invoke-",
+        "downloadstring",
+        "frombase64string",
+        "-enc",
+        "bypass",
+        "hidden",
+        "rundll32",
+        "regsvr32",
+        "certutil",
+        "bitsadmin",
+        "\\temp\\",
+        "\\appdata\\",
+        "vssadmin",
+        "shadowcopy",
+        "wmic",
+        "procdump",
+        "lsass",
+        "comsvcs",
+        "\\\\pipe\\\\",
+        "schtasks",
+        "/create",
+        "reg add",
+        "currentversion\\run",
+        "powershell",
+        "mshta",
+        "javascript:",
+        "vbscript",
+        "\\users\\public\\",
+        ".hta",
+        ".vbs",
+        ".js",
+        ".ps1",
+        ".bat",
+        "nltest",
+        "/domain_trusts",
+        "whoami",
+        "net user",
+        "net group",
+        "curl",
+        "wget",
+        "iex",
+        "::",
+        "ntds.dit",
+        "sam",
+        "system32\\config",
+        "tor",
+        "ngrok",
+        "anydesk",
     ];
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
@@ -382,7 +635,11 @@ pub fn generated_rules(n: usize, seed: u64) -> Vec<String> {
         }
         let with_filter = rng.below(3) == 0;
         if with_filter {
-            let _ = writeln!(det, "    filter_main:\n        Image|startswith: 'C:\\Program Files\\{}'", rng.hex(6));
+            let _ = writeln!(
+                det,
+                "    filter_main:\n        Image|startswith: 'C:\\Program Files\\{}'",
+                rng.hex(6)
+            );
         }
         let cond = match (nsel, with_filter) {
             (1, false) => "selection_0".to_string(),

@@ -7,7 +7,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
-use warden_detect::{MatchedField, event};
+use warden_detect::indicators::{IndicatorMatcher, IndicatorScratch, IndicatorSet, load_path};
+use warden_detect::{Mapping, MatchedField, event};
 
 use crate::DetectArgs;
 use crate::rules::load_engine;
@@ -26,7 +27,10 @@ struct Alert<'a> {
 }
 
 pub fn run(args: DetectArgs) -> Result<ExitCode> {
-    let engine = load_engine(&args.rules, &args.opts)?;
+    let (engine, mapping) = load_engine(&args.rules, &args.opts)?;
+    let indicators = load_indicators(&args.indicators, mapping.as_ref())?;
+    let mut ind_scratch = IndicatorScratch::default();
+    let mut ind_hits = Vec::new();
     for r in engine.rejections() {
         eprintln!(
             "warden: rule rejected: {} [{}]: {}",
@@ -79,10 +83,16 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         };
         events += 1;
         engine.detect(&ev, &mut scratch, &mut hits);
-        if hits.is_empty() {
+        if let Some(m) = &indicators {
+            m.scan(&ev, &mut ind_scratch, &mut ind_hits);
+        }
+        if hits.is_empty() && ind_hits.is_empty() {
             continue;
         }
-        let org_id = ev.as_object().and_then(|o| o.get(&"org_id")).and_then(|v| v.as_str());
+        let org_id = ev
+            .as_object()
+            .and_then(|o| o.get(&"org_id"))
+            .and_then(|v| v.as_str());
         let raw: &RawValue = serde_json::from_slice(line)
             .with_context(|| format!("{}:{line_no}: event re-read", args.input))?;
         for h in &hits {
@@ -101,6 +111,37 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
             out.write_all(b"\n")?;
             alerts += 1;
         }
+        if let Some(m) = &indicators {
+            for h in &ind_hits {
+                let ind = m.indicator(h);
+                let kind = ind.kind.as_str();
+                let rule_id = format!("indicator:{}:{}", ind.source, ind.value);
+                let title = format!("Threat indicator match: {kind} {}", ind.value);
+                let tags = [
+                    "indicator".to_string(),
+                    format!("indicator.{kind}"),
+                    format!("indicator.source.{}", ind.source),
+                ];
+                let matched = [MatchedField {
+                    field: h.field.clone(),
+                    value: h.value.clone(),
+                    test: format!("indicator {kind} {} from {}", ind.value, ind.source),
+                }];
+                let alert = Alert {
+                    rule_id: &rule_id,
+                    rule_title: &title,
+                    level: "high",
+                    tags: &tags,
+                    org_id,
+                    matched: &matched,
+                    line: line_no,
+                    event: raw,
+                };
+                serde_json::to_writer(&mut out, &alert)?;
+                out.write_all(b"\n")?;
+                alerts += 1;
+            }
+        }
     }
     out.flush()?;
     eprintln!(
@@ -111,8 +152,44 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Loads every indicator file; rejected entries are reported with file and line.
+fn load_indicators(
+    paths: &[std::path::PathBuf],
+    mapping: Option<&Mapping>,
+) -> Result<Option<IndicatorMatcher>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut all = Vec::new();
+    for p in paths {
+        let loaded = load_path(p)?;
+        for r in &loaded.rejected {
+            eprintln!("warden: indicator rejected: {r}");
+        }
+        eprintln!(
+            "warden: {}: {} indicators, {} rejected, {} skipped",
+            p.display(),
+            loaded.indicators.len(),
+            loaded.rejected.len(),
+            loaded.skipped
+        );
+        all.extend(loaded.indicators);
+    }
+    let set = IndicatorSet::build(all);
+    Ok(Some(IndicatorMatcher::new(
+        set,
+        mapping.map(|m| &m.indicators),
+    )))
+}
+
 fn trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &b[start..end]
 }

@@ -12,7 +12,11 @@ mod rules;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
-#[command(name = "warden", version, about = "Multi-tenant streaming SIEM ingest and detection engine")]
+#[command(
+    name = "warden",
+    version,
+    about = "Multi-tenant streaming SIEM ingest and detection engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

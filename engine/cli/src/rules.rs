@@ -10,10 +10,11 @@ use warden_detect::{Engine, Mapping};
 use crate::{Format, RuleOptions};
 
 /// Loads and compiles rules from paths with the given options.
-pub fn load_engine(paths: &[PathBuf], opts: &RuleOptions) -> Result<Engine> {
+pub fn load_engine(paths: &[PathBuf], opts: &RuleOptions) -> Result<(Engine, Option<Mapping>)> {
     let mut builder = Engine::builder();
-    if let Some(m) = &opts.mapping {
-        builder = builder.mapping(Mapping::resolve(m)?);
+    let mapping = opts.mapping.as_deref().map(Mapping::resolve).transpose()?;
+    if let Some(m) = &mapping {
+        builder = builder.mapping(m.clone());
     }
     if let Some(p) = &opts.placeholders {
         builder = builder.placeholders(load_placeholders(p)?);
@@ -21,7 +22,7 @@ pub fn load_engine(paths: &[PathBuf], opts: &RuleOptions) -> Result<Engine> {
     for p in paths {
         builder.add_path(p)?;
     }
-    Ok(builder.build())
+    Ok((builder.build(), mapping))
 }
 
 fn load_placeholders(path: &Path) -> Result<HashMap<String, Vec<String>>> {
@@ -37,7 +38,12 @@ fn load_placeholders(path: &Path) -> Result<HashMap<String, Vec<String>>> {
                 .collect::<Option<Vec<_>>>(),
             other => scalar(&other).map(|s| vec![s]),
         }
-        .with_context(|| format!("{}: placeholder '{k}' must be a string or a list of strings", path.display()))?;
+        .with_context(|| {
+            format!(
+                "{}: placeholder '{k}' must be a string or a list of strings",
+                path.display()
+            )
+        })?;
         out.insert(k, values);
     }
     Ok(out)
@@ -67,8 +73,13 @@ struct ReportRejection<'a> {
     reason: &'a str,
 }
 
-pub fn check(paths: &[PathBuf], strict: bool, format: Format, opts: &RuleOptions) -> Result<ExitCode> {
-    let engine = load_engine(paths, opts)?;
+pub fn check(
+    paths: &[PathBuf],
+    strict: bool,
+    format: Format,
+    opts: &RuleOptions,
+) -> Result<ExitCode> {
+    let (engine, _) = load_engine(paths, opts)?;
     let rej = engine.rejections();
     match format {
         Format::Json => {

@@ -10,7 +10,9 @@ use base64::Engine as _;
 
 use crate::glob::Pattern;
 use crate::predicate::{Cmp, Expr, Test, TimePart};
-use crate::sigma::{Condition, Detection, DetectionItem, Modifier, OfQuantifier, Search, SigmaValue};
+use crate::sigma::{
+    Condition, Detection, DetectionItem, Modifier, OfQuantifier, Search, SigmaValue,
+};
 
 /// How a field reference compares the two values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,7 +67,11 @@ pub fn compile_detection(
     Ok(Expr::or(conds))
 }
 
-fn condition_expr(c: &Condition, det: &Detection, compiled: &HashMap<&str, Expr>) -> Result<Expr, String> {
+fn condition_expr(
+    c: &Condition,
+    det: &Detection,
+    compiled: &HashMap<&str, Expr>,
+) -> Result<Expr, String> {
     Ok(match c {
         Condition::Ident(n) => compiled
             .get(n.as_str())
@@ -104,7 +110,11 @@ fn condition_expr(c: &Condition, det: &Detection, compiled: &HashMap<&str, Expr>
     })
 }
 
-fn compile_search(search: &Search, ph: &Placeholders, sink: &mut impl Sink) -> Result<Expr, String> {
+fn compile_search(
+    search: &Search,
+    ph: &Placeholders,
+    sink: &mut impl Sink,
+) -> Result<Expr, String> {
     match search {
         Search::Keywords(item) => compile_item(item, ph, sink),
         Search::Groups(groups) => {
@@ -148,15 +158,27 @@ fn item_name(item: &DetectionItem) -> String {
 }
 
 fn combine(values: Vec<Expr>, all: bool) -> Expr {
-    if all { Expr::and(values) } else { Expr::or(values) }
+    if all {
+        Expr::and(values)
+    } else {
+        Expr::or(values)
+    }
 }
 
 /// Compiles one `Field|modifiers: values` item.
-pub fn compile_item(item: &DetectionItem, ph: &Placeholders, sink: &mut impl Sink) -> Result<Expr, String> {
+pub fn compile_item(
+    item: &DetectionItem,
+    ph: &Placeholders,
+    sink: &mut impl Sink,
+) -> Result<Expr, String> {
     compile_item_inner(item, ph, sink).map_err(|e| format!("'{}': {e}", item_name(item)))
 }
 
-fn compile_item_inner(item: &DetectionItem, ph: &Placeholders, sink: &mut impl Sink) -> Result<Expr, String> {
+fn compile_item_inner(
+    item: &DetectionItem,
+    ph: &Placeholders,
+    sink: &mut impl Sink,
+) -> Result<Expr, String> {
     use Modifier as M;
     let mods = Mods(&item.modifiers);
     let all = mods.has(M::All);
@@ -202,7 +224,15 @@ fn compile_item_inner(item: &DetectionItem, ph: &Placeholders, sink: &mut impl S
 
     if mods.has(M::FieldRef) {
         mods.only(
-            &[M::FieldRef, M::Contains, M::StartsWith, M::EndsWith, M::Cased, M::Neq, M::All],
+            &[
+                M::FieldRef,
+                M::Contains,
+                M::StartsWith,
+                M::EndsWith,
+                M::Cased,
+                M::Neq,
+                M::All,
+            ],
             "fieldref",
         )?;
         let mode = string_mode(&mods)?;
@@ -219,7 +249,9 @@ fn compile_item_inner(item: &DetectionItem, ph: &Placeholders, sink: &mut impl S
                 return Err("'fieldref' values must be field names".into());
             };
             if other.contains(['*', '?']) {
-                return Err(format!("'fieldref' target '{other}' cannot contain a wildcard"));
+                return Err(format!(
+                    "'fieldref' target '{other}' cannot contain a wildcard"
+                ));
             }
             out.push(Expr::FieldRef(sink.fieldref(FieldRefSpec {
                 field: field.clone(),
@@ -237,7 +269,17 @@ fn compile_item_inner(item: &DetectionItem, ph: &Placeholders, sink: &mut impl S
         }
         // contains/startswith/endswith are no-ops under search semantics.
         mods.only(
-            &[M::Re, M::ReI, M::ReM, M::ReS, M::Neq, M::All, M::Contains, M::StartsWith, M::EndsWith],
+            &[
+                M::Re,
+                M::ReI,
+                M::ReM,
+                M::ReS,
+                M::Neq,
+                M::All,
+                M::Contains,
+                M::StartsWith,
+                M::EndsWith,
+            ],
             "re",
         )?;
         let mut flags = String::new();
@@ -251,7 +293,11 @@ fn compile_item_inner(item: &DetectionItem, ph: &Placeholders, sink: &mut impl S
             let SigmaValue::Str(re) = v else {
                 return Err("'re' values must be strings".into());
             };
-            let full = if flags.is_empty() { re.clone() } else { format!("(?{flags}){re}") };
+            let full = if flags.is_empty() {
+                re.clone()
+            } else {
+                format!("(?{flags}){re}")
+            };
             check_regex(&full)?;
             out.push(Expr::Pred(sink.pred(slot, Test::Regex(full))));
         }
@@ -263,7 +309,8 @@ fn compile_item_inner(item: &DetectionItem, ph: &Placeholders, sink: &mut impl S
         let mut out = Vec::new();
         for v in &item.values {
             let text = v.as_text().ok_or("'cidr' values must be networks")?;
-            let net = crate::ip::IpNet::parse(&text).map_err(|e| format!("invalid cidr '{text}': {e}"))?;
+            let net = crate::ip::IpNet::parse(&text)
+                .map_err(|e| format!("invalid cidr '{text}': {e}"))?;
             out.push(Expr::Pred(sink.pred(slot, Test::Cidr(net))));
         }
         return Ok(wrap(combine(out, all)));
@@ -281,19 +328,34 @@ fn compile_item_inner(item: &DetectionItem, ph: &Placeholders, sink: &mut impl S
     .filter(|(m, _)| mods.has(*m))
     .map(|(_, p)| p)
     .collect::<Vec<_>>();
-    let cmps = [(M::Lt, Cmp::Lt), (M::Lte, Cmp::Lte), (M::Gt, Cmp::Gt), (M::Gte, Cmp::Gte)]
-        .into_iter()
-        .filter(|(m, _)| mods.has(*m))
-        .map(|(_, c)| c)
-        .collect::<Vec<_>>();
+    let cmps = [
+        (M::Lt, Cmp::Lt),
+        (M::Lte, Cmp::Lte),
+        (M::Gt, Cmp::Gt),
+        (M::Gte, Cmp::Gte),
+    ]
+    .into_iter()
+    .filter(|(m, _)| mods.has(*m))
+    .map(|(_, c)| c)
+    .collect::<Vec<_>>();
     if time.len() > 1 || cmps.len() > 1 {
         return Err("at most one time-part and one comparison modifier may be combined".into());
     }
     if !time.is_empty() || !cmps.is_empty() {
         mods.only(
             &[
-                M::Lt, M::Lte, M::Gt, M::Gte, M::Minute, M::Hour, M::Day, M::Week, M::Month, M::Year,
-                M::Neq, M::All,
+                M::Lt,
+                M::Lte,
+                M::Gt,
+                M::Gte,
+                M::Minute,
+                M::Hour,
+                M::Day,
+                M::Week,
+                M::Month,
+                M::Year,
+                M::Neq,
+                M::All,
             ],
             "a numeric comparison",
         )?;
@@ -351,11 +413,19 @@ fn compile_item_inner(item: &DetectionItem, ph: &Placeholders, sink: &mut impl S
             continue;
         }
         let text = v.as_text().unwrap_or_default();
-        let texts = if mods.has(M::Expand) { expand(&text, ph)? } else { vec![text] };
+        let texts = if mods.has(M::Expand) {
+            expand(&text, ph)?
+        } else {
+            vec![text]
+        };
         for text in texts {
             let mut alts = vec![Pattern::parse(&text)];
             if mods.has(M::Windash) {
-                alts = alts.into_iter().map(|p| windash(&p)).collect::<Result<Vec<_>, _>>()?.concat();
+                alts = alts
+                    .into_iter()
+                    .map(|p| windash(&p))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat();
             }
             for enc in &encodings {
                 alts = encode(alts, *enc)?;
@@ -388,18 +458,32 @@ fn string_mode(mods: &Mods<'_>) -> Result<Option<Modifier>, String> {
         [m] => Ok(Some(*m)),
         _ => Err(format!(
             "contradictory modifiers: {}",
-            modes.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", ")
+            modes
+                .iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }
 
 fn check_regex(re: &str) -> Result<(), String> {
-    regex_automata::meta::Regex::new(re).map(|_| ()).map_err(|e| {
-        let msg = e.to_string();
-        let detail = msg.lines().filter(|l| l.starts_with("error:")).collect::<Vec<_>>().join(" ");
-        let detail = if detail.is_empty() { msg.lines().next().unwrap_or_default().to_string() } else { detail };
-        format!("invalid or unsupported regex '{re}': {detail}")
-    })
+    regex_automata::meta::Regex::new(re)
+        .map(|_| ())
+        .map_err(|e| {
+            let msg = e.to_string();
+            let detail = msg
+                .lines()
+                .filter(|l| l.starts_with("error:"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let detail = if detail.is_empty() {
+                msg.lines().next().unwrap_or_default().to_string()
+            } else {
+                detail
+            };
+            format!("invalid or unsupported regex '{re}': {detail}")
+        })
 }
 
 /// Replaces `%name%` placeholders (not preceded by `\`) with every configured value.
@@ -409,24 +493,25 @@ fn expand(text: &str, ph: &Placeholders) -> Result<Vec<String>, String> {
     let mut i = 0;
     let mut lit_start = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && (i == 0 || bytes[i - 1] != b'\\') {
-            if let Some(len) = text[i + 1..].find('%').filter(|l| *l > 0) {
-                let name = &text[i + 1..i + 1 + len];
-                let values = ph
-                    .get(name)
-                    .ok_or_else(|| format!("placeholder '%{name}%' is not configured"))?;
-                if values.is_empty() {
-                    return Err(format!("placeholder '%{name}%' has no values"));
-                }
-                let lit = &text[lit_start..i];
-                results = results
-                    .iter()
-                    .flat_map(|r| values.iter().map(move |v| format!("{r}{lit}{v}")))
-                    .collect();
-                i += len + 2;
-                lit_start = i;
-                continue;
+        if bytes[i] == b'%'
+            && (i == 0 || bytes[i - 1] != b'\\')
+            && let Some(len) = text[i + 1..].find('%').filter(|l| *l > 0)
+        {
+            let name = &text[i + 1..i + 1 + len];
+            let values = ph
+                .get(name)
+                .ok_or_else(|| format!("placeholder '%{name}%' is not configured"))?;
+            if values.is_empty() {
+                return Err(format!("placeholder '%{name}%' has no values"));
             }
+            let lit = &text[lit_start..i];
+            results = results
+                .iter()
+                .flat_map(|r| values.iter().map(move |v| format!("{r}{lit}{v}")))
+                .collect();
+            i += len + 2;
+            lit_start = i;
+            continue;
         }
         i += 1;
     }
@@ -515,7 +600,9 @@ fn encode(alts: Vec<Pattern>, enc: Modifier) -> Result<Vec<Pattern>, String> {
             Modifier::Utf16Be => out.push(Pattern::literal(utf16(true, false)?)),
             Modifier::Utf16 => out.push(Pattern::literal(utf16(false, true)?)),
             Modifier::Base64 => out.push(Pattern::literal(
-                base64::engine::general_purpose::STANDARD.encode(&bytes).into_bytes(),
+                base64::engine::general_purpose::STANDARD
+                    .encode(&bytes)
+                    .into_bytes(),
             )),
             Modifier::Base64Offset => {
                 for v in base64_offsets(&bytes) {
@@ -552,7 +639,10 @@ mod tests {
 
     #[test]
     fn base64offset_matches_pysigma() {
-        assert_eq!(base64_offsets(b"foobar"), vec!["Zm9vYmFy", "Zvb2Jhc", "mb29iYX"]);
+        assert_eq!(
+            base64_offsets(b"foobar"),
+            vec!["Zm9vYmFy", "Zvb2Jhc", "mb29iYX"]
+        );
     }
 
     #[test]
@@ -572,7 +662,11 @@ mod tests {
         let mut ph = Placeholders::new();
         ph.insert("admins".into(), vec!["alice".into(), "bob".into()]);
         assert_eq!(expand("x%admins%y", &ph).unwrap(), vec!["xalicey", "xboby"]);
-        assert!(expand("%nope%", &ph).unwrap_err().contains("not configured"));
+        assert!(
+            expand("%nope%", &ph)
+                .unwrap_err()
+                .contains("not configured")
+        );
         assert_eq!(expand(r"100\%", &ph).unwrap(), vec![r"100\%"]);
     }
 }

@@ -93,7 +93,9 @@ impl EngineBuilder {
             match doc {
                 ParsedDocument::Rule(r) => self.rules.push((r, file.to_path_buf())),
                 ParsedDocument::Filter(f) => self.filters.push((f, file.to_path_buf())),
-                ParsedDocument::Rejected { id, title, reason, .. } => self.rejections.push(Rejection {
+                ParsedDocument::Rejected {
+                    id, title, reason, ..
+                } => self.rejections.push(Rejection {
                     file: file.to_path_buf(),
                     rule_id: id,
                     title,
@@ -144,7 +146,11 @@ impl EngineBuilder {
 
     /// Compiles everything added so far.
     pub fn build(self) -> Engine {
-        Compiler::new(self.mapping, self.placeholders).run(self.rules, self.filters, self.rejections)
+        Compiler::new(self.mapping, self.placeholders).run(
+            self.rules,
+            self.filters,
+            self.rejections,
+        )
     }
 }
 
@@ -292,7 +298,9 @@ impl Sink for BucketSink<'_> {
             return *id;
         }
         let id = self.c.slots.len() as u32;
-        self.c.slots.push((self.bucket, "keywords".into(), Vec::new()));
+        self.c
+            .slots
+            .push((self.bucket, "keywords".into(), Vec::new()));
         self.c.keyword_slots.insert(self.bucket, id);
         id
     }
@@ -418,7 +426,10 @@ impl Compiler {
             let mut failed = None;
             for &b in &buckets {
                 let placeholders = std::mem::take(&mut self.placeholders);
-                let mut sink = BucketSink { c: &mut self, bucket: b };
+                let mut sink = BucketSink {
+                    c: &mut self,
+                    bucket: b,
+                };
                 let r = compile_detection(&rule.detection, &placeholders, &mut sink);
                 let mut parts = Vec::new();
                 match r {
@@ -640,7 +651,10 @@ impl Engine {
 
     /// (bucket name, rules compiled into it).
     pub fn bucket_sizes(&self) -> Vec<(&str, usize)> {
-        self.buckets.iter().map(|b| (b.name.as_str(), b.rules)).collect()
+        self.buckets
+            .iter()
+            .map(|b| (b.name.as_str(), b.rules))
+            .collect()
     }
 
     /// Approximate heap bytes of the compiled set.
@@ -765,7 +779,13 @@ impl Engine {
                     sc.touched.push(p);
                 }
             };
-            self.walk_keywords(event, &keyword_slots, &mut sc.feed, &mut sc.numbuf, &mut fire);
+            self.walk_keywords(
+                event,
+                &keyword_slots,
+                &mut sc.feed,
+                &mut sc.numbuf,
+                &mut fire,
+            );
         }
         // Candidates.
         sc.candidates.clear();
@@ -787,7 +807,9 @@ impl Engine {
         let fired = &sc.fired;
         for &c in &sc.candidates {
             let cr = &self.compiled[c as usize];
-            let ok = cr.expr.eval(&|p| get_bit(fired, p), &mut |f| self.eval_fieldref(f, event));
+            let ok = cr.expr.eval(&|p| get_bit(fired, p), &mut |f| {
+                self.eval_fieldref(f, event)
+            });
             if ok && set_bit(&mut sc.rule_seen, cr.rule) {
                 out.push(RuleHit {
                     rule: self.rules[cr.rule as usize].clone(),
@@ -879,7 +901,13 @@ impl Engine {
         let fr = &self.fieldrefs[f as usize];
         let a = crate::event::field_texts(event, &fr.a);
         let b = crate::event::field_texts(event, &fr.b);
-        let norm = |s: &str| if fr.spec.cased { s.to_string() } else { s.to_lowercase() };
+        let norm = |s: &str| {
+            if fr.spec.cased {
+                s.to_string()
+            } else {
+                s.to_lowercase()
+            }
+        };
         a.iter().any(|x| {
             let x = norm(x);
             b.iter().any(|y| {
@@ -935,8 +963,12 @@ fn likelihood(t: &Test) -> u32 {
         Test::Str { pat, .. } => match pat.shape() {
             Shape::Any => 1000,
             Shape::Exact(_) => 2,
-            Shape::Contains(l) | Shape::Prefix(l) | Shape::Suffix(l) => 40u32.saturating_sub(2 * l.len() as u32).max(3),
-            Shape::General => pat.longest_literal().map_or(200, |l| 40u32.saturating_sub(2 * l.len() as u32).max(3)),
+            Shape::Contains(l) | Shape::Prefix(l) | Shape::Suffix(l) => {
+                40u32.saturating_sub(2 * l.len() as u32).max(3)
+            }
+            Shape::General => pat
+                .longest_literal()
+                .map_or(200, |l| 40u32.saturating_sub(2 * l.len() as u32).max(3)),
         },
         Test::Regex(_) => 10,
         Test::Num(..) | Test::Time(..) => 50,

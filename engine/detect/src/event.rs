@@ -128,7 +128,8 @@ mod tests {
 
     #[test]
     fn texts() {
-        let v = parse(br##"{"a":{"b":[1,"x",{"c":2}], "n": null, "t": {"#text": 4688}}}"##).unwrap();
+        let v =
+            parse(br##"{"a":{"b":[1,"x",{"c":2}], "n": null, "t": {"#text": 4688}}}"##).unwrap();
         let paths = segmentations("a.b");
         assert_eq!(field_texts(&v, &paths), vec!["1", "x"]);
         assert_eq!(field_texts(&v, &segmentations("a.t")), vec!["4688"]);

@@ -347,11 +347,17 @@ mod tests {
             Pattern::parse(r"C:\Windows\\*").toks(),
             &[Tok::Lit(br"C:\Windows\".to_vec()), Tok::Star]
         );
-        assert_eq!(Pattern::parse(r"a\\\*").as_literal(), Some(br"a\*".to_vec()));
+        assert_eq!(
+            Pattern::parse(r"a\\\*").as_literal(),
+            Some(br"a\*".to_vec())
+        );
         assert_eq!(Pattern::parse(r"a\*b").as_literal(), Some(b"a*b".to_vec()));
         assert_eq!(Pattern::parse(r"a\\b").as_literal(), Some(br"a\b".to_vec()));
         assert_eq!(Pattern::parse(r"a\?").as_literal(), Some(b"a?".to_vec()));
-        assert_eq!(Pattern::parse(r"end\").as_literal(), Some(br"end\".to_vec()));
+        assert_eq!(
+            Pattern::parse(r"end\").as_literal(),
+            Some(br"end\".to_vec())
+        );
     }
 
     #[test]
@@ -375,10 +381,22 @@ mod tests {
     #[test]
     fn shapes() {
         assert_eq!(Pattern::parse("ab").shape(), Shape::Exact(b"ab"));
-        assert_eq!(Pattern::parse("ab").contains().shape(), Shape::Contains(b"ab"));
-        assert_eq!(Pattern::parse("*ab*").contains().shape(), Shape::Contains(b"ab"));
-        assert_eq!(Pattern::parse("ab").startswith().shape(), Shape::Prefix(b"ab"));
-        assert_eq!(Pattern::parse("ab").endswith().shape(), Shape::Suffix(b"ab"));
+        assert_eq!(
+            Pattern::parse("ab").contains().shape(),
+            Shape::Contains(b"ab")
+        );
+        assert_eq!(
+            Pattern::parse("*ab*").contains().shape(),
+            Shape::Contains(b"ab")
+        );
+        assert_eq!(
+            Pattern::parse("ab").startswith().shape(),
+            Shape::Prefix(b"ab")
+        );
+        assert_eq!(
+            Pattern::parse("ab").endswith().shape(),
+            Shape::Suffix(b"ab")
+        );
         assert_eq!(Pattern::parse("a*b").shape(), Shape::General);
         assert_eq!(Pattern::parse("**").shape(), Shape::Any);
     }

@@ -67,26 +67,38 @@ impl StrIndex {
         let mut lits: Vec<Vec<u8>> = Vec::new();
         let mut lit_ids: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut targets: Vec<Vec<AcTarget>> = Vec::new();
-        let mut add = |lit: &[u8], t: AcTarget, lits: &mut Vec<Vec<u8>>, targets: &mut Vec<Vec<AcTarget>>| {
-            let id = *lit_ids.entry(lit.to_vec()).or_insert_with(|| {
-                lits.push(lit.to_vec());
-                targets.push(Vec::new());
-                lits.len() - 1
-            });
-            targets[id].push(t);
-        };
+        let mut add =
+            |lit: &[u8], t: AcTarget, lits: &mut Vec<Vec<u8>>, targets: &mut Vec<Vec<AcTarget>>| {
+                let id = *lit_ids.entry(lit.to_vec()).or_insert_with(|| {
+                    lits.push(lit.to_vec());
+                    targets.push(Vec::new());
+                    lits.len() - 1
+                });
+                targets[id].push(t);
+            };
         for &(pred, pat) in preds {
             match pat.shape() {
                 Shape::Exact(l) => idx.exact.entry(l.into()).or_default().push(pred),
                 Shape::Any => idx.any.push(pred),
-                Shape::Contains(l) if !l.is_empty() => add(l, AcTarget::Contains(pred), &mut lits, &mut targets),
-                Shape::Prefix(l) if !l.is_empty() => add(l, AcTarget::Prefix(pred), &mut lits, &mut targets),
-                Shape::Suffix(l) if !l.is_empty() => add(l, AcTarget::Suffix(pred), &mut lits, &mut targets),
+                Shape::Contains(l) if !l.is_empty() => {
+                    add(l, AcTarget::Contains(pred), &mut lits, &mut targets)
+                }
+                Shape::Prefix(l) if !l.is_empty() => {
+                    add(l, AcTarget::Prefix(pred), &mut lits, &mut targets)
+                }
+                Shape::Suffix(l) if !l.is_empty() => {
+                    add(l, AcTarget::Suffix(pred), &mut lits, &mut targets)
+                }
                 _ => {
                     let gi = idx.general.len() as u32;
-                    idx.general.push(General { pred, pat: pat.clone() });
+                    idx.general.push(General {
+                        pred,
+                        pat: pat.clone(),
+                    });
                     match pat.longest_literal() {
-                        Some(l) if !l.is_empty() => add(l, AcTarget::Gate(gi), &mut lits, &mut targets),
+                        Some(l) if !l.is_empty() => {
+                            add(l, AcTarget::Gate(gi), &mut lits, &mut targets)
+                        }
                         _ => idx.ungated.push(gi),
                     }
                 }
@@ -109,7 +121,11 @@ impl StrIndex {
                 .match_kind(MatchKind::Standard)
                 .kind(Some(kind))
                 .build(&lits)
-                .or_else(|_| AhoCorasick::builder().match_kind(MatchKind::Standard).build(&lits))
+                .or_else(|_| {
+                    AhoCorasick::builder()
+                        .match_kind(MatchKind::Standard)
+                        .build(&lits)
+                })
                 .expect("aho-corasick over literal byte strings always builds");
             idx.ac = Some(AcIndex { ac, targets });
         }
@@ -152,7 +168,11 @@ impl StrIndex {
     }
 
     fn memory_usage(&self) -> usize {
-        let exact: usize = self.exact.iter().map(|(k, v)| k.len() + v.len() * 4 + 48).sum();
+        let exact: usize = self
+            .exact
+            .iter()
+            .map(|(k, v)| k.len() + v.len() * 4 + 48)
+            .sum();
         let ac = self.ac.as_ref().map_or(0, |a| {
             a.ac.memory_usage() + a.targets.iter().map(|t| t.len() * 8 + 24).sum::<usize>()
         });
@@ -171,7 +191,10 @@ struct RegexPred {
 /// matches, or `None` if no such small set is known.
 fn regex_gates(pattern: &str) -> Option<Vec<Vec<u8>>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::ParserBuilder::new().build().parse(pattern).ok()?;
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .ok()?;
     for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
         let mut ex = Extractor::new();
         ex.kind(kind).limit_total(64);
@@ -227,7 +250,10 @@ impl FieldMatcher {
                 Test::Regex(r) => regexes.push((id, r)),
                 Test::Num(c, v) => m.nums.push((id, *c, *v)),
                 Test::Time(p, c, v) => m.times.push((id, *p, *c, *v)),
-                Test::Cidr(net) => m.cidrs.get_or_insert_with(PrefixTable::new).insert(*net, id),
+                Test::Cidr(net) => m
+                    .cidrs
+                    .get_or_insert_with(PrefixTable::new)
+                    .insert(*net, id),
                 Test::Present => m.present.push(id),
                 Test::NonNull => m.nonnull.push(id),
             }
@@ -257,7 +283,8 @@ impl FieldMatcher {
         let gated = &mut sc.gated;
         if !self.ci.is_empty() {
             crate::glob::lowercase_into(text, &mut sc.lower);
-            self.ci.feed(sc.lower.as_bytes(), fire, &mut |r| gated.push(r));
+            self.ci
+                .feed(sc.lower.as_bytes(), fire, &mut |r| gated.push(r));
         }
         if !self.cs.is_empty() {
             self.cs.feed(text.as_bytes(), fire, &mut |_| {});
@@ -318,7 +345,11 @@ impl FieldMatcher {
     pub fn memory_usage(&self) -> usize {
         self.ci.memory_usage()
             + self.cs.memory_usage()
-            + self.regexes.iter().map(|r| r.re.memory_usage() + 8).sum::<usize>()
+            + self
+                .regexes
+                .iter()
+                .map(|r| r.re.memory_usage() + 8)
+                .sum::<usize>()
             + self.nums.len() * 24
             + self.times.len() * 24
             + self.cidrs.as_ref().map_or(0, |c| c.memory_usage())

@@ -32,7 +32,7 @@ mod error;
 pub mod event;
 pub mod glob;
 pub mod index;
-// pub mod indicators; (landing with the indicator loaders)
+pub mod indicators;
 pub mod ip;
 pub mod mapping;
 pub mod predicate;

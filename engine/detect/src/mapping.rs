@@ -14,7 +14,10 @@ use crate::error::{Error, Result};
 use crate::sigma::LogSource;
 
 const BUILTIN: &[(&str, &str)] = &[
-    ("windows", include_str!("../../../rules/mappings/windows.yml")),
+    (
+        "windows",
+        include_str!("../../../rules/mappings/windows.yml"),
+    ),
     // ("ecs", include_str!("../../../rules/mappings/ecs.yml")),
 ];
 
@@ -191,7 +194,9 @@ impl Mapping {
         };
         for t in &raw.default_paths {
             if !t.contains("{field}") {
-                return Err(bad(format!("default path '{t}' lacks the {{field}} placeholder")));
+                return Err(bad(format!(
+                    "default path '{t}' lacks the {{field}} placeholder"
+                )));
             }
         }
         let mut logsources = Vec::new();
@@ -199,10 +204,16 @@ impl Mapping {
             let mut conditions = Vec::new();
             for (k, v) in e.conditions {
                 let Some(path_s) = k.as_str() else {
-                    return Err(bad(format!("logsource '{}': condition key {k:?} is not a path", e.name)));
+                    return Err(bad(format!(
+                        "logsource '{}': condition key {k:?} is not a path",
+                        e.name
+                    )));
                 };
                 let scalars: Scalars = serde_yaml_ng::from_value(v).map_err(|err| {
-                    bad(format!("logsource '{}': condition '{path_s}': {err}", e.name))
+                    bad(format!(
+                        "logsource '{}': condition '{path_s}': {err}",
+                        e.name
+                    ))
                 })?;
                 let values: Vec<String> = match scalars {
                     Scalars::One(s) => vec![s.text()],

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 //! Data-driven Sigma conformance suite: `tests/conformance/*.yml`.
 //!
 //! Each case holds a rule (plus optional extra documents such as filters and
@@ -48,10 +49,10 @@ fn run_case(case: &Case) -> Vec<String> {
     let mut failures = Vec::new();
     let mut b = Engine::builder().placeholders(case.placeholders.clone());
     if let Err(e) = b.add_yaml(&case.rule, Path::new("rule.yml")) {
-        if let Some(want) = &case.reject {
-            if e.to_string().to_lowercase().contains(&want.to_lowercase()) {
-                return failures;
-            }
+        if let Some(want) = &case.reject
+            && e.to_string().to_lowercase().contains(&want.to_lowercase())
+        {
+            return failures;
         }
         return vec![format!("rule does not parse: {e}")];
     }
@@ -70,7 +71,11 @@ fn run_case(case: &Case) -> Vec<String> {
         if !found {
             failures.push(format!(
                 "expected rejection containing '{want}', got {:?} (loaded {})",
-                engine.rejections().iter().map(|r| &r.reason).collect::<Vec<_>>(),
+                engine
+                    .rejections()
+                    .iter()
+                    .map(|r| &r.reason)
+                    .collect::<Vec<_>>(),
                 engine.rules().len()
             ));
         }
@@ -107,14 +112,18 @@ fn conformance_suite() {
         .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("yml"))
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "no conformance files in {}", dir.display());
+    assert!(
+        !files.is_empty(),
+        "no conformance files in {}",
+        dir.display()
+    );
     let mut failures = Vec::new();
     let mut cases = 0;
     let mut events = 0;
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
-        let suite: Suite = serde_yaml_ng::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let suite: Suite =
+            serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         for case in &suite.cases {
             cases += 1;
             events += case.events.len();
@@ -127,6 +136,9 @@ fn conformance_suite() {
             }
         }
     }
-    eprintln!("conformance: {cases} cases, {events} events, {} failures", failures.len());
+    eprintln!(
+        "conformance: {cases} cases, {events} events, {} failures",
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

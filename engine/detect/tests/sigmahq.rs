@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 //! Compatibility with SigmaHQ's public rule set and regression events.
 //!
 //! These tests use `../shared/sigma` beside the project when it exists and
@@ -52,9 +53,15 @@ fn sigmahq_rules_load() {
     let total = loaded + rejected;
     eprintln!("sigmahq: {loaded} of {total} loaded");
     for r in engine.rejections() {
-        assert!(!r.reason.trim().is_empty(), "rejection without reason: {r:?}");
+        assert!(
+            !r.reason.trim().is_empty(),
+            "rejection without reason: {r:?}"
+        );
     }
-    assert!(total >= 3000, "expected the full rule set, found {total} documents");
+    assert!(
+        total >= 3000,
+        "expected the full rule set, found {total} documents"
+    );
     assert!(
         loaded * 100 >= total * 99,
         "only {loaded} of {total} rules loaded; rejections: {:#?}",
@@ -66,7 +73,7 @@ fn sigmahq_rules_load() {
 fn json_values(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut de = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
-    while let Some(v) = de.next() {
+    for v in de.by_ref() {
         out.push(v.expect("regression event is valid JSON").to_string());
     }
     out
@@ -116,14 +123,20 @@ fn sigmahq_regression_events_raise_their_rule() {
                 total += 1;
                 let v = event::parse(ev.as_bytes()).unwrap();
                 engine.detect(&v, &mut scratch, &mut hits);
-                if hits.iter().any(|h| h.rule.meta.id.as_deref() == Some(rule_id.as_str())) {
+                if hits
+                    .iter()
+                    .any(|h| h.rule.meta.id.as_deref() == Some(rule_id.as_str()))
+                {
                     matched += 1;
                 }
             }
         }
         if total == 0 {
             // Non-JSON regression data (e.g. raw Cisco CLI logs) is not an evtx_dump event.
-            eprintln!("skipped {}: no JSON events", dir.strip_prefix(&root).unwrap().display());
+            eprintln!(
+                "skipped {}: no JSON events",
+                dir.strip_prefix(&root).unwrap().display()
+            );
             continue;
         }
         checked += 1;

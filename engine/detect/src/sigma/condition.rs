@@ -55,7 +55,9 @@ fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, String> {
             }
             _ => {
                 let start = i;
-                while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'(' | b')' | b'|') {
+                while i < bytes.len()
+                    && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'(' | b')' | b'|')
+                {
                     i += 1;
                 }
                 let word = &s[start..i];
@@ -237,10 +239,22 @@ mod tests {
 
     #[test]
     fn errors_name_offsets() {
-        assert!(parse_condition("a and").unwrap_err().contains("end of condition"));
-        assert!(parse_condition("(a or b").unwrap_err().contains("missing ')'"));
+        assert!(
+            parse_condition("a and")
+                .unwrap_err()
+                .contains("end of condition")
+        );
+        assert!(
+            parse_condition("(a or b")
+                .unwrap_err()
+                .contains("missing ')'")
+        );
         assert!(parse_condition("a b").unwrap_err().contains("offset 2"));
-        assert!(parse_condition("sel | count() > 5").unwrap_err().contains("aggregation"));
+        assert!(
+            parse_condition("sel | count() > 5")
+                .unwrap_err()
+                .contains("aggregation")
+        );
         assert!(parse_condition("sel*").unwrap_err().contains("wildcard"));
     }
 }

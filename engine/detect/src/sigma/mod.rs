@@ -82,7 +82,10 @@ impl Detection {
 
     /// Looks up a search identifier by name.
     pub fn search(&self, name: &str) -> Option<&Search> {
-        self.searches.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+        self.searches
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
     }
 }
 

@@ -218,9 +218,8 @@ fn parse_detection(map: &Mapping) -> Result<Detection, String> {
                     _ => return Err("'condition' must be a string or a list of strings".into()),
                 };
                 for t in texts {
-                    conditions.push(
-                        parse_condition(&t).map_err(|e| format!("condition '{t}': {e}"))?,
-                    );
+                    conditions
+                        .push(parse_condition(&t).map_err(|e| format!("condition '{t}': {e}"))?);
                 }
             }
             "timeframe" => {} // only meaningful with (unsupported) aggregations
@@ -258,7 +257,9 @@ fn check_identifiers(c: &Condition, d: &Detection) -> Result<(), String> {
         }
         Condition::Of(_, Some(pattern)) => {
             if d.select(Some(pattern)).is_empty() {
-                return Err(format!("condition pattern '{pattern}' matches no identifier"));
+                return Err(format!(
+                    "condition pattern '{pattern}' matches no identifier"
+                ));
             }
         }
         Condition::Of(_, None) => {}

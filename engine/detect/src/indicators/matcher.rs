@@ -1,0 +1,187 @@
+//! Checking events against an [`IndicatorSet`].
+//!
+//! With a mapping, each indicator type is checked on the event paths the
+//! mapping lists for it. Without one, every string value of the event is
+//! checked by its shape: an IP address, a URL (`scheme://`), a hostname,
+//! and hex runs of hash length.
+
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
+
+use super::{Indicator, IndicatorSet};
+use crate::event::{scalar_text, segmentations, values_at};
+use crate::mapping::IndicatorFields;
+
+/// One indicator found in an event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct IndicatorHit {
+    /// Index of the indicator in the set.
+    #[serde(skip)]
+    pub index: u32,
+    /// The event path where it was found (`*` when all values were scanned).
+    pub field: String,
+    /// The event value that matched.
+    pub value: String,
+}
+
+#[derive(Debug, Default)]
+struct Paths {
+    ip: Vec<(String, Vec<Vec<String>>)>,
+    domain: Vec<(String, Vec<Vec<String>>)>,
+    url: Vec<(String, Vec<Vec<String>>)>,
+    hash: Vec<(String, Vec<Vec<String>>)>,
+}
+
+/// An indicator set plus where to look for each type.
+#[derive(Debug)]
+pub struct IndicatorMatcher {
+    set: IndicatorSet,
+    paths: Option<Paths>,
+}
+
+/// Per-thread buffers for [`IndicatorMatcher::scan`].
+#[derive(Debug, Default)]
+pub struct IndicatorScratch {
+    found: Vec<u32>,
+    lower: String,
+    num: String,
+}
+
+fn seg_all(paths: &[String]) -> Vec<(String, Vec<Vec<String>>)> {
+    paths
+        .iter()
+        .map(|p| (p.clone(), segmentations(p)))
+        .collect()
+}
+
+fn looks_like_host(s: &str) -> bool {
+    s.len() <= 253
+        && s.contains('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+impl IndicatorMatcher {
+    /// Checks mapped fields (`Some`) or every value (`None`).
+    pub fn new(set: IndicatorSet, fields: Option<&IndicatorFields>) -> Self {
+        let paths = fields.map(|f| Paths {
+            ip: seg_all(&f.ip),
+            domain: seg_all(&f.domain),
+            url: seg_all(&f.url),
+            hash: seg_all(&f.hash),
+        });
+        IndicatorMatcher { set, paths }
+    }
+
+    /// The indicators.
+    pub fn set(&self) -> &IndicatorSet {
+        &self.set
+    }
+
+    /// The indicator behind a hit.
+    pub fn indicator(&self, hit: &IndicatorHit) -> &Indicator {
+        self.set.get(hit.index)
+    }
+
+    /// Finds every indicator in `event`; each indicator is reported once.
+    pub fn scan(&self, event: &Value, sc: &mut IndicatorScratch, out: &mut Vec<IndicatorHit>) {
+        out.clear();
+        if self.set.is_empty() {
+            return;
+        }
+        match &self.paths {
+            Some(p) => self.scan_mapped(p, event, sc, out),
+            None => self.scan_all(event, sc, out),
+        }
+        out.sort_by_key(|h| h.index);
+        out.dedup_by_key(|h| h.index);
+    }
+
+    fn check(
+        &self,
+        kind: u8,
+        text: &str,
+        field: &str,
+        sc: &mut IndicatorScratch,
+        out: &mut Vec<IndicatorHit>,
+    ) {
+        sc.found.clear();
+        match kind {
+            b'i' => {
+                if let Some(a) = crate::ip::parse_ip_lenient(text) {
+                    self.set.match_ip(a, &mut sc.found);
+                }
+            }
+            b'd' => self.set.match_domain(text, &mut sc.lower, &mut sc.found),
+            b'u' => self.set.match_url(text, &mut sc.lower, &mut sc.found),
+            _ => self.set.match_hashes(text, &mut sc.found),
+        }
+        for &i in &sc.found {
+            out.push(IndicatorHit {
+                index: i,
+                field: field.to_string(),
+                value: text.to_string(),
+            });
+        }
+    }
+
+    fn scan_mapped(
+        &self,
+        p: &Paths,
+        event: &Value,
+        sc: &mut IndicatorScratch,
+        out: &mut Vec<IndicatorHit>,
+    ) {
+        let mut vals = Vec::new();
+        for (kind, list) in [
+            (b'i', &p.ip),
+            (b'd', &p.domain),
+            (b'u', &p.url),
+            (b'h', &p.hash),
+        ] {
+            for (name, segs) in list {
+                vals.clear();
+                for s in segs {
+                    values_at(event, s, &mut vals);
+                }
+                for v in &vals {
+                    let items: Vec<&Value> = match v.as_array() {
+                        Some(a) => a.iter().collect(),
+                        None => vec![*v],
+                    };
+                    for item in items {
+                        let mut num = std::mem::take(&mut sc.num);
+                        if let Some(t) = scalar_text(item, &mut num) {
+                            let t = t.to_string();
+                            self.check(kind, &t, name, sc, out);
+                        }
+                        sc.num = num;
+                    }
+                }
+            }
+        }
+    }
+
+    fn scan_all(&self, v: &Value, sc: &mut IndicatorScratch, out: &mut Vec<IndicatorHit>) {
+        if let Some(obj) = v.as_object() {
+            for (_, c) in obj.iter() {
+                self.scan_all(c, sc, out);
+            }
+        } else if let Some(arr) = v.as_array() {
+            for e in arr.iter() {
+                self.scan_all(e, sc, out);
+            }
+        } else if let Some(s) = v.as_str() {
+            let s = s.trim();
+            if crate::ip::parse_ip_lenient(s).is_some() {
+                self.check(b'i', s, "*", sc, out);
+            } else if s.contains("://") {
+                self.check(b'u', s, "*", sc, out);
+            } else if looks_like_host(s) {
+                self.check(b'd', s, "*", sc, out);
+            }
+            if s.len() >= 32 {
+                self.check(b'h', s, "*", sc, out);
+            }
+        }
+    }
+}
