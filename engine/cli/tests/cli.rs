@@ -1,0 +1,170 @@
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+//! The `warden` command line as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn warden(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap()
+}
+
+fn alerts(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn detect_sample_raises_planted_attacks_and_reports_malformed_lines() {
+    let out = warden(&[
+        "detect",
+        "--rules",
+        "rules/packs",
+        "--mapping",
+        "windows",
+        "--indicators",
+        "tests/data/indicators.csv",
+        "--input",
+        "tests/data/windows-sample.jsonl",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("windows-sample.jsonl:13: invalid JSON"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 malformed lines"), "{stderr}");
+    let alerts = alerts(&out);
+    let ids: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["rule_id"].as_str().unwrap())
+        .collect();
+    for want in [
+        "5a0f1d3e-7b2c-4e0a-9a51-3c8d2f6b1e01",
+        "5a0f1d3e-7b2c-4e0a-9a51-3c8d2f6b1e02",
+        "5a0f1d3e-7b2c-4e0a-9a51-3c8d2f6b1e03",
+        "5a0f1d3e-7b2c-4e0a-9a51-3c8d2f6b1e04",
+        "5a0f1d3e-7b2c-4e0a-9a51-3c8d2f6b1e05",
+        "5a0f1d3e-7b2c-4e0a-9a51-3c8d2f6b1e06",
+        "indicator:indicators:198.51.100.23",
+        "indicator:indicators:bad-updates.example",
+        "indicator:indicators:203.0.113.0/24",
+    ] {
+        assert!(ids.contains(&want), "missing {want} in {ids:?}");
+    }
+    // Benign events raise nothing: every alert is one of the planted ones.
+    assert_eq!(alerts.len(), 9, "{ids:?}");
+    let mimikatz = alerts
+        .iter()
+        .find(|a| a["rule_id"] == "5a0f1d3e-7b2c-4e0a-9a51-3c8d2f6b1e01")
+        .unwrap();
+    assert_eq!(mimikatz["org_id"], "tenant-002");
+    assert_eq!(mimikatz["level"], "critical");
+    assert_eq!(mimikatz["matched"][0]["field"], "CommandLine");
+    assert!(
+        mimikatz["event"]["Event"]["EventData"]["CommandLine"]
+            .as_str()
+            .unwrap()
+            .contains("sekurlsa")
+    );
+    assert!(
+        mimikatz["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "attack.t1003.001")
+    );
+}
+
+#[test]
+fn empty_rules_directory_parses_events_and_raises_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = warden(&[
+        "detect",
+        "--rules",
+        dir.path().to_str().unwrap(),
+        "--input",
+        "tests/data/windows-sample.jsonl",
+    ]);
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("54 events, 1 malformed lines, 0 alerts, 0 rules loaded"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn rules_check_reports_rejections_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("good.yml"),
+        "title: ok\nid: 1\nlogsource: {product: windows}\ndetection:\n  sel:\n    a: b\n  condition: sel\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("badmod.yml"),
+        "title: bad\nid: 2\nlogsource: {product: windows}\ndetection:\n  sel:\n    a|frobnicate: b\n  condition: sel\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("broken.yml"),
+        "title: x\ndetection:\n  sel: [a\n",
+    )
+    .unwrap();
+    let p = dir.path().to_str().unwrap();
+    let out = warden(&["rules", "check", p, "--format", "json"]);
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["loaded"], 1);
+    assert_eq!(report["rejected"], 2);
+    let rej = report["rejections"].as_array().unwrap();
+    let bad = rej.iter().find(|r| r["rule_id"] == "2").unwrap();
+    assert!(
+        bad["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown modifier 'frobnicate'")
+    );
+    assert!(bad["file"].as_str().unwrap().ends_with("badmod.yml"));
+    let broken = rej
+        .iter()
+        .find(|r| r["file"].as_str().unwrap().ends_with("broken.yml"))
+        .unwrap();
+    assert!(
+        broken["reason"].as_str().unwrap().contains("broken.yml:4"),
+        "{broken}"
+    );
+
+    let strict = warden(&["rules", "check", p, "--strict"]);
+    assert_eq!(strict.status.code(), Some(1));
+    let good_only = warden(&[
+        "rules",
+        "check",
+        dir.path().join("good.yml").to_str().unwrap(),
+        "--strict",
+    ]);
+    assert_eq!(good_only.status.code(), Some(0));
+}
+
+#[test]
+fn unknown_mapping_is_a_clear_error() {
+    let out = warden(&["rules", "check", "rules/packs", "--mapping", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown mapping 'nope'"));
+}
