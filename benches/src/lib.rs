@@ -134,7 +134,7 @@ const PARENTS: &[&str] = &[
     r"C:\Windows\System32\services.exe",
     r"C:\Windows\System32\svchost.exe",
     r"C:\Program Files\Google\Chrome\Application\chrome.exe",
-    r"C:\Windows\System32\userinit.exe",
+    r"C:\Windows\System32\wininit.exe",
 ];
 const USERS: &[&str] = &[
     r"CORP\jdoe",
@@ -238,7 +238,22 @@ pub fn windows_event(rng: &mut Rng) -> String {
     match roll {
         0..=29 => {
             system(&mut ev, rng, "Microsoft-Windows-Sysmon", 1, sysmon);
-            let (pimage, pcmd) = (rng.pick(PARENTS), rng.pick(PARENTS));
+            // Services run under services.exe / svchost.exe, user programs under explorer.exe.
+            let pimage = if image.contains("svchost")
+                || image.contains("WmiPrvSE")
+                || image.contains("SearchProtocol")
+            {
+                if image.contains("svchost") {
+                    PARENTS[1]
+                } else {
+                    PARENTS[2]
+                }
+            } else if image.contains("renderer") || cmd.contains("--type=") {
+                PARENTS[3]
+            } else {
+                PARENTS[0]
+            };
+            let pcmd = pimage;
             let hashes = format!(
                 "SHA1={},MD5={},SHA256={},IMPHASH={}",
                 rng.hex(40),

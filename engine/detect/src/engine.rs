@@ -167,6 +167,8 @@ struct PredInfo {
     slot: u32,
     test: Test,
     rules: Vec<u32>,
+    /// Compiled once for explaining regex matches.
+    regex: Option<regex_automata::meta::Regex>,
 }
 
 #[derive(Debug)]
@@ -492,6 +494,10 @@ impl Compiler {
             .into_iter()
             .map(|(slot, test)| PredInfo {
                 slot,
+                regex: match &test {
+                    Test::Regex(r) => regex_automata::meta::Regex::new(r).ok(),
+                    _ => None,
+                },
                 test,
                 rules: Vec::new(),
             })
@@ -936,14 +942,18 @@ impl Engine {
         for p in ids {
             let pred = &self.preds[p as usize];
             let slot = &self.slots[pred.slot as usize];
+            let test = |t: &String| match &pred.regex {
+                Some(re) => re.is_match(t),
+                None => pred.test.matches_text(t),
+            };
             let value = if slot.paths.is_empty() {
                 let mut all = Vec::new();
                 collect_texts(event, &mut all);
-                all.into_iter().find(|t| pred.test.matches_text(t))
+                all.into_iter().find(test)
             } else {
                 crate::event::field_texts(event, &slot.paths)
                     .into_iter()
-                    .find(|t| pred.test.matches_text(t))
+                    .find(test)
             };
             out.push(MatchedField {
                 field: slot.field.clone(),
