@@ -18,7 +18,7 @@ use crate::predicate::{Cmp, Test, TimePart};
 
 /// Above this many literals a field's automaton is a contiguous NFA
 /// instead of a DFA (DFA memory grows with literals × byte classes).
-const DFA_MAX_LITERALS: usize = 20_000;
+const DFA_MAX_LITERALS: usize = 3_000;
 
 /// What an automaton hit means.
 #[derive(Debug, Clone, Copy)]
