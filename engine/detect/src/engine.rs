@@ -154,9 +154,12 @@ impl EngineBuilder {
     }
 }
 
+/// A Sigma field resolved to event paths, shared by every bucket that
+/// resolves it the same way, so each value is scanned once per field.
 #[derive(Debug)]
 struct Slot {
-    bucket: u32,
+    /// Buckets with rules on this slot (bitset).
+    buckets: Vec<u64>,
     field: String,
     paths: Vec<Vec<String>>,
     matcher: FieldMatcher,
@@ -174,6 +177,7 @@ struct PredInfo {
 #[derive(Debug)]
 struct CompiledRule {
     rule: u32,
+    bucket: u32,
     expr: Expr,
 }
 
@@ -187,7 +191,8 @@ struct FieldRef {
 #[derive(Debug, Default)]
 struct Bucket {
     name: String,
-    keyword_slot: Option<u32>,
+    /// Whether rules of this bucket search keywords.
+    keywords: bool,
     /// Compiled rules whose condition can be true with no predicate fired.
     always: Vec<u32>,
     rules: usize,
@@ -221,6 +226,7 @@ pub struct Engine {
     rejections: Vec<Rejection>,
     buckets: Vec<Bucket>,
     slots: Vec<Slot>,
+    keyword_slot: Option<u32>,
     preds: Vec<PredInfo>,
     compiled: Vec<CompiledRule>,
     fieldrefs: Vec<FieldRef>,
@@ -244,6 +250,7 @@ pub struct Scratch {
     feed: FeedScratch,
     numbuf: String,
     tmp: Vec<u32>,
+    joined: Vec<u8>,
 }
 
 fn set_bit(bits: &mut [u64], i: u32) -> bool {
@@ -257,6 +264,10 @@ fn get_bit(bits: &[u64], i: u32) -> bool {
     bits[(i / 64) as usize] & (1 << (i % 64)) != 0
 }
 
+fn intersects(a: &[u64], b: &[u64]) -> bool {
+    a.iter().zip(b).any(|(x, y)| x & y != 0)
+}
+
 fn words(n: usize) -> usize {
     n.div_ceil(64).max(1)
 }
@@ -265,9 +276,10 @@ struct Compiler {
     mapping: Option<Mapping>,
     placeholders: Placeholders,
     buckets: Vec<Bucket>,
-    slots: Vec<(u32, String, Vec<String>)>,
-    slot_ids: HashMap<(u32, String), u32>,
-    keyword_slots: HashMap<u32, u32>,
+    /// (buckets using it, Sigma field, paths).
+    slots: Vec<(Vec<u32>, String, Vec<String>)>,
+    slot_ids: HashMap<(String, Vec<String>), u32>,
+    keyword_slot: Option<u32>,
     preds: Vec<(u32, Test)>,
     pred_ids: HashMap<(u32, Test), u32>,
     fieldrefs: Vec<(u32, FieldRefSpec)>,
@@ -279,32 +291,51 @@ struct BucketSink<'a> {
     bucket: u32,
 }
 
+impl BucketSink<'_> {
+    /// Records that this bucket has rules on slot `id`.
+    fn use_slot(&mut self, id: u32) -> u32 {
+        let users = &mut self.c.slots[id as usize].0;
+        if !users.contains(&self.bucket) {
+            users.push(self.bucket);
+        }
+        id
+    }
+}
+
 impl Sink for BucketSink<'_> {
     fn field_slot(&mut self, field: &str) -> u32 {
-        let key = (self.bucket, field.to_string());
-        if let Some(id) = self.c.slot_ids.get(&key) {
-            return *id;
-        }
         let paths = match &self.c.mapping {
             Some(m) => m.field_paths(self.bucket as usize, field),
             None => vec![field.to_string()],
         };
-        let id = self.c.slots.len() as u32;
-        self.c.slots.push((self.bucket, field.to_string(), paths));
-        self.c.slot_ids.insert(key, id);
-        id
+        let key = (field.to_string(), paths);
+        let id = match self.c.slot_ids.get(&key) {
+            Some(id) => *id,
+            None => {
+                let id = self.c.slots.len() as u32;
+                self.c
+                    .slots
+                    .push((Vec::new(), key.0.clone(), key.1.clone()));
+                self.c.slot_ids.insert(key, id);
+                id
+            }
+        };
+        self.use_slot(id)
     }
 
     fn keyword_slot(&mut self) -> u32 {
-        if let Some(id) = self.c.keyword_slots.get(&self.bucket) {
-            return *id;
-        }
-        let id = self.c.slots.len() as u32;
-        self.c
-            .slots
-            .push((self.bucket, "keywords".into(), Vec::new()));
-        self.c.keyword_slots.insert(self.bucket, id);
-        id
+        let id = match self.c.keyword_slot {
+            Some(id) => id,
+            None => {
+                let id = self.c.slots.len() as u32;
+                self.c
+                    .slots
+                    .push((Vec::new(), "keywords".into(), Vec::new()));
+                self.c.keyword_slot = Some(id);
+                id
+            }
+        };
+        self.use_slot(id)
     }
 
     fn pred(&mut self, slot: u32, test: Test) -> u32 {
@@ -369,7 +400,7 @@ impl Compiler {
             buckets,
             slots: Vec::new(),
             slot_ids: HashMap::new(),
-            keyword_slots: HashMap::new(),
+            keyword_slot: None,
             preds: Vec::new(),
             pred_ids: HashMap::new(),
             fieldrefs: Vec::new(),
@@ -485,7 +516,7 @@ impl Compiler {
             mapping,
             mut buckets,
             slots: raw_slots,
-            keyword_slots,
+            keyword_slot,
             preds: raw_preds,
             fieldrefs: raw_frefs,
             ..
@@ -518,10 +549,16 @@ impl Compiler {
                 }
                 None => bucket.always.push(ci),
             }
-            compiled_rules.push(CompiledRule { rule, expr });
+            compiled_rules.push(CompiledRule {
+                rule,
+                bucket: b,
+                expr,
+            });
         }
-        for (b, s) in keyword_slots {
-            buckets[b as usize].keyword_slot = Some(s);
+        if let Some(k) = keyword_slot {
+            for b in &raw_slots[k as usize].0 {
+                buckets[*b as usize].keywords = true;
+            }
         }
         // Field indexes.
         let mut by_slot: Vec<Vec<(u32, &Test)>> = vec![Vec::new(); raw_slots.len()];
@@ -529,14 +566,19 @@ impl Compiler {
             by_slot[p.slot as usize].push((i as u32, &p.test));
         }
         let mut slots = Vec::with_capacity(raw_slots.len());
-        for (i, (bucket, field, paths)) in raw_slots.into_iter().enumerate() {
+        let nb = buckets.len();
+        for (i, (users, field, paths)) in raw_slots.into_iter().enumerate() {
             let matcher = FieldMatcher::build(&by_slot[i]).unwrap_or_else(|e| {
                 // Every regex was compiled alone before; a set failing is a size limit.
                 panic!("field index for '{field}' failed to build: {e}")
             });
             let paths = paths.iter().flat_map(|p| segmentations(p)).collect();
+            let mut bits = vec![0u64; words(nb)];
+            for b in users {
+                set_bit(&mut bits, b);
+            }
             slots.push(Slot {
-                bucket,
+                buckets: bits,
                 field,
                 paths,
                 matcher,
@@ -587,6 +629,7 @@ impl Compiler {
             rejections,
             buckets,
             slots,
+            keyword_slot,
             preds,
             compiled: compiled_rules,
             fieldrefs,
@@ -774,30 +817,33 @@ impl Engine {
             }
         };
         self.walk(0, event, active, feed, numbuf, &mut fire);
-        let keyword_slots: Vec<u32> = sc
-            .active_list
-            .iter()
-            .filter_map(|b| self.buckets[*b as usize].keyword_slot)
-            .collect();
-        if !keyword_slots.is_empty() {
+        let keywords = self.keyword_slot.filter(|_| {
+            sc.active_list
+                .iter()
+                .any(|b| self.buckets[*b as usize].keywords)
+        });
+        if let Some(k) = keywords {
             let mut fire = |p: u32| {
                 if set_bit(&mut sc.fired, p) {
                     sc.touched.push(p);
                 }
             };
-            self.walk_keywords(
-                event,
-                &keyword_slots,
-                &mut sc.feed,
-                &mut sc.numbuf,
-                &mut fire,
-            );
+            let m = &self.slots[k as usize].matcher;
+            if m.joinable() {
+                sc.joined.clear();
+                join_lower(event, &mut sc.joined, &mut sc.numbuf);
+                m.feed_joined(&sc.joined, &mut fire);
+            } else {
+                self.walk_keywords(event, k, &mut sc.feed, &mut sc.numbuf, &mut fire);
+            }
         }
         // Candidates.
         sc.candidates.clear();
         for &p in &sc.touched {
             for &r in &self.preds[p as usize].rules {
-                if set_bit(&mut sc.marked, r) {
+                if get_bit(&sc.active, self.compiled[r as usize].bucket)
+                    && set_bit(&mut sc.marked, r)
+                {
                     sc.candidates.push(r);
                 }
             }
@@ -846,7 +892,7 @@ impl Engine {
         if let Some(arr) = v.as_array() {
             for s in &n.slots {
                 let slot = &self.slots[*s as usize];
-                if get_bit(active, slot.bucket) {
+                if intersects(active, &slot.buckets) {
                     slot.matcher.feed_container(fire);
                 }
             }
@@ -859,7 +905,7 @@ impl Engine {
             let text = scalar_text(v, numbuf);
             for s in &n.slots {
                 let slot = &self.slots[*s as usize];
-                if !get_bit(active, slot.bucket) {
+                if !intersects(active, &slot.buckets) {
                     continue;
                 }
                 match text {
@@ -883,23 +929,21 @@ impl Engine {
     fn walk_keywords(
         &self,
         v: &Value,
-        slots: &[u32],
+        slot: u32,
         feed: &mut FeedScratch,
         numbuf: &mut String,
         fire: &mut impl FnMut(u32),
     ) {
         if let Some(obj) = v.as_object() {
             for (_, child) in obj.iter() {
-                self.walk_keywords(child, slots, feed, numbuf, fire);
+                self.walk_keywords(child, slot, feed, numbuf, fire);
             }
         } else if let Some(arr) = v.as_array() {
             for e in arr.iter() {
-                self.walk_keywords(e, slots, feed, numbuf, fire);
+                self.walk_keywords(e, slot, feed, numbuf, fire);
             }
         } else if let Some(t) = scalar_text(v, numbuf) {
-            for s in slots {
-                self.slots[*s as usize].matcher.feed_text(t, feed, fire);
-            }
+            self.slots[slot as usize].matcher.feed_text(t, feed, fire);
         }
     }
 
@@ -1009,6 +1053,26 @@ fn trigger_set(e: &Expr, cost: &impl Fn(u32) -> u32) -> Option<(Vec<u32>, u32)> 
             .iter()
             .filter_map(|e| trigger_set(e, cost))
             .min_by_key(|(_, c)| *c),
+    }
+}
+
+/// Appends every scalar text of the event, lowercased, each followed by 0xFF.
+fn join_lower(v: &Value, out: &mut Vec<u8>, numbuf: &mut String) {
+    if let Some(obj) = v.as_object() {
+        for (_, c) in obj.iter() {
+            join_lower(c, out, numbuf);
+        }
+    } else if let Some(arr) = v.as_array() {
+        for e in arr.iter() {
+            join_lower(e, out, numbuf);
+        }
+    } else if let Some(t) = scalar_text(v, numbuf) {
+        if t.is_ascii() {
+            out.extend(t.bytes().map(|b| b.to_ascii_lowercase()));
+        } else {
+            out.extend_from_slice(t.to_lowercase().as_bytes());
+        }
+        out.push(0xff);
     }
 }
 

@@ -9,7 +9,9 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::nfa::contiguous;
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Anchored, MatchKind};
 use regex_automata::meta;
 
 use crate::glob::{Pattern, Shape};
@@ -24,8 +26,6 @@ const DFA_MAX_LITERALS: usize = 3_000;
 #[derive(Debug, Clone, Copy)]
 enum AcTarget {
     Contains(u32),
-    Prefix(u32),
-    Suffix(u32),
     /// The literal of general pattern `idx` occurs: verify the whole pattern.
     Gate(u32),
     /// A literal every match of regex `idx` starts with (or ends with) occurs: run it.
@@ -36,6 +36,8 @@ enum AcTarget {
 struct AcIndex {
     ac: AhoCorasick,
     targets: Vec<Vec<AcTarget>>,
+    /// Shortest literal: shorter values cannot hit.
+    min_len: usize,
 }
 
 /// A general wildcard pattern, verified after its gate literal hits.
@@ -45,11 +47,75 @@ struct General {
     pat: Pattern,
 }
 
+/// Literals that must sit at one end of the value: an anchored automaton
+/// walks only as far as the value agrees with some literal (suffixes are
+/// stored and searched reversed).
+#[derive(Debug)]
+struct AnchoredIndex {
+    nfa: contiguous::NFA,
+    preds: Vec<Vec<u32>>,
+}
+
+impl AnchoredIndex {
+    fn build(lits: Vec<(Vec<u8>, u32)>) -> Option<AnchoredIndex> {
+        if lits.is_empty() {
+            return None;
+        }
+        let mut ids: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut pats: Vec<Vec<u8>> = Vec::new();
+        let mut preds: Vec<Vec<u32>> = Vec::new();
+        for (l, p) in lits {
+            let id = *ids.entry(l.clone()).or_insert_with(|| {
+                pats.push(l);
+                preds.push(Vec::new());
+                pats.len() - 1
+            });
+            preds[id].push(p);
+        }
+        let nfa = contiguous::NFA::builder()
+            .match_kind(MatchKind::Standard)
+            .build(&pats)
+            .expect("aho-corasick over literal byte strings always builds");
+        Some(AnchoredIndex { nfa, preds })
+    }
+
+    /// Fires every literal that is a prefix of `hay`: a walk from the
+    /// anchored start state that ends at the first byte no literal continues with.
+    #[inline]
+    fn feed(&self, hay: &[u8], fire: &mut impl FnMut(u32)) {
+        let Ok(mut sid) = self.nfa.start_state(Anchored::Yes) else {
+            return;
+        };
+        for (i, &b) in hay.iter().enumerate() {
+            sid = self.nfa.next_state(Anchored::Yes, sid, b);
+            if self.nfa.is_dead(sid) {
+                return;
+            }
+            if self.nfa.is_match(sid) {
+                for k in 0..self.nfa.match_len(sid) {
+                    let pid = self.nfa.match_pattern(sid, k);
+                    // Match states also carry shorter literals ending here; keep
+                    // only those that start at the anchor.
+                    if self.nfa.pattern_len(pid) == i + 1 {
+                        self.preds[pid.as_usize()].iter().for_each(|p| fire(*p));
+                    }
+                }
+            }
+        }
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.nfa.memory_usage() + self.preds.iter().map(|p| p.len() * 4 + 24).sum::<usize>()
+    }
+}
+
 /// Per-case-mode string structures.
 #[derive(Debug, Default)]
 struct StrIndex {
     exact: HashMap<Box<[u8]>, Vec<u32>>,
     ac: Option<AcIndex>,
+    prefix: Option<AnchoredIndex>,
+    suffix: Option<AnchoredIndex>,
     general: Vec<General>,
     /// General patterns without any literal: verified on every value.
     ungated: Vec<u32>,
@@ -59,7 +125,12 @@ struct StrIndex {
 
 impl StrIndex {
     fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.ac.is_none() && self.ungated.is_empty() && self.any.is_empty()
+        self.exact.is_empty()
+            && self.ac.is_none()
+            && self.prefix.is_none()
+            && self.suffix.is_none()
+            && self.ungated.is_empty()
+            && self.any.is_empty()
     }
 
     fn build(preds: &[(u32, &Pattern)], regex_gates: &[(u32, Vec<Vec<u8>>)]) -> StrIndex {
@@ -76,6 +147,8 @@ impl StrIndex {
                 });
                 targets[id].push(t);
             };
+        let mut prefixes = Vec::new();
+        let mut suffixes = Vec::new();
         for &(pred, pat) in preds {
             match pat.shape() {
                 Shape::Exact(l) => idx.exact.entry(l.into()).or_default().push(pred),
@@ -83,11 +156,9 @@ impl StrIndex {
                 Shape::Contains(l) if !l.is_empty() => {
                     add(l, AcTarget::Contains(pred), &mut lits, &mut targets)
                 }
-                Shape::Prefix(l) if !l.is_empty() => {
-                    add(l, AcTarget::Prefix(pred), &mut lits, &mut targets)
-                }
+                Shape::Prefix(l) if !l.is_empty() => prefixes.push((l.to_vec(), pred)),
                 Shape::Suffix(l) if !l.is_empty() => {
-                    add(l, AcTarget::Suffix(pred), &mut lits, &mut targets)
+                    suffixes.push((l.iter().rev().copied().collect(), pred))
                 }
                 _ => {
                     let gi = idx.general.len() as u32;
@@ -109,6 +180,8 @@ impl StrIndex {
                 add(g, AcTarget::RegexGate(*ri), &mut lits, &mut targets);
             }
         }
+        idx.prefix = AnchoredIndex::build(prefixes);
+        idx.suffix = AnchoredIndex::build(suffixes);
         if !lits.is_empty() {
             // A DFA is fastest but its size grows with patterns × alphabet;
             // above a few thousand literals the contiguous NFA is the better trade.
@@ -127,26 +200,45 @@ impl StrIndex {
                         .build(&lits)
                 })
                 .expect("aho-corasick over literal byte strings always builds");
-            idx.ac = Some(AcIndex { ac, targets });
+            let min_len = lits.iter().map(Vec::len).min().unwrap_or(0);
+            idx.ac = Some(AcIndex {
+                ac,
+                targets,
+                min_len,
+            });
         }
         idx
     }
 
     #[inline]
-    fn feed(&self, hay: &[u8], fire: &mut impl FnMut(u32), gate: &mut impl FnMut(u32)) {
+    fn feed(
+        &self,
+        hay: &[u8],
+        rev: &mut Vec<u8>,
+        fire: &mut impl FnMut(u32),
+        gate: &mut impl FnMut(u32),
+    ) {
+        if let Some(p) = &self.prefix {
+            p.feed(hay, fire);
+        }
+        if let Some(sfx) = &self.suffix {
+            rev.clear();
+            rev.extend(hay.iter().rev());
+            sfx.feed(rev, fire);
+        }
         if let Some(ps) = self.exact.get(hay) {
             ps.iter().for_each(|p| fire(*p));
         }
         for p in &self.any {
             fire(*p);
         }
-        if let Some(ac) = &self.ac {
+        if let Some(ac) = &self.ac
+            && hay.len() >= ac.min_len
+        {
             for m in ac.ac.find_overlapping_iter(hay) {
                 for t in &ac.targets[m.pattern().as_usize()] {
                     match *t {
                         AcTarget::Contains(p) => fire(p),
-                        AcTarget::Prefix(p) if m.start() == 0 => fire(p),
-                        AcTarget::Suffix(p) if m.end() == hay.len() => fire(p),
                         AcTarget::Gate(g) => {
                             let g = &self.general[g as usize];
                             if g.pat.matches(hay) {
@@ -154,7 +246,6 @@ impl StrIndex {
                             }
                         }
                         AcTarget::RegexGate(r) => gate(r),
-                        _ => {}
                     }
                 }
             }
@@ -167,6 +258,22 @@ impl StrIndex {
         }
     }
 
+    /// Whether every predicate is a plain `contains` literal without the
+    /// byte 0xFF, so values joined by 0xFF can be scanned in one pass.
+    fn contains_only(&self) -> bool {
+        self.exact.is_empty()
+            && self.prefix.is_none()
+            && self.suffix.is_none()
+            && self.ungated.is_empty()
+            && self.any.is_empty()
+            && self.general.is_empty()
+            && self.ac.as_ref().is_some_and(|a| {
+                a.targets
+                    .iter()
+                    .all(|t| t.iter().all(|x| matches!(x, AcTarget::Contains(_))))
+            })
+    }
+
     fn memory_usage(&self) -> usize {
         let exact: usize = self
             .exact
@@ -176,7 +283,12 @@ impl StrIndex {
         let ac = self.ac.as_ref().map_or(0, |a| {
             a.ac.memory_usage() + a.targets.iter().map(|t| t.len() * 8 + 24).sum::<usize>()
         });
-        exact + ac + self.general.len() * 64 + (self.ungated.len() + self.any.len()) * 4
+        exact
+            + ac
+            + self.prefix.as_ref().map_or(0, AnchoredIndex::memory_usage)
+            + self.suffix.as_ref().map_or(0, AnchoredIndex::memory_usage)
+            + self.general.len() * 64
+            + (self.ungated.len() + self.any.len()) * 4
     }
 }
 
@@ -217,6 +329,7 @@ fn regex_gates(pattern: &str) -> Option<Vec<Vec<u8>>> {
 /// Every predicate of one slot.
 #[derive(Debug, Default)]
 pub struct FieldMatcher {
+    joinable: bool,
     ci: StrIndex,
     cs: StrIndex,
     regexes: Vec<RegexPred>,
@@ -233,6 +346,7 @@ pub struct FieldMatcher {
 #[derive(Debug, Default)]
 pub struct FeedScratch {
     lower: String,
+    rev: Vec<u8>,
     gated: Vec<u32>,
 }
 
@@ -271,7 +385,40 @@ impl FieldMatcher {
         // (cased or not) match always occurs in the lowercased value.
         m.ci = StrIndex::build(&ci, &gates);
         m.cs = StrIndex::build(&cs, &[]);
+        m.joinable = m.ci.contains_only()
+            && m.cs.is_empty()
+            && m.regexes.is_empty()
+            && m.nums.is_empty()
+            && m.times.is_empty()
+            && m.cidrs.is_none()
+            && m.present.is_empty()
+            && m.nonnull.is_empty()
+            && ci.iter().all(|(_, p)| {
+                !p.toks()
+                    .iter()
+                    .any(|t| matches!(t, crate::glob::Tok::Lit(l) if l.contains(&0xff)))
+            });
         Ok(m)
+    }
+
+    /// Whether [`FieldMatcher::feed_joined`] is exact for this slot (keyword
+    /// slots whose keywords are all plain substrings).
+    pub fn joinable(&self) -> bool {
+        self.joinable
+    }
+
+    /// Tests many values at once: their lowercased texts joined by 0xFF
+    /// (a byte no UTF-8 text and no joinable literal contains).
+    pub fn feed_joined(&self, joined: &[u8], fire: &mut impl FnMut(u32)) {
+        if let Some(ac) = &self.ci.ac {
+            for m in ac.ac.find_overlapping_iter(joined) {
+                for t in &ac.targets[m.pattern().as_usize()] {
+                    if let AcTarget::Contains(p) = t {
+                        fire(*p);
+                    }
+                }
+            }
+        }
     }
 
     /// Tests one non-null text value.
@@ -282,12 +429,18 @@ impl FieldMatcher {
         sc.gated.clear();
         let gated = &mut sc.gated;
         if !self.ci.is_empty() {
-            crate::glob::lowercase_into(text, &mut sc.lower);
-            self.ci
-                .feed(sc.lower.as_bytes(), fire, &mut |r| gated.push(r));
+            // Most values have no uppercase letter: skip the lowercase copy.
+            let hay = if text.bytes().any(|b| b.is_ascii_uppercase()) || !text.is_ascii() {
+                crate::glob::lowercase_into(text, &mut sc.lower);
+                sc.lower.as_bytes()
+            } else {
+                text.as_bytes()
+            };
+            self.ci.feed(hay, &mut sc.rev, fire, &mut |r| gated.push(r));
         }
         if !self.cs.is_empty() {
-            self.cs.feed(text.as_bytes(), fire, &mut |_| {});
+            self.cs
+                .feed(text.as_bytes(), &mut sc.rev, fire, &mut |_| {});
         }
         if !sc.gated.is_empty() {
             sc.gated.sort_unstable();
