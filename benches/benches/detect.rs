@@ -44,7 +44,7 @@ fn bench(c: &mut Criterion) {
     let mut alerts = 0usize;
     for e in &events {
         let v = event::parse(e.as_bytes()).expect("valid");
-        engine.detect(&v, &mut scratch, &mut hits);
+        engine.detect_raw(e.as_bytes(), &v, &mut scratch, &mut hits);
         alerts += hits.len();
     }
     eprintln!(
@@ -73,7 +73,7 @@ fn bench(c: &mut Criterion) {
             let mut n = 0usize;
             for e in &events {
                 let v = event::parse(e.as_bytes()).expect("valid");
-                engine.detect(&v, &mut scratch, &mut hits);
+                engine.detect_raw(e.as_bytes(), &v, &mut scratch, &mut hits);
                 n += hits.len();
             }
             n

@@ -37,8 +37,8 @@ fn main() {
         .collect();
     let t = std::time::Instant::now();
     for _ in 1..reps {
-        for v in &parsed {
-            engine.detect(v, &mut sc, &mut hits);
+        for (e, v) in events.iter().zip(&parsed) {
+            engine.detect_raw(e.as_bytes(), v, &mut sc, &mut hits);
         }
     }
     if reps > 1 {
@@ -51,7 +51,7 @@ fn main() {
     let t = std::time::Instant::now();
     for e in &events {
         let v = event::parse(e.as_bytes()).expect("valid");
-        engine.detect(&v, &mut sc, &mut hits);
+        engine.detect_raw(e.as_bytes(), &v, &mut sc, &mut hits);
         for h in &hits {
             *counts.entry(h.rule.meta.title.clone()).or_default() += 1;
         }

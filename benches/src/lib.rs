@@ -184,6 +184,39 @@ const SCRIPTS: &[&str] = &[
     "Import-Module ActiveDirectory; Get-ADUser -Filter * -SearchBase 'OU=Staff,DC=corp,DC=example' | Measure-Object",
 ];
 
+/// Real command lines carry per-run details (client ids, handles, temp
+/// names, GUIDs); vary the numbers and append per-run arguments to some so
+/// repeated values are as common as in real logs, not more.
+fn vary_command_line(cmd: &str, rng: &mut Rng) -> String {
+    let mut out = String::with_capacity(cmd.len() + 48);
+    let mut digits = false;
+    for c in cmd.chars() {
+        if c.is_ascii_digit() {
+            if !digits {
+                let _ = write!(out, "{}", rng.below(10_000));
+                digits = true;
+            }
+        } else {
+            digits = false;
+            out.push(c);
+        }
+    }
+    match rng.below(4) {
+        0 => {
+            let _ = write!(out, " /session:{{{}}}", rng.guid());
+        }
+        1 => {
+            let _ = write!(
+                out,
+                r" C:\Users\jdoe\AppData\Local\Temp\tmp{}.tmp",
+                rng.hex(6)
+            );
+        }
+        _ => {}
+    }
+    out
+}
+
 fn system(ev: &mut String, rng: &mut Rng, provider: &str, eid: u32, channel: &str) {
     let host = rng.pick(HOSTS);
     let _ = write!(
@@ -273,7 +306,7 @@ pub fn windows_event(rng: &mut Rng) -> String {
                 ("Product", "Microsoft® Windows® Operating System".into()),
                 ("Company", "Microsoft Corporation".into()),
                 ("OriginalFileName", file.to_string()),
-                ("CommandLine", cmd.into()),
+                ("CommandLine", vary_command_line(cmd, rng)),
                 ("CurrentDirectory", r"C:\Windows\system32\".into()),
                 ("User", rng.pick(USERS).into()),
                 ("LogonGuid", format!("{{{}}}", rng.guid())),

@@ -82,7 +82,7 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
             }
         };
         events += 1;
-        engine.detect(&ev, &mut scratch, &mut hits);
+        engine.detect_raw(line, &ev, &mut scratch, &mut hits);
         if let Some(m) = &indicators {
             m.scan(&ev, &mut ind_scratch, &mut ind_hits);
         }

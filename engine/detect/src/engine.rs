@@ -18,7 +18,7 @@ use std::sync::Arc;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 use crate::compile::{FieldRefSpec, Placeholders, RefMode, Sink, compile_detection};
-use crate::event::{scalar_text, segmentations, values_at};
+use crate::event::{scalar_text, segmentations};
 use crate::index::{FeedScratch, FieldMatcher};
 use crate::mapping::Mapping;
 use crate::predicate::{Expr, Test};
@@ -227,6 +227,9 @@ pub struct Engine {
     buckets: Vec<Bucket>,
     slots: Vec<Slot>,
     keyword_slot: Option<u32>,
+    /// Case-insensitive automaton over the JSON-escaped keyword literals, run
+    /// on raw lines; `None` when some keyword cannot be checked that way.
+    keyword_prefilter: Option<aho_corasick::AhoCorasick>,
     preds: Vec<PredInfo>,
     compiled: Vec<CompiledRule>,
     fieldrefs: Vec<FieldRef>,
@@ -251,6 +254,77 @@ pub struct Scratch {
     numbuf: String,
     tmp: Vec<u32>,
     joined: Vec<u8>,
+    cache: ValueCache,
+    route_key: String,
+    route_cache: FastMap<String, Vec<u32>>,
+}
+
+/// Distinct routing tuples remembered before starting over.
+const ROUTE_CACHE_CAPACITY: usize = 4096;
+
+/// Values longer than this are not cached (long values such as command
+/// lines are mostly unique).
+const CACHE_MAX_LEN: usize = 160;
+/// Entries before the cache starts over.
+const CACHE_CAPACITY: usize = 32 * 1024;
+
+/// Per-thread memo of (slot, value) → the predicates that value fires.
+/// Field values repeat heavily in real logs (images, users, integrity
+/// levels, product names), and a slot's verdict on a value never changes.
+#[derive(Debug, Default)]
+struct ValueCache {
+    map: FastMap<u64, CacheEntry>,
+    preds: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    slot: u32,
+    text: Box<str>,
+    start: u32,
+    len: u32,
+}
+
+impl ValueCache {
+    fn key(slot: u32, text: &str) -> u64 {
+        use std::hash::BuildHasher;
+        foldhash::fast::FixedState::with_seed(0x5741_5244_454e).hash_one((slot, text))
+    }
+
+    /// Fires the cached predicates of `(slot, text)`; false on a miss.
+    #[inline]
+    fn replay(&self, key: u64, slot: u32, text: &str, fire: &mut impl FnMut(u32)) -> bool {
+        match self.map.get(&key) {
+            Some(e) if e.slot == slot && &*e.text == text => {
+                let start = e.start as usize;
+                self.preds[start..start + e.len as usize]
+                    .iter()
+                    .for_each(|p| fire(*p));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn insert(&mut self, key: u64, slot: u32, text: &str, start: usize) {
+        let len = (self.preds.len() - start) as u32;
+        self.map.insert(
+            key,
+            CacheEntry {
+                slot,
+                text: text.into(),
+                start: start as u32,
+                len,
+            },
+        );
+    }
+
+    fn make_room(&mut self) {
+        if self.map.len() >= CACHE_CAPACITY {
+            self.map.clear();
+            self.preds.clear();
+        }
+    }
 }
 
 fn set_bit(bits: &mut [u64], i: u32) -> bool {
@@ -262,6 +336,37 @@ fn set_bit(bits: &mut [u64], i: u32) -> bool {
 
 fn get_bit(bits: &[u64], i: u32) -> bool {
     bits[(i / 64) as usize] & (1 << (i % 64)) != 0
+}
+
+/// The first value at `segs` (descending into arrays of objects).
+fn first_at<'a>(v: &'a Value, segs: &[String]) -> Option<&'a Value> {
+    match segs.split_first() {
+        None => Some(v),
+        Some((first, rest)) => {
+            if let Some(obj) = v.as_object() {
+                first_at(obj.get(first)?, rest)
+            } else {
+                v.as_array()?.iter().find_map(|e| first_at(e, segs))
+            }
+        }
+    }
+}
+
+/// What the keyword walk carries along.
+struct KeywordCtx<'a> {
+    slot: u32,
+    joinable: bool,
+    joined: &'a mut Vec<u8>,
+    feed: &'a mut FeedScratch,
+    numbuf: &'a mut String,
+}
+
+/// What the event walk carries along.
+struct WalkCtx<'a> {
+    active: &'a [u64],
+    feed: &'a mut FeedScratch,
+    numbuf: &'a mut String,
+    cache: &'a mut ValueCache,
 }
 
 fn intersects(a: &[u64], b: &[u64]) -> bool {
@@ -624,12 +729,35 @@ impl Compiler {
             })
             .collect();
         let router = build_router(mapping.as_ref(), buckets.len());
+        let keyword_prefilter = keyword_slot.and_then(|k| {
+            let lits = slots[k as usize].matcher.contains_literals()?;
+            let mut escaped = Vec::with_capacity(lits.len());
+            for l in lits {
+                // Only printable ASCII without quotes has one known JSON form.
+                if l.is_empty() || !l.iter().all(|b| (0x20..0x7f).contains(b) && *b != b'"') {
+                    return None;
+                }
+                let mut e = Vec::with_capacity(l.len());
+                for &b in l {
+                    if b == b'\\' {
+                        e.push(b'\\');
+                    }
+                    e.push(b);
+                }
+                escaped.push(e);
+            }
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&escaped)
+                .ok()
+        });
         Engine {
             rules,
             rejections,
             buckets,
             slots,
             keyword_slot,
+            keyword_prefilter,
             preds,
             compiled: compiled_rules,
             fieldrefs,
@@ -748,20 +876,29 @@ impl Engine {
         if r.paths.is_empty() {
             return;
         }
-        let mut found = Vec::new();
+        sc.route_key.clear();
         for (i, paths) in r.paths.iter().enumerate() {
-            found.clear();
-            for segs in paths {
-                values_at(event, segs, &mut found);
-            }
             sc.route_has[i] = false;
-            for v in &found {
-                if let Some(t) = scalar_text(v, &mut sc.numbuf) {
-                    crate::glob::lowercase_into(t, &mut sc.route_vals[i]);
-                    sc.route_has[i] = true;
-                    break;
+            if let Some(t) = paths
+                .iter()
+                .find_map(|segs| first_at(event, segs))
+                .and_then(|v| scalar_text(v, &mut sc.numbuf))
+            {
+                crate::glob::lowercase_into(t, &mut sc.route_vals[i]);
+                sc.route_has[i] = true;
+                sc.route_key.push_str(&sc.route_vals[i]);
+            }
+            sc.route_key.push('\u{0}');
+        }
+        // The active buckets depend only on these few values (channel,
+        // event id, ...): remember the answer per distinct tuple.
+        if let Some(list) = sc.route_cache.get(sc.route_key.as_str()) {
+            for &b in list {
+                if set_bit(&mut sc.active, b) {
+                    sc.active_list.push(b);
                 }
             }
+            return;
         }
         let ok = |b: u32, sc: &Scratch| {
             r.conditions[b as usize].iter().all(|(p, accepted)| {
@@ -788,11 +925,32 @@ impl Engine {
                 sc.active_list.push(b);
             }
         }
+        if sc.route_cache.len() >= ROUTE_CACHE_CAPACITY {
+            sc.route_cache.clear();
+        }
+        let conditional = sc.active_list[r.unconditional.len()..].to_vec();
+        sc.route_cache.insert(sc.route_key.clone(), conditional);
     }
 
     /// Evaluates every rule against one parsed event; matches go to `out`
     /// (cleared first), each rule at most once.
     pub fn detect(&self, event: &Value, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
+        self.detect_inner(None, event, sc, out)
+    }
+
+    /// [`Engine::detect`] for an event parsed from `raw` (its JSON text):
+    /// the raw bytes let keyword searches skip events that cannot match.
+    pub fn detect_raw(&self, raw: &[u8], event: &Value, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
+        self.detect_inner(Some(raw), event, sc, out)
+    }
+
+    fn detect_inner(
+        &self,
+        raw: Option<&[u8]>,
+        event: &Value,
+        sc: &mut Scratch,
+        out: &mut Vec<RuleHit>,
+    ) {
         out.clear();
         if sc.fired.len() < words(self.preds.len()) {
             *sc = self.scratch();
@@ -808,6 +966,7 @@ impl Engine {
             feed,
             numbuf,
             active,
+            cache,
             ..
         } = sc;
         touched.clear();
@@ -816,11 +975,26 @@ impl Engine {
                 touched.push(p);
             }
         };
-        self.walk(0, event, active, feed, numbuf, &mut fire);
+        let mut ctx = WalkCtx {
+            active,
+            feed,
+            numbuf,
+            cache,
+        };
+        self.walk(0, event, &mut ctx, &mut fire);
         let keywords = self.keyword_slot.filter(|_| {
             sc.active_list
                 .iter()
                 .any(|b| self.buckets[*b as usize].keywords)
+        });
+        // With the raw line at hand, a keyword absent from it (in its JSON
+        // escaped form) cannot be in any value: skip the exact pass. Lines
+        // with \u escapes could hide a keyword and always take the exact pass.
+        let keywords = keywords.filter(|_| match (raw, &self.keyword_prefilter) {
+            (Some(raw), Some(pf)) => {
+                memchr::memmem::find(raw, b"\\u").is_some() || pf.is_match(raw)
+            }
+            _ => true,
         });
         if let Some(k) = keywords {
             let mut fire = |p: u32| {
@@ -829,12 +1003,17 @@ impl Engine {
                 }
             };
             let m = &self.slots[k as usize].matcher;
-            if m.joinable() {
-                sc.joined.clear();
-                join_lower(event, &mut sc.joined, &mut sc.numbuf);
+            sc.joined.clear();
+            let mut ctx = KeywordCtx {
+                slot: k,
+                joinable: m.joinable(),
+                joined: &mut sc.joined,
+                feed: &mut sc.feed,
+                numbuf: &mut sc.numbuf,
+            };
+            self.walk_keywords(event, &mut ctx, &mut fire);
+            if !sc.joined.is_empty() {
                 m.feed_joined(&sc.joined, &mut fire);
-            } else {
-                self.walk_keywords(event, k, &mut sc.feed, &mut sc.numbuf, &mut fire);
             }
         }
         // Candidates.
@@ -879,15 +1058,8 @@ impl Engine {
         sc.rule_seen.iter_mut().for_each(|w| *w = 0);
     }
 
-    fn walk(
-        &self,
-        node: usize,
-        v: &Value,
-        active: &[u64],
-        feed: &mut FeedScratch,
-        numbuf: &mut String,
-        fire: &mut impl FnMut(u32),
-    ) {
+    fn walk(&self, node: usize, v: &Value, ctx: &mut WalkCtx<'_>, fire: &mut impl FnMut(u32)) {
+        let active: &[u64] = ctx.active;
         let n = &self.trie[node];
         if let Some(arr) = v.as_array() {
             for s in &n.slots {
@@ -897,19 +1069,32 @@ impl Engine {
                 }
             }
             for e in arr.iter() {
-                self.walk(node, e, active, feed, numbuf, fire);
+                self.walk(node, e, ctx, fire);
             }
             return;
         }
         if !n.slots.is_empty() {
-            let text = scalar_text(v, numbuf);
+            let text = scalar_text(v, ctx.numbuf);
             for s in &n.slots {
                 let slot = &self.slots[*s as usize];
                 if !intersects(active, &slot.buckets) {
                     continue;
                 }
                 match text {
-                    Some(t) => slot.matcher.feed_text(t, feed, fire),
+                    Some(t) if t.len() <= CACHE_MAX_LEN => {
+                        let key = ValueCache::key(*s, t);
+                        if !ctx.cache.replay(key, *s, t, fire) {
+                            ctx.cache.make_room();
+                            let start = ctx.cache.preds.len();
+                            let preds = &mut ctx.cache.preds;
+                            slot.matcher.feed_text(t, ctx.feed, &mut |p| {
+                                preds.push(p);
+                                fire(p);
+                            });
+                            ctx.cache.insert(key, *s, t, start);
+                        }
+                    }
+                    Some(t) => slot.matcher.feed_text(t, ctx.feed, fire),
                     None if v.is_null() => slot.matcher.feed_null(fire),
                     None => slot.matcher.feed_container(fire),
                 }
@@ -920,30 +1105,36 @@ impl Engine {
         {
             for (k, child) in obj.iter() {
                 if let Some(c) = n.children.get(k) {
-                    self.walk(*c as usize, child, active, feed, numbuf, fire);
+                    self.walk(*c as usize, child, ctx, fire);
                 }
             }
         }
     }
 
-    fn walk_keywords(
-        &self,
-        v: &Value,
-        slot: u32,
-        feed: &mut FeedScratch,
-        numbuf: &mut String,
-        fire: &mut impl FnMut(u32),
-    ) {
+    /// Feeds every scalar of the event to the keyword slot: joined for a
+    /// single scan when the keywords allow it, one by one otherwise.
+    fn walk_keywords(&self, v: &Value, ctx: &mut KeywordCtx<'_>, fire: &mut impl FnMut(u32)) {
         if let Some(obj) = v.as_object() {
             for (_, child) in obj.iter() {
-                self.walk_keywords(child, slot, feed, numbuf, fire);
+                self.walk_keywords(child, ctx, fire);
             }
         } else if let Some(arr) = v.as_array() {
             for e in arr.iter() {
-                self.walk_keywords(e, slot, feed, numbuf, fire);
+                self.walk_keywords(e, ctx, fire);
             }
-        } else if let Some(t) = scalar_text(v, numbuf) {
-            self.slots[slot as usize].matcher.feed_text(t, feed, fire);
+        } else if let Some(t) = scalar_text(v, ctx.numbuf) {
+            if ctx.joinable {
+                if t.is_ascii() {
+                    ctx.joined.extend(t.bytes().map(|b| b.to_ascii_lowercase()));
+                } else {
+                    ctx.joined.extend_from_slice(t.to_lowercase().as_bytes());
+                }
+                ctx.joined.push(0xff);
+            } else {
+                self.slots[ctx.slot as usize]
+                    .matcher
+                    .feed_text(t, ctx.feed, fire);
+            }
         }
     }
 
@@ -1056,26 +1247,6 @@ fn trigger_set(e: &Expr, cost: &impl Fn(u32) -> u32) -> Option<(Vec<u32>, u32)> 
     }
 }
 
-/// Appends every scalar text of the event, lowercased, each followed by 0xFF.
-fn join_lower(v: &Value, out: &mut Vec<u8>, numbuf: &mut String) {
-    if let Some(obj) = v.as_object() {
-        for (_, c) in obj.iter() {
-            join_lower(c, out, numbuf);
-        }
-    } else if let Some(arr) = v.as_array() {
-        for e in arr.iter() {
-            join_lower(e, out, numbuf);
-        }
-    } else if let Some(t) = scalar_text(v, numbuf) {
-        if t.is_ascii() {
-            out.extend(t.bytes().map(|b| b.to_ascii_lowercase()));
-        } else {
-            out.extend_from_slice(t.to_lowercase().as_bytes());
-        }
-        out.push(0xff);
-    }
-}
-
 fn collect_texts(v: &Value, out: &mut Vec<String>) {
     let mut buf = String::new();
     if let Some(obj) = v.as_object() {
@@ -1096,5 +1267,60 @@ fn expr_size(e: &Expr) -> usize {
         Expr::And(es) | Expr::Or(es) => 24 + es.iter().map(expr_size).sum::<usize>(),
         Expr::Not(e) => 16 + expr_size(e),
         _ => 16,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(rule: &str) -> Engine {
+        let mut b = Engine::builder();
+        b.add_yaml(rule, Path::new("t.yml")).unwrap();
+        let e = b.build();
+        assert!(e.rejections().is_empty(), "{:?}", e.rejections());
+        e
+    }
+
+    fn both(e: &Engine, raw: &str) -> (bool, bool) {
+        let v = crate::event::parse(raw.as_bytes()).unwrap();
+        let mut sc = e.scratch();
+        let mut hits = Vec::new();
+        e.detect(&v, &mut sc, &mut hits);
+        let plain = !hits.is_empty();
+        e.detect_raw(raw.as_bytes(), &v, &mut sc, &mut hits);
+        (plain, !hits.is_empty())
+    }
+
+    #[test]
+    fn keyword_prefilter_sees_escaped_and_unicode_forms() {
+        let e = engine(
+            "title: k\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - 'C:\\Temp\\evil'\n    - 'sekurlsa'\n  condition: keywords\n",
+        );
+        assert!(e.keyword_prefilter.is_some());
+        // Backslashes are doubled in JSON text.
+        assert_eq!(both(&e, r#"{"a": "run C:\\TEMP\\Evil.exe"}"#), (true, true));
+        // \u escapes can spell a keyword that the raw bytes do not show.
+        assert_eq!(both(&e, r#"{"a": "\u0073ekurlsa::x"}"#), (true, true));
+        assert_eq!(both(&e, r#"{"a": "benign", "n": 12}"#), (false, false));
+    }
+
+    #[test]
+    fn value_cache_replays_the_same_verdict() {
+        let e = engine(
+            "title: c\nlogsource: {product: windows}\ndetection:\n  sel:\n    Image|endswith: '\\cmd.exe'\n  condition: sel\n",
+        );
+        let mut sc = e.scratch();
+        let mut hits = Vec::new();
+        for (raw, want) in [
+            (r#"{"Image": "C:\\Windows\\cmd.exe"}"#, true),
+            (r#"{"Image": "C:\\Windows\\cmd.exe"}"#, true),
+            (r#"{"Image": "C:\\Windows\\notepad.exe"}"#, false),
+            (r#"{"Image": "C:\\Windows\\cmd.exe"}"#, true),
+        ] {
+            let v = crate::event::parse(raw.as_bytes()).unwrap();
+            e.detect(&v, &mut sc, &mut hits);
+            assert_eq!(!hits.is_empty(), want, "{raw}");
+        }
     }
 }

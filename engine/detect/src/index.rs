@@ -35,6 +35,7 @@ enum AcTarget {
 #[derive(Debug)]
 struct AcIndex {
     ac: AhoCorasick,
+    lits: Vec<Vec<u8>>,
     targets: Vec<Vec<AcTarget>>,
     /// Shortest literal: shorter values cannot hit.
     min_len: usize,
@@ -112,7 +113,7 @@ impl AnchoredIndex {
 /// Per-case-mode string structures.
 #[derive(Debug, Default)]
 struct StrIndex {
-    exact: HashMap<Box<[u8]>, Vec<u32>>,
+    exact: HashMap<Box<[u8]>, Vec<u32>, foldhash::fast::RandomState>,
     ac: Option<AcIndex>,
     prefix: Option<AnchoredIndex>,
     suffix: Option<AnchoredIndex>,
@@ -203,6 +204,7 @@ impl StrIndex {
             let min_len = lits.iter().map(Vec::len).min().unwrap_or(0);
             idx.ac = Some(AcIndex {
                 ac,
+                lits,
                 targets,
                 min_len,
             });
@@ -405,6 +407,14 @@ impl FieldMatcher {
     /// slots whose keywords are all plain substrings).
     pub fn joinable(&self) -> bool {
         self.joinable
+    }
+
+    /// The (lowercased) literals of a joinable slot.
+    pub fn contains_literals(&self) -> Option<&[Vec<u8>]> {
+        if !self.joinable {
+            return None;
+        }
+        self.ci.ac.as_ref().map(|a| a.lits.as_slice())
     }
 
     /// Tests many values at once: their lowercased texts joined by 0xFF

@@ -92,6 +92,14 @@ fn run_case(case: &Case) -> Vec<String> {
         let v = event::parse(json.as_bytes()).expect("event parses");
         engine.detect(&v, &mut scratch, &mut hits);
         let got = hits.iter().any(|h| h.rule.meta.id == id);
+        // The raw-line path (keyword prefilter) must agree with the plain one.
+        engine.detect_raw(json.as_bytes(), &v, &mut scratch, &mut hits);
+        let got_raw = hits.iter().any(|h| h.rule.meta.id == id);
+        if got_raw != got {
+            failures.push(format!(
+                "event {i} {json}: detect_raw says {got_raw}, detect says {got}"
+            ));
+        }
         if got != ev.matches {
             failures.push(format!(
                 "event {i} {json}: expected match={}, got {}",
