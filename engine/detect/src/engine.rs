@@ -733,13 +733,14 @@ impl Compiler {
             let lits = slots[k as usize].matcher.contains_literals()?;
             let mut escaped = Vec::with_capacity(lits.len());
             for l in lits {
-                // Only printable ASCII without quotes has one known JSON form.
-                if l.is_empty() || !l.iter().all(|b| (0x20..0x7f).contains(b) && *b != b'"') {
+                // Printable ASCII has one JSON form (with `\\` and `\"` escaped),
+                // except through \u escapes, which detect_inner checks for.
+                if l.is_empty() || !l.iter().all(|b| (0x20..0x7f).contains(b)) {
                     return None;
                 }
                 let mut e = Vec::with_capacity(l.len());
                 for &b in l {
-                    if b == b'\\' {
+                    if b == b'\\' || b == b'"' {
                         e.push(b'\\');
                     }
                     e.push(b);
@@ -1295,7 +1296,7 @@ mod tests {
     #[test]
     fn keyword_prefilter_sees_escaped_and_unicode_forms() {
         let e = engine(
-            "title: k\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - 'C:\\Temp\\evil'\n    - 'sekurlsa'\n  condition: keywords\n",
+            "title: k\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - 'C:\\Temp\\evil'\n    - 'sekurlsa'\n    - ' -Confirm \"False\"'\n  condition: keywords\n",
         );
         assert!(e.keyword_prefilter.is_some());
         // Backslashes are doubled in JSON text.
@@ -1303,6 +1304,11 @@ mod tests {
         // \u escapes can spell a keyword that the raw bytes do not show.
         assert_eq!(both(&e, r#"{"a": "\u0073ekurlsa::x"}"#), (true, true));
         assert_eq!(both(&e, r#"{"a": "benign", "n": 12}"#), (false, false));
+        // Quotes are escaped in JSON text.
+        assert_eq!(
+            both(&e, r#"{"a": "Set-X -Confirm \"false\""}"#),
+            (true, true)
+        );
     }
 
     #[test]
