@@ -12,6 +12,7 @@
 //!    hold with none) have their condition evaluated.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -213,10 +214,31 @@ struct Router {
     conditions: Vec<Vec<(usize, Vec<String>)>>,
     /// Buckets without conditions.
     unconditional: Vec<u32>,
-    /// Per first-condition path: value → buckets; checked further on the rest.
-    by_first: Vec<FastMap<String, Vec<u32>>>,
-    /// Buckets whose first condition is "present".
-    first_present: Vec<(usize, u32)>,
+    /// Paths that are the first condition of some entry.
+    first_paths: Vec<usize>,
+    /// Per path, as a first condition: value → the buckets it selects.
+    by_first: Vec<FastMap<String, Candidates>>,
+    /// Per path, as a first condition: the buckets that only need it present.
+    present: Vec<Candidates>,
+}
+
+/// Buckets selected by a first condition, and the other paths their
+/// remaining conditions test (only those are looked up).
+#[derive(Debug, Default, Clone)]
+struct Candidates {
+    buckets: Vec<u32>,
+    paths: Vec<usize>,
+}
+
+impl Candidates {
+    fn add(&mut self, bucket: u32, conds: &[(usize, Vec<String>)]) {
+        self.buckets.push(bucket);
+        for (p, _) in &conds[1..] {
+            if !self.paths.contains(p) {
+                self.paths.push(*p);
+            }
+        }
+    }
 }
 
 /// A compiled, immutable rule set.
@@ -227,9 +249,13 @@ pub struct Engine {
     buckets: Vec<Bucket>,
     slots: Vec<Slot>,
     keyword_slot: Option<u32>,
-    /// Case-insensitive automaton over the JSON-escaped keyword literals, run
-    /// on raw lines; `None` when some keyword cannot be checked that way.
-    keyword_prefilter: Option<aho_corasick::AhoCorasick>,
+    /// Automaton over the JSON-escaped (lowercase) keyword literals, run on
+    /// ASCII-lowercased raw lines; `None` when some keyword cannot be
+    /// checked that way.
+    /// Per bucket: an automaton over the JSON-escaped (lowercase) literals
+    /// of that bucket's keyword searches, run on ASCII-lowercased raw lines;
+    /// `None` when some keyword cannot be checked that way.
+    keyword_prefilters: Vec<Option<KeywordPrefilter>>,
     preds: Vec<PredInfo>,
     compiled: Vec<CompiledRule>,
     fieldrefs: Vec<FieldRef>,
@@ -250,9 +276,9 @@ pub struct Scratch {
     active_list: Vec<u32>,
     route_vals: Vec<String>,
     route_has: Vec<bool>,
+    route_done: Vec<bool>,
     feed: FeedScratch,
     numbuf: String,
-    tmp: Vec<u32>,
     joined: Vec<u8>,
     cache: ValueCache,
     route_key: String,
@@ -336,6 +362,96 @@ fn set_bit(bits: &mut [u64], i: u32) -> bool {
 
 fn get_bit(bits: &[u64], i: u32) -> bool {
     bits[(i / 64) as usize] & (1 << (i % 64)) != 0
+}
+
+/// Finds whether any keyword literal occurs in a (lowercased) raw line:
+/// the SIMD packed searcher when the literal set is small enough for it,
+/// a DFA otherwise. Literals are lowercase and lines ASCII-lowercased, so
+/// the search stays case-sensitive (which the packed searcher requires).
+#[derive(Debug)]
+enum KeywordPrefilter {
+    Packed(aho_corasick::packed::Searcher),
+    Dfa(aho_corasick::AhoCorasick),
+}
+
+impl KeywordPrefilter {
+    fn new(lits: &[Vec<u8>]) -> Option<Self> {
+        let mut packed = aho_corasick::packed::Config::new().builder();
+        packed.extend(lits);
+        if let Some(s) = packed.build() {
+            return Some(KeywordPrefilter::Packed(s));
+        }
+        aho_corasick::AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(lits)
+            .ok()
+            .map(KeywordPrefilter::Dfa)
+    }
+
+    fn is_match(&self, hay: &[u8]) -> bool {
+        match self {
+            KeywordPrefilter::Packed(s) => s.find(hay).is_some(),
+            KeywordPrefilter::Dfa(a) => a.is_match(hay),
+        }
+    }
+}
+
+/// Builds each bucket's keyword prefilter from the literals of the keyword
+/// predicates its rules use.
+fn keyword_prefilters(
+    buckets: &[Bucket],
+    compiled: &[CompiledRule],
+    preds: &[PredInfo],
+    slots: &[Slot],
+    keyword_slot: Option<u32>,
+) -> Vec<Option<KeywordPrefilter>> {
+    let Some(k) = keyword_slot else {
+        return buckets.iter().map(|_| None).collect();
+    };
+    if !slots[k as usize].matcher.joinable() {
+        return buckets.iter().map(|_| None).collect();
+    }
+    let mut lits: Vec<Vec<Vec<u8>>> = vec![Vec::new(); buckets.len()];
+    let mut usable = vec![true; buckets.len()];
+    for c in compiled {
+        c.expr.visit_preds(true, &mut |p, _| {
+            let pred = &preds[p as usize];
+            if pred.slot != k {
+                return;
+            }
+            let b = c.bucket as usize;
+            match &pred.test {
+                Test::Str { pat, cased: false } => match pat.shape() {
+                    crate::glob::Shape::Contains(l)
+                        if !l.is_empty() && l.iter().all(|b| (0x20..0x7f).contains(b)) =>
+                    {
+                        // Printable ASCII has one JSON form, with `\` and `"` escaped.
+                        let mut e = Vec::with_capacity(l.len());
+                        for &ch in l {
+                            if ch == b'\\' || ch == b'"' {
+                                e.push(b'\\');
+                            }
+                            e.push(ch);
+                        }
+                        lits[b].push(e);
+                    }
+                    _ => usable[b] = false,
+                },
+                _ => usable[b] = false,
+            }
+        });
+    }
+    lits.into_iter()
+        .zip(usable)
+        .map(|(mut l, ok)| {
+            if !ok || l.is_empty() {
+                return None;
+            }
+            l.sort();
+            l.dedup();
+            KeywordPrefilter::new(&l)
+        })
+        .collect()
 }
 
 /// The first value at `segs` (descending into arrays of objects).
@@ -729,36 +845,15 @@ impl Compiler {
             })
             .collect();
         let router = build_router(mapping.as_ref(), buckets.len());
-        let keyword_prefilter = keyword_slot.and_then(|k| {
-            let lits = slots[k as usize].matcher.contains_literals()?;
-            let mut escaped = Vec::with_capacity(lits.len());
-            for l in lits {
-                // Printable ASCII has one JSON form (with `\\` and `\"` escaped),
-                // except through \u escapes, which detect_inner checks for.
-                if l.is_empty() || !l.iter().all(|b| (0x20..0x7f).contains(b)) {
-                    return None;
-                }
-                let mut e = Vec::with_capacity(l.len());
-                for &b in l {
-                    if b == b'\\' || b == b'"' {
-                        e.push(b'\\');
-                    }
-                    e.push(b);
-                }
-                escaped.push(e);
-            }
-            aho_corasick::AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(&escaped)
-                .ok()
-        });
+        let keyword_prefilters =
+            keyword_prefilters(&buckets, &compiled_rules, &preds, &slots, keyword_slot);
         Engine {
             rules,
             rejections,
             buckets,
             slots,
             keyword_slot,
-            keyword_prefilter,
+            keyword_prefilters,
             preds,
             compiled: compiled_rules,
             fieldrefs,
@@ -777,26 +872,36 @@ fn build_router(mapping: Option<&Mapping>, nbuckets: usize) -> Router {
         return r;
     };
     let mut path_ids: HashMap<String, usize> = HashMap::new();
-    for (b, e) in m.logsources.iter().enumerate() {
+    for e in &m.logsources {
         let mut conds = Vec::new();
         for c in &e.conditions {
             let id = *path_ids.entry(c.path.clone()).or_insert_with(|| {
                 r.paths.push(segmentations(&c.path));
-                r.by_first.push(FastMap::default());
                 r.paths.len() - 1
             });
             conds.push((id, c.values.clone()));
         }
+        r.conditions.push(conds);
+    }
+    r.by_first = vec![FastMap::default(); r.paths.len()];
+    r.present = vec![Candidates::default(); r.paths.len()];
+    for (b, conds) in r.conditions.iter().enumerate() {
+        let b = b as u32;
         match conds.first() {
-            None => r.unconditional.push(b as u32),
-            Some((p, vals)) if vals.is_empty() => r.first_present.push((*p, b as u32)),
+            None => r.unconditional.push(b),
             Some((p, vals)) => {
-                for v in vals {
-                    r.by_first[*p].entry(v.clone()).or_default().push(b as u32);
+                if !r.first_paths.contains(p) {
+                    r.first_paths.push(*p);
+                }
+                if vals.is_empty() {
+                    r.present[*p].add(b, conds);
+                } else {
+                    for v in vals {
+                        r.by_first[*p].entry(v.clone()).or_default().add(b, conds);
+                    }
                 }
             }
         }
-        r.conditions.push(conds);
     }
     r
 }
@@ -861,7 +966,25 @@ impl Engine {
             active: vec![0; words(self.buckets.len())],
             route_vals: vec![String::new(); self.router.paths.len()],
             route_has: vec![false; self.router.paths.len()],
+            route_done: vec![false; self.router.paths.len()],
             ..Scratch::default()
+        }
+    }
+
+    /// Looks up route path `p` once per event.
+    fn route_value(&self, p: usize, event: &Value, sc: &mut Scratch) {
+        if sc.route_done[p] {
+            return;
+        }
+        sc.route_done[p] = true;
+        sc.route_has[p] = false;
+        if let Some(t) = self.router.paths[p]
+            .iter()
+            .find_map(|segs| first_at(event, segs))
+            .and_then(|v| scalar_text(v, &mut sc.numbuf))
+        {
+            crate::glob::lowercase_into(t, &mut sc.route_vals[p]);
+            sc.route_has[p] = true;
         }
     }
 
@@ -874,25 +997,39 @@ impl Engine {
                 sc.active_list.push(*b);
             }
         }
-        if r.paths.is_empty() {
+        if r.first_paths.is_empty() {
             return;
         }
-        sc.route_key.clear();
-        for (i, paths) in r.paths.iter().enumerate() {
-            sc.route_has[i] = false;
-            if let Some(t) = paths
-                .iter()
-                .find_map(|segs| first_at(event, segs))
-                .and_then(|v| scalar_text(v, &mut sc.numbuf))
-            {
-                crate::glob::lowercase_into(t, &mut sc.route_vals[i]);
-                sc.route_has[i] = true;
-                sc.route_key.push_str(&sc.route_vals[i]);
+        sc.route_done.iter_mut().for_each(|d| *d = false);
+        // First conditions (e.g. the channel), then only the paths that the
+        // buckets they select go on to test (e.g. the event id).
+        for &fp in &r.first_paths {
+            self.route_value(fp, event, sc);
+            if !sc.route_has[fp] {
+                continue;
             }
-            sc.route_key.push('\u{0}');
+            if let Some(c) = r.by_first[fp].get(sc.route_vals[fp].as_str()) {
+                for &p in &c.paths {
+                    self.route_value(p, event, sc);
+                }
+            }
+            for &p in &r.present[fp].paths {
+                self.route_value(p, event, sc);
+            }
         }
-        // The active buckets depend only on these few values (channel,
-        // event id, ...): remember the answer per distinct tuple.
+        // The active buckets depend only on these values: remember the
+        // answer per distinct tuple.
+        sc.route_key.clear();
+        for p in 0..r.paths.len() {
+            if sc.route_done[p] {
+                let _ = write!(sc.route_key, "{p}");
+                if sc.route_has[p] {
+                    sc.route_key.push('=');
+                    sc.route_key.push_str(&sc.route_vals[p]);
+                }
+                sc.route_key.push('\u{0}');
+            }
+        }
         if let Some(list) = sc.route_cache.get(sc.route_key.as_str()) {
             for &b in list {
                 if set_bit(&mut sc.active, b) {
@@ -907,29 +1044,27 @@ impl Engine {
                     && (accepted.is_empty() || accepted.iter().any(|a| *a == sc.route_vals[*p]))
             })
         };
-        sc.tmp.clear();
-        for (p, map) in r.by_first.iter().enumerate() {
-            if sc.route_has[p]
-                && let Some(bs) = map.get(sc.route_vals[p].as_str())
-            {
-                sc.tmp.extend_from_slice(bs);
+        let start = sc.active_list.len();
+        for &fp in &r.first_paths {
+            if !sc.route_has[fp] {
+                continue;
             }
-        }
-        for (p, b) in &r.first_present {
-            if sc.route_has[*p] {
-                sc.tmp.push(*b);
-            }
-        }
-        for i in 0..sc.tmp.len() {
-            let b = sc.tmp[i];
-            if ok(b, sc) && set_bit(&mut sc.active, b) {
-                sc.active_list.push(b);
+            let selected = r.by_first[fp]
+                .get(sc.route_vals[fp].as_str())
+                .into_iter()
+                .chain(std::iter::once(&r.present[fp]));
+            for c in selected {
+                for &b in &c.buckets {
+                    if ok(b, sc) && set_bit(&mut sc.active, b) {
+                        sc.active_list.push(b);
+                    }
+                }
             }
         }
         if sc.route_cache.len() >= ROUTE_CACHE_CAPACITY {
             sc.route_cache.clear();
         }
-        let conditional = sc.active_list[r.unconditional.len()..].to_vec();
+        let conditional = sc.active_list[start..].to_vec();
         sc.route_cache.insert(sc.route_key.clone(), conditional);
     }
 
@@ -983,20 +1118,35 @@ impl Engine {
             cache,
         };
         self.walk(0, event, &mut ctx, &mut fire);
-        let keywords = self.keyword_slot.filter(|_| {
-            sc.active_list
-                .iter()
-                .any(|b| self.buckets[*b as usize].keywords)
-        });
         // With the raw line at hand, a keyword absent from it (in its JSON
         // escaped form) cannot be in any value: skip the exact pass. Lines
         // with \u escapes could hide a keyword and always take the exact pass.
-        let keywords = keywords.filter(|_| match (raw, &self.keyword_prefilter) {
-            (Some(raw), Some(pf)) => {
-                memchr::memmem::find(raw, b"\\u").is_some() || pf.is_match(raw)
+        let escapes = raw.is_some_and(|r| memchr::memmem::find(r, b"\\u").is_some());
+        let mut lowered = false;
+        let mut needed = false;
+        for &b in &sc.active_list {
+            if !self.buckets[b as usize].keywords {
+                continue;
             }
-            _ => true,
-        });
+            match (raw, &self.keyword_prefilters[b as usize]) {
+                (Some(raw), Some(pf)) if !escapes => {
+                    if !lowered {
+                        sc.joined.clear();
+                        sc.joined.extend(raw.iter().map(u8::to_ascii_lowercase));
+                        lowered = true;
+                    }
+                    if pf.is_match(&sc.joined) {
+                        needed = true;
+                        break;
+                    }
+                }
+                _ => {
+                    needed = true;
+                    break;
+                }
+            }
+        }
+        let keywords = self.keyword_slot.filter(|_| needed);
         if let Some(k) = keywords {
             let mut fire = |p: u32| {
                 if set_bit(&mut sc.fired, p) {
@@ -1298,7 +1448,7 @@ mod tests {
         let e = engine(
             "title: k\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - 'C:\\Temp\\evil'\n    - 'sekurlsa'\n    - ' -Confirm \"False\"'\n  condition: keywords\n",
         );
-        assert!(e.keyword_prefilter.is_some());
+        assert!(e.keyword_prefilters[0].is_some());
         // Backslashes are doubled in JSON text.
         assert_eq!(both(&e, r#"{"a": "run C:\\TEMP\\Evil.exe"}"#), (true, true));
         // \u escapes can spell a keyword that the raw bytes do not show.
