@@ -762,7 +762,9 @@ impl Compiler {
             // A rule becomes a candidate only when a predicate of its most
             // selective necessary conjunct fires; rules without one (pure
             // negations, field references) are checked on every event of the bucket.
-            match trigger_set(&expr, &|p| likelihood(&preds[p as usize].test)) {
+            let cost = |p: u32| likelihood(&preds[p as usize].test);
+            let expr = order_for_eval(expr, &cost);
+            match trigger_set(&expr, &cost) {
                 Some((set, _)) => {
                     for p in set {
                         preds[p as usize].rules.push(ci);
@@ -1291,27 +1293,45 @@ impl Engine {
 
     fn eval_fieldref(&self, f: u32, event: &Value) -> bool {
         let fr = &self.fieldrefs[f as usize];
-        let a = crate::event::field_texts(event, &fr.a);
-        let b = crate::event::field_texts(event, &fr.b);
-        let norm = |s: &str| {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for segs in &fr.a {
+            crate::event::values_at(event, segs, &mut a);
+        }
+        if a.is_empty() {
+            return false;
+        }
+        for segs in &fr.b {
+            crate::event::values_at(event, segs, &mut b);
+        }
+        let (mut na, mut nb) = (String::new(), String::new());
+        let (mut la, mut lb) = (String::new(), String::new());
+        let norm = |s: &str, buf: &mut String| {
             if fr.spec.cased {
-                s.to_string()
+                buf.clear();
+                buf.push_str(s);
             } else {
-                s.to_lowercase()
+                crate::glob::lowercase_into(s, buf);
             }
         };
-        a.iter().any(|x| {
-            let x = norm(x);
-            b.iter().any(|y| {
-                let y = norm(y);
-                match fr.spec.mode {
-                    RefMode::Eq => x == y,
-                    RefMode::Contains => x.contains(&y),
-                    RefMode::StartsWith => x.starts_with(&y),
-                    RefMode::EndsWith => x.ends_with(&y),
+        for x in a.iter().flat_map(|v| scalars(v)) {
+            let Some(xt) = scalar_text(x, &mut na) else { continue };
+            norm(xt, &mut la);
+            for y in b.iter().flat_map(|v| scalars(v)) {
+                let Some(yt) = scalar_text(y, &mut nb) else { continue };
+                norm(yt, &mut lb);
+                let hit = match fr.spec.mode {
+                    RefMode::Eq => la == lb,
+                    RefMode::Contains => la.contains(lb.as_str()),
+                    RefMode::StartsWith => la.starts_with(lb.as_str()),
+                    RefMode::EndsWith => la.ends_with(lb.as_str()),
+                };
+                if hit {
+                    return true;
                 }
-            })
-        })
+            }
+        }
+        false
     }
 
     /// The fields and values behind a match: every positively used predicate that fired.
@@ -1372,6 +1392,39 @@ fn likelihood(t: &Test) -> u32 {
     }
 }
 
+/// Estimated chance (0..=1000) that `e` is true on an ordinary event.
+fn chance(e: &Expr, cost: &impl Fn(u32) -> u32) -> u32 {
+    match e {
+        Expr::Const(true) => 1000,
+        Expr::Const(false) => 0,
+        Expr::Pred(p) => cost(*p).min(1000),
+        Expr::FieldRef(_) => 100,
+        Expr::Not(inner) => 1000 - chance(inner, cost),
+        Expr::And(es) => es.iter().map(|e| chance(e, cost)).min().unwrap_or(1000),
+        Expr::Or(es) => es.iter().map(|e| chance(e, cost)).sum::<u32>().min(1000),
+    }
+}
+
+/// Reorders conjunctions so the conjunct most likely false is tried first
+/// (a candidate rule usually fails, and `and` stops at the first false),
+/// and disjunctions so single predicates come before sub-expressions.
+fn order_for_eval(e: Expr, cost: &impl Fn(u32) -> u32) -> Expr {
+    match e {
+        Expr::And(es) => {
+            let mut es: Vec<Expr> = es.into_iter().map(|e| order_for_eval(e, cost)).collect();
+            es.sort_by_cached_key(|e| (chance(e, cost), expr_size(e)));
+            Expr::And(es)
+        }
+        Expr::Or(es) => {
+            let mut es: Vec<Expr> = es.into_iter().map(|e| order_for_eval(e, cost)).collect();
+            es.sort_by_cached_key(|e| (!matches!(e, Expr::Pred(_)), std::cmp::Reverse(chance(e, cost))));
+            Expr::Or(es)
+        }
+        Expr::Not(inner) => Expr::Not(Box::new(order_for_eval(*inner, cost))),
+        e => e,
+    }
+}
+
 /// A set of predicates at least one of which must fire for `e` to be true,
 /// chosen to be as rarely firing as possible; `None` if there is none.
 fn trigger_set(e: &Expr, cost: &impl Fn(u32) -> u32) -> Option<(Vec<u32>, u32)> {
@@ -1395,6 +1448,14 @@ fn trigger_set(e: &Expr, cost: &impl Fn(u32) -> u32) -> Option<(Vec<u32>, u32)> 
             .iter()
             .filter_map(|e| trigger_set(e, cost))
             .min_by_key(|(_, c)| *c),
+    }
+}
+
+/// A value, or the elements of an array value.
+fn scalars(v: &Value) -> Vec<&Value> {
+    match v.as_array() {
+        Some(arr) => arr.iter().collect(),
+        None => vec![v],
     }
 }
 
