@@ -179,6 +179,8 @@ struct PredInfo {
 struct CompiledRule {
     rule: u32,
     bucket: u32,
+    /// Whether the rule waits for two trigger sets (else one).
+    two_sets: bool,
     expr: Expr,
 }
 
@@ -270,6 +272,8 @@ pub struct Scratch {
     fired: Vec<u64>,
     touched: Vec<u32>,
     marked: Vec<u64>,
+    marked2: Vec<u64>,
+    partial: Vec<u32>,
     candidates: Vec<u32>,
     rule_seen: Vec<u64>,
     active: Vec<u64>,
@@ -764,17 +768,21 @@ impl Compiler {
             // negations, field references) are checked on every event of the bucket.
             let cost = |p: u32| likelihood(&preds[p as usize].test);
             let expr = order_for_eval(expr, &cost);
-            match trigger_set(&expr, &cost) {
-                Some((set, _)) => {
-                    for p in set {
-                        preds[p as usize].rules.push(ci);
-                    }
+            // A rule becomes a candidate when every one of its (up to two)
+            // trigger sets has a fired predicate.
+            let sets = trigger_sets(&expr, &cost);
+            if sets.is_empty() {
+                bucket.always.push(ci);
+            }
+            for (k, (set, _)) in sets.iter().enumerate() {
+                for &p in set {
+                    preds[p as usize].rules.push(ci << 1 | k as u32);
                 }
-                None => bucket.always.push(ci),
             }
             compiled_rules.push(CompiledRule {
                 rule,
                 bucket: b,
+                two_sets: sets.len() == 2,
                 expr,
             });
         }
@@ -964,6 +972,7 @@ impl Engine {
         Scratch {
             fired: vec![0; words(self.preds.len())],
             marked: vec![0; words(self.compiled.len())],
+            marked2: vec![0; words(self.compiled.len())],
             rule_seen: vec![0; words(self.rules.len())],
             active: vec![0; words(self.buckets.len())],
             route_vals: vec![String::new(); self.router.paths.len()],
@@ -1171,18 +1180,31 @@ impl Engine {
         }
         // Candidates.
         sc.candidates.clear();
+        sc.partial.clear();
         for &p in &sc.touched {
-            for &r in &self.preds[p as usize].rules {
-                if get_bit(&sc.active, self.compiled[r as usize].bucket)
-                    && set_bit(&mut sc.marked, r)
-                {
-                    sc.candidates.push(r);
+            for &entry in &self.preds[p as usize].rules {
+                let (r, k) = (entry >> 1, entry & 1);
+                let cr = &self.compiled[r as usize];
+                if !get_bit(&sc.active, cr.bucket) {
+                    continue;
+                }
+                let (mine, other) = if k == 0 {
+                    (&mut sc.marked, &sc.marked2)
+                } else {
+                    (&mut sc.marked2, &sc.marked)
+                };
+                if set_bit(mine, r) {
+                    sc.partial.push(r);
+                    if !cr.two_sets || get_bit(other, r) {
+                        sc.candidates.push(r);
+                    }
                 }
             }
         }
         for &b in &sc.active_list {
             for &r in &self.buckets[b as usize].always {
                 if set_bit(&mut sc.marked, r) {
+                    sc.partial.push(r);
                     sc.candidates.push(r);
                 }
             }
@@ -1205,8 +1227,9 @@ impl Engine {
         for &p in &sc.touched {
             sc.fired[(p / 64) as usize] = 0;
         }
-        for &c in &sc.candidates {
+        for &c in &sc.partial {
             sc.marked[(c / 64) as usize] = 0;
+            sc.marked2[(c / 64) as usize] = 0;
         }
         sc.rule_seen.iter_mut().for_each(|w| *w = 0);
     }
@@ -1374,21 +1397,28 @@ impl Engine {
 /// How often a predicate is expected to fire on ordinary events (lower is rarer).
 fn likelihood(t: &Test) -> u32 {
     use crate::glob::Shape;
+    // Roughly: per mille of values a literal of this length occurs in.
+    let by_len = |len: usize| match len {
+        0 => 1000,
+        1 => 600,
+        2 => 300,
+        3 => 150,
+        4 => 80,
+        5 | 6 => 40,
+        7..=9 => 20,
+        _ => 10,
+    };
     match t {
-        Test::Present | Test::NonNull => 1000,
+        Test::Present | Test::NonNull => 900,
         Test::Str { pat, .. } => match pat.shape() {
             Shape::Any => 1000,
-            Shape::Exact(_) => 2,
-            Shape::Contains(l) | Shape::Prefix(l) | Shape::Suffix(l) => {
-                40u32.saturating_sub(2 * l.len() as u32).max(3)
-            }
-            Shape::General => pat
-                .longest_literal()
-                .map_or(200, |l| 40u32.saturating_sub(2 * l.len() as u32).max(3)),
+            Shape::Exact(l) => by_len(l.len()).min(50),
+            Shape::Contains(l) | Shape::Prefix(l) | Shape::Suffix(l) => by_len(l.len()),
+            Shape::General => pat.longest_literal().map_or(1000, |l| by_len(l.len())),
         },
-        Test::Regex(_) => 10,
-        Test::Num(..) | Test::Time(..) => 50,
-        Test::Cidr(_) => 20,
+        Test::Regex(_) => 50,
+        Test::Num(..) | Test::Time(..) => 300,
+        Test::Cidr(_) => 200,
     }
 }
 
@@ -1425,29 +1455,39 @@ fn order_for_eval(e: Expr, cost: &impl Fn(u32) -> u32) -> Expr {
     }
 }
 
-/// A set of predicates at least one of which must fire for `e` to be true,
-/// chosen to be as rarely firing as possible; `None` if there is none.
-fn trigger_set(e: &Expr, cost: &impl Fn(u32) -> u32) -> Option<(Vec<u32>, u32)> {
+/// Up to two sets of predicates such that, for `e` to be true, each set
+/// must have a fired predicate; chosen to fire as rarely as possible. Empty
+/// when `e` can hold without any predicate (negations, field references).
+fn trigger_sets(e: &Expr, cost: &impl Fn(u32) -> u32) -> Vec<(Vec<u32>, u32)> {
     match e {
-        Expr::Pred(p) => Some((vec![*p], cost(*p))),
-        Expr::Const(false) => Some((Vec::new(), 0)),
-        Expr::Const(true) | Expr::Not(_) | Expr::FieldRef(_) => None,
+        Expr::Pred(p) => vec![(vec![*p], cost(*p))],
+        Expr::Const(false) => vec![(Vec::new(), 0)],
+        Expr::Const(true) | Expr::Not(_) | Expr::FieldRef(_) => Vec::new(),
         Expr::Or(es) => {
-            let mut all = Vec::new();
-            let mut total = 0u32;
-            for e in es {
-                let (s, c) = trigger_set(e, cost)?;
-                all.extend(s);
-                total = total.saturating_add(c);
-            }
-            all.sort_unstable();
-            all.dedup();
-            Some((all, total))
+            // If every branch has k sets, the unions of their k-th sets are
+            // each necessary.
+            let branches: Vec<_> = es.iter().map(|e| trigger_sets(e, cost)).collect();
+            let k = branches.iter().map(Vec::len).min().unwrap_or(0);
+            (0..k)
+                .map(|i| {
+                    let mut all = Vec::new();
+                    let mut total = 0u32;
+                    for b in &branches {
+                        all.extend_from_slice(&b[i].0);
+                        total = total.saturating_add(b[i].1);
+                    }
+                    all.sort_unstable();
+                    all.dedup();
+                    (all, total.min(1000))
+                })
+                .collect()
         }
-        Expr::And(es) => es
-            .iter()
-            .filter_map(|e| trigger_set(e, cost))
-            .min_by_key(|(_, c)| *c),
+        Expr::And(es) => {
+            let mut all: Vec<_> = es.iter().flat_map(|e| trigger_sets(e, cost)).collect();
+            all.sort_by_key(|(_, c)| *c);
+            all.truncate(2);
+            all
+        }
     }
 }
 
