@@ -187,8 +187,9 @@ struct CompiledRule {
 #[derive(Debug)]
 struct FieldRef {
     spec: FieldRefSpec,
-    a: Vec<Vec<String>>,
-    b: Vec<Vec<String>>,
+    /// Operand ids (trie `refs`) of the field and the referenced field.
+    a: u32,
+    b: u32,
 }
 
 #[derive(Debug, Default)]
@@ -204,7 +205,35 @@ struct Bucket {
 #[derive(Debug, Default)]
 struct TrieNode {
     children: FastMap<Box<str>, u32>,
+    /// Field slots read at this path.
     slots: Vec<u32>,
+    /// Routing condition paths read here.
+    routes: Vec<u32>,
+    /// Field-reference operands read here.
+    refs: Vec<u32>,
+}
+
+impl TrieNode {
+    fn is_target(&self) -> bool {
+        !(self.slots.is_empty() && self.routes.is_empty() && self.refs.is_empty())
+    }
+}
+
+/// Inserts a path into the trie and returns its node.
+fn trie_insert(trie: &mut Vec<TrieNode>, segs: &[String]) -> usize {
+    let mut node = 0usize;
+    for seg in segs {
+        node = match trie[node].children.get(seg.as_str()) {
+            Some(n) => *n as usize,
+            None => {
+                let n = trie.len();
+                trie.push(TrieNode::default());
+                trie[node].children.insert(seg.as_str().into(), n as u32);
+                n
+            }
+        };
+    }
+    node
 }
 
 /// Logsource routing: which buckets an event belongs to.
@@ -224,23 +253,10 @@ struct Router {
     present: Vec<Candidates>,
 }
 
-/// Buckets selected by a first condition, and the other paths their
-/// remaining conditions test (only those are looked up).
+/// Buckets selected by a first condition (checked further on the rest).
 #[derive(Debug, Default, Clone)]
 struct Candidates {
     buckets: Vec<u32>,
-    paths: Vec<usize>,
-}
-
-impl Candidates {
-    fn add(&mut self, bucket: u32, conds: &[(usize, Vec<String>)]) {
-        self.buckets.push(bucket);
-        for (p, _) in &conds[1..] {
-            if !self.paths.contains(p) {
-                self.paths.push(*p);
-            }
-        }
-    }
 }
 
 /// A compiled, immutable rule set.
@@ -280,7 +296,6 @@ pub struct Scratch {
     active_list: Vec<u32>,
     route_vals: Vec<String>,
     route_has: Vec<bool>,
-    route_done: Vec<bool>,
     feed: FeedScratch,
     numbuf: String,
     joined: Vec<u8>,
@@ -456,20 +471,6 @@ fn keyword_prefilters(
             KeywordPrefilter::new(&l)
         })
         .collect()
-}
-
-/// The first value at `segs` (descending into arrays of objects).
-fn first_at<'a>(v: &'a Value, segs: &[String]) -> Option<&'a Value> {
-    match segs.split_first() {
-        None => Some(v),
-        Some((first, rest)) => {
-            if let Some(obj) = v.as_object() {
-                first_at(obj.get(first)?, rest)
-            } else {
-                v.as_array()?.iter().find_map(|e| first_at(e, segs))
-            }
-        }
-    }
 }
 
 /// What the keyword walk carries along.
@@ -816,45 +817,49 @@ impl Compiler {
             });
         }
         drop(by_slot);
-        // Path trie.
+        // Path trie: field slots, routing paths and field-reference operands.
+        let router = build_router(mapping.as_ref(), buckets.len());
         let mut trie = vec![TrieNode::default()];
         for (i, s) in slots.iter().enumerate() {
             for segs in &s.paths {
-                let mut node = 0usize;
-                for seg in segs {
-                    node = match trie[node].children.get(seg.as_str()) {
-                        Some(n) => *n as usize,
-                        None => {
-                            let n = trie.len();
-                            trie.push(TrieNode::default());
-                            trie[node].children.insert(seg.as_str().into(), n as u32);
-                            n
-                        }
-                    };
-                }
+                let node = trie_insert(&mut trie, segs);
                 if !trie[node].slots.contains(&(i as u32)) {
                     trie[node].slots.push(i as u32);
                 }
             }
         }
+        for (r, paths) in router.paths.iter().enumerate() {
+            for segs in paths {
+                let node = trie_insert(&mut trie, segs);
+                trie[node].routes.push(r as u32);
+            }
+        }
+        let mut operands: HashMap<Vec<String>, u32> = HashMap::new();
+        let mut operand = |trie: &mut Vec<TrieNode>, paths: Vec<String>| -> u32 {
+            let next = operands.len() as u32;
+            let id = *operands.entry(paths.clone()).or_insert(next);
+            if id == next {
+                for segs in paths.iter().flat_map(|p| segmentations(p)) {
+                    let node = trie_insert(trie, &segs);
+                    trie[node].refs.push(id);
+                }
+            }
+            id
+        };
         let fieldrefs = raw_frefs
             .into_iter()
             .map(|(b, spec)| {
-                let resolve = |f: &str| -> Vec<Vec<String>> {
-                    let paths = match &mapping {
-                        Some(m) => m.field_paths(b as usize, f),
-                        None => vec![f.to_string()],
-                    };
-                    paths.iter().flat_map(|p| segmentations(p)).collect()
+                let paths = |f: &str| match &mapping {
+                    Some(m) => m.field_paths(b as usize, f),
+                    None => vec![f.to_string()],
                 };
                 FieldRef {
-                    a: resolve(&spec.field),
-                    b: resolve(&spec.other),
+                    a: operand(&mut trie, paths(&spec.field)),
+                    b: operand(&mut trie, paths(&spec.other)),
                     spec,
                 }
             })
             .collect();
-        let router = build_router(mapping.as_ref(), buckets.len());
         let keyword_prefilters =
             keyword_prefilters(&buckets, &compiled_rules, &preds, &slots, keyword_slot);
         Engine {
@@ -904,10 +909,10 @@ fn build_router(mapping: Option<&Mapping>, nbuckets: usize) -> Router {
                     r.first_paths.push(*p);
                 }
                 if vals.is_empty() {
-                    r.present[*p].add(b, conds);
+                    r.present[*p].buckets.push(b);
                 } else {
                     for v in vals {
-                        r.by_first[*p].entry(v.clone()).or_default().add(b, conds);
+                        r.by_first[*p].entry(v.clone()).or_default().buckets.push(b);
                     }
                 }
             }
@@ -977,29 +982,12 @@ impl Engine {
             active: vec![0; words(self.buckets.len())],
             route_vals: vec![String::new(); self.router.paths.len()],
             route_has: vec![false; self.router.paths.len()],
-            route_done: vec![false; self.router.paths.len()],
             ..Scratch::default()
         }
     }
 
-    /// Looks up route path `p` once per event.
-    fn route_value(&self, p: usize, event: &Value, sc: &mut Scratch) {
-        if sc.route_done[p] {
-            return;
-        }
-        sc.route_done[p] = true;
-        sc.route_has[p] = false;
-        if let Some(t) = self.router.paths[p]
-            .iter()
-            .find_map(|segs| first_at(event, segs))
-            .and_then(|v| scalar_text(v, &mut sc.numbuf))
-        {
-            crate::glob::lowercase_into(t, &mut sc.route_vals[p]);
-            sc.route_has[p] = true;
-        }
-    }
-
-    fn route(&self, event: &Value, sc: &mut Scratch) {
+    /// Picks the active buckets from the routing values gathered by the walk.
+    fn route(&self, hits: &[(u32, &Value)], sc: &mut Scratch) {
         sc.active.iter_mut().for_each(|w| *w = 0);
         sc.active_list.clear();
         let r = &self.router;
@@ -1011,33 +999,25 @@ impl Engine {
         if r.first_paths.is_empty() {
             return;
         }
-        sc.route_done.iter_mut().for_each(|d| *d = false);
-        // First conditions (e.g. the channel), then only the paths that the
-        // buckets they select go on to test (e.g. the event id).
-        for &fp in &r.first_paths {
-            self.route_value(fp, event, sc);
-            if !sc.route_has[fp] {
-                continue;
-            }
-            if let Some(c) = r.by_first[fp].get(sc.route_vals[fp].as_str()) {
-                for &p in &c.paths {
-                    self.route_value(p, event, sc);
+        sc.route_has.iter_mut().for_each(|h| *h = false);
+        for &(node, v) in hits {
+            for &p in &self.trie[node as usize].routes {
+                let p = p as usize;
+                if !sc.route_has[p]
+                    && let Some(t) = scalar_text(v, &mut sc.numbuf)
+                {
+                    crate::glob::lowercase_into(t, &mut sc.route_vals[p]);
+                    sc.route_has[p] = true;
                 }
-            }
-            for &p in &r.present[fp].paths {
-                self.route_value(p, event, sc);
             }
         }
-        // The active buckets depend only on these values: remember the
-        // answer per distinct tuple.
+        // The active buckets depend only on these values (channel, event
+        // id, ...): remember the answer per distinct tuple.
         sc.route_key.clear();
         for p in 0..r.paths.len() {
-            if sc.route_done[p] {
-                let _ = write!(sc.route_key, "{p}");
-                if sc.route_has[p] {
-                    sc.route_key.push('=');
-                    sc.route_key.push_str(&sc.route_vals[p]);
-                }
+            if sc.route_has[p] {
+                let _ = write!(sc.route_key, "{p}=");
+                sc.route_key.push_str(&sc.route_vals[p]);
                 sc.route_key.push('\u{0}');
             }
         }
@@ -1102,7 +1082,11 @@ impl Engine {
         if sc.fired.len() < words(self.preds.len()) {
             *sc = self.scratch();
         }
-        self.route(event, sc);
+        // One walk gathers every value at a path some rule, route or field
+        // reference reads; routing then decides which of them to feed.
+        let mut hits: Vec<(u32, &Value)> = Vec::with_capacity(64);
+        self.gather(0, event, &mut hits);
+        self.route(&hits, sc);
         if sc.active_list.is_empty() {
             return;
         }
@@ -1128,7 +1112,9 @@ impl Engine {
             numbuf,
             cache,
         };
-        self.walk(0, event, &mut ctx, &mut fire);
+        for &(node, v) in &hits {
+            self.feed_node(node as usize, v, &mut ctx, &mut fire);
+        }
         // With the raw line at hand, a keyword absent from it (in its JSON
         // escaped form) cannot be in any value: skip the exact pass. Lines
         // with \u escapes could hide a keyword and always take the exact pass.
@@ -1214,7 +1200,7 @@ impl Engine {
         for &c in &sc.candidates {
             let cr = &self.compiled[c as usize];
             let ok = cr.expr.eval(&|p| get_bit(fired, p), &mut |f| {
-                self.eval_fieldref(f, event)
+                self.eval_fieldref(f, &hits)
             });
             if ok && set_bit(&mut sc.rule_seen, cr.rule) {
                 out.push(RuleHit {
@@ -1234,55 +1220,69 @@ impl Engine {
         sc.rule_seen.iter_mut().for_each(|w| *w = 0);
     }
 
-    fn walk(&self, node: usize, v: &Value, ctx: &mut WalkCtx<'_>, fire: &mut impl FnMut(u32)) {
-        let active: &[u64] = ctx.active;
+    /// Collects (trie node, value) for every value at a path that is read
+    /// (array values and each of their elements).
+    fn gather<'a>(&self, node: usize, v: &'a Value, hits: &mut Vec<(u32, &'a Value)>) {
         let n = &self.trie[node];
+        if n.is_target() {
+            hits.push((node as u32, v));
+        }
         if let Some(arr) = v.as_array() {
-            for s in &n.slots {
-                let slot = &self.slots[*s as usize];
-                if intersects(active, &slot.buckets) {
-                    slot.matcher.feed_container(fire);
-                }
-            }
             for e in arr.iter() {
-                self.walk(node, e, ctx, fire);
+                self.gather(node, e, hits);
             }
             return;
-        }
-        if !n.slots.is_empty() {
-            let text = scalar_text(v, ctx.numbuf);
-            for s in &n.slots {
-                let slot = &self.slots[*s as usize];
-                if !intersects(active, &slot.buckets) {
-                    continue;
-                }
-                match text {
-                    Some(t) if t.len() <= CACHE_MAX_LEN => {
-                        let key = ValueCache::key(*s, t);
-                        if !ctx.cache.replay(key, *s, t, fire) {
-                            ctx.cache.make_room();
-                            let start = ctx.cache.preds.len();
-                            let preds = &mut ctx.cache.preds;
-                            slot.matcher.feed_text(t, ctx.feed, &mut |p| {
-                                preds.push(p);
-                                fire(p);
-                            });
-                            ctx.cache.insert(key, *s, t, start);
-                        }
-                    }
-                    Some(t) => slot.matcher.feed_text(t, ctx.feed, fire),
-                    None if v.is_null() => slot.matcher.feed_null(fire),
-                    None => slot.matcher.feed_container(fire),
-                }
-            }
         }
         if !n.children.is_empty()
             && let Some(obj) = v.as_object()
         {
             for (k, child) in obj.iter() {
                 if let Some(c) = n.children.get(k) {
-                    self.walk(*c as usize, child, ctx, fire);
+                    self.gather(*c as usize, child, hits);
                 }
+            }
+        }
+    }
+
+    /// Feeds one gathered value to the active slots of its node.
+    fn feed_node(&self, node: usize, v: &Value, ctx: &mut WalkCtx<'_>, fire: &mut impl FnMut(u32)) {
+        let n = &self.trie[node];
+        if n.slots.is_empty() {
+            return;
+        }
+        let active: &[u64] = ctx.active;
+        if v.is_array() {
+            for s in &n.slots {
+                let slot = &self.slots[*s as usize];
+                if intersects(active, &slot.buckets) {
+                    slot.matcher.feed_container(fire);
+                }
+            }
+            return;
+        }
+        let text = scalar_text(v, ctx.numbuf);
+        for s in &n.slots {
+            let slot = &self.slots[*s as usize];
+            if !intersects(active, &slot.buckets) {
+                continue;
+            }
+            match text {
+                Some(t) if t.len() <= CACHE_MAX_LEN => {
+                    let key = ValueCache::key(*s, t);
+                    if !ctx.cache.replay(key, *s, t, fire) {
+                        ctx.cache.make_room();
+                        let start = ctx.cache.preds.len();
+                        let preds = &mut ctx.cache.preds;
+                        slot.matcher.feed_text(t, ctx.feed, &mut |p| {
+                            preds.push(p);
+                            fire(p);
+                        });
+                        ctx.cache.insert(key, *s, t, start);
+                    }
+                }
+                Some(t) => slot.matcher.feed_text(t, ctx.feed, fire),
+                None if v.is_null() => slot.matcher.feed_null(fire),
+                None => slot.matcher.feed_container(fire),
             }
         }
     }
@@ -1314,19 +1314,9 @@ impl Engine {
         }
     }
 
-    fn eval_fieldref(&self, f: u32, event: &Value) -> bool {
+    /// Compares the two operands of field reference `f` over the gathered values.
+    fn eval_fieldref(&self, f: u32, hits: &[(u32, &Value)]) -> bool {
         let fr = &self.fieldrefs[f as usize];
-        let mut a = Vec::new();
-        let mut b = Vec::new();
-        for segs in &fr.a {
-            crate::event::values_at(event, segs, &mut a);
-        }
-        if a.is_empty() {
-            return false;
-        }
-        for segs in &fr.b {
-            crate::event::values_at(event, segs, &mut b);
-        }
         let (mut na, mut nb) = (String::new(), String::new());
         let (mut la, mut lb) = (String::new(), String::new());
         let norm = |s: &str, buf: &mut String| {
@@ -1337,11 +1327,20 @@ impl Engine {
                 crate::glob::lowercase_into(s, buf);
             }
         };
-        for x in a.iter().flat_map(|v| scalars(v)) {
-            let Some(xt) = scalar_text(x, &mut na) else { continue };
+        let of = |id: u32| {
+            hits.iter()
+                .filter(move |(n, _)| self.trie[*n as usize].refs.contains(&id))
+                .map(|(_, v)| *v)
+        };
+        for x in of(fr.a) {
+            let Some(xt) = scalar_text(x, &mut na) else {
+                continue;
+            };
             norm(xt, &mut la);
-            for y in b.iter().flat_map(|v| scalars(v)) {
-                let Some(yt) = scalar_text(y, &mut nb) else { continue };
+            for y in of(fr.b) {
+                let Some(yt) = scalar_text(y, &mut nb) else {
+                    continue;
+                };
                 norm(yt, &mut lb);
                 let hit = match fr.spec.mode {
                     RefMode::Eq => la == lb,
@@ -1447,7 +1446,12 @@ fn order_for_eval(e: Expr, cost: &impl Fn(u32) -> u32) -> Expr {
         }
         Expr::Or(es) => {
             let mut es: Vec<Expr> = es.into_iter().map(|e| order_for_eval(e, cost)).collect();
-            es.sort_by_cached_key(|e| (!matches!(e, Expr::Pred(_)), std::cmp::Reverse(chance(e, cost))));
+            es.sort_by_cached_key(|e| {
+                (
+                    !matches!(e, Expr::Pred(_)),
+                    std::cmp::Reverse(chance(e, cost)),
+                )
+            });
             Expr::Or(es)
         }
         Expr::Not(inner) => Expr::Not(Box::new(order_for_eval(*inner, cost))),
@@ -1488,14 +1492,6 @@ fn trigger_sets(e: &Expr, cost: &impl Fn(u32) -> u32) -> Vec<(Vec<u32>, u32)> {
             all.truncate(2);
             all
         }
-    }
-}
-
-/// A value, or the elements of an array value.
-fn scalars(v: &Value) -> Vec<&Value> {
-    match v.as_array() {
-        Some(arr) => arr.iter().collect(),
-        None => vec![v],
     }
 }
 
