@@ -205,6 +205,8 @@ struct Bucket {
 #[derive(Debug, Default)]
 struct TrieNode {
     children: FastMap<Box<str>, u32>,
+    /// The same children when there are at most `FEW_CHILDREN` of them.
+    few: Vec<(Box<str>, u32)>,
     /// Field slots read at this path.
     slots: Vec<u32>,
     /// Routing condition paths read here.
@@ -214,10 +216,26 @@ struct TrieNode {
 }
 
 impl TrieNode {
+    /// The child for key `k`: a short list is scanned, a long one hashed.
+    #[inline]
+    fn child(&self, k: &str) -> Option<u32> {
+        if self.few.len() == self.children.len() {
+            self.few
+                .iter()
+                .find(|(name, _)| &**name == k)
+                .map(|(_, c)| *c)
+        } else {
+            self.children.get(k).copied()
+        }
+    }
+
     fn is_target(&self) -> bool {
         !(self.slots.is_empty() && self.routes.is_empty() && self.refs.is_empty())
     }
 }
+
+/// Up to this many children, a trie node is scanned rather than hashed.
+const FEW_CHILDREN: usize = 6;
 
 /// Inserts a path into the trie and returns its node.
 fn trie_insert(trie: &mut Vec<TrieNode>, segs: &[String]) -> usize {
@@ -228,7 +246,13 @@ fn trie_insert(trie: &mut Vec<TrieNode>, segs: &[String]) -> usize {
             None => {
                 let n = trie.len();
                 trie.push(TrieNode::default());
-                trie[node].children.insert(seg.as_str().into(), n as u32);
+                let parent = &mut trie[node];
+                parent.children.insert(seg.as_str().into(), n as u32);
+                if parent.children.len() <= FEW_CHILDREN {
+                    parent.few.push((seg.as_str().into(), n as u32));
+                } else {
+                    parent.few.clear();
+                }
                 n
             }
         };
@@ -1237,8 +1261,8 @@ impl Engine {
             && let Some(obj) = v.as_object()
         {
             for (k, child) in obj.iter() {
-                if let Some(c) = n.children.get(k) {
-                    self.gather(*c as usize, child, hits);
+                if let Some(c) = n.child(k) {
+                    self.gather(c as usize, child, hits);
                 }
             }
         }

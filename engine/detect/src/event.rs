@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
+use sonic_rs::{JsonContainerTrait, JsonNumberTrait, JsonValueTrait, Value};
 
 /// Parses one JSON event.
 pub fn parse(bytes: &[u8]) -> Result<Value, sonic_rs::Error> {
@@ -78,7 +78,14 @@ pub fn scalar_text<'a>(v: &'a Value, buf: &'a mut String) -> Option<&'a str> {
     }
     if let Some(n) = v.as_number() {
         buf.clear();
-        let _ = write!(buf, "{n}");
+        if let Some(u) = n.as_u64() {
+            push_u64(buf, u);
+        } else if let Some(i) = n.as_i64() {
+            buf.push('-');
+            push_u64(buf, i.unsigned_abs());
+        } else {
+            let _ = write!(buf, "{n}");
+        }
         return Some(buf.as_str());
     }
     if let Some(obj) = v.as_object()
@@ -88,6 +95,24 @@ pub fn scalar_text<'a>(v: &'a Value, buf: &'a mut String) -> Option<&'a str> {
         return scalar_text(t, buf);
     }
     None
+}
+
+/// Appends the decimal digits of `u` (integers are most numbers in logs;
+/// this avoids the formatting machinery).
+fn push_u64(buf: &mut String, mut u: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        buf.push(d as char);
+    }
 }
 
 /// Every text value at a field (all segmentations, array elements flattened).
