@@ -8,7 +8,7 @@
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 use super::{Indicator, IndicatorSet};
-use crate::event::{scalar_text, segmentations, values_at};
+use crate::event::{scalar_text, segmentations};
 use crate::mapping::IndicatorFields;
 
 /// One indicator found in an event.
@@ -23,12 +23,53 @@ pub struct IndicatorHit {
     pub value: String,
 }
 
+/// A trie of the mapped paths, walked once per event.
 #[derive(Debug, Default)]
 struct Paths {
-    ip: Vec<(String, Vec<Vec<String>>)>,
-    domain: Vec<(String, Vec<Vec<String>>)>,
-    url: Vec<(String, Vec<Vec<String>>)>,
-    hash: Vec<(String, Vec<Vec<String>>)>,
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    children: std::collections::HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    /// (kind tag, mapped path) checked at this node.
+    targets: Vec<(u8, u32)>,
+}
+
+impl Paths {
+    fn new(fields: &IndicatorFields) -> (Paths, Vec<String>) {
+        let mut paths = Paths {
+            nodes: vec![Node::default()],
+        };
+        let mut names = Vec::new();
+        for (kind, list) in [
+            (b'i', &fields.ip),
+            (b'd', &fields.domain),
+            (b'u', &fields.url),
+            (b'h', &fields.hash),
+        ] {
+            for path in list {
+                let name = names.len() as u32;
+                names.push(path.clone());
+                for segs in segmentations(path) {
+                    let mut node = 0usize;
+                    for seg in segs {
+                        node = match paths.nodes[node].children.get(seg.as_str()) {
+                            Some(n) => *n as usize,
+                            None => {
+                                let n = paths.nodes.len();
+                                paths.nodes.push(Node::default());
+                                paths.nodes[node].children.insert(seg.into(), n as u32);
+                                n
+                            }
+                        };
+                    }
+                    paths.nodes[node].targets.push((kind, name));
+                }
+            }
+        }
+        (paths, names)
+    }
 }
 
 /// An indicator set plus where to look for each type.
@@ -36,6 +77,7 @@ struct Paths {
 pub struct IndicatorMatcher {
     set: IndicatorSet,
     paths: Option<Paths>,
+    names: Vec<String>,
 }
 
 /// Per-thread buffers for [`IndicatorMatcher::scan`].
@@ -44,13 +86,6 @@ pub struct IndicatorScratch {
     found: Vec<u32>,
     lower: String,
     num: String,
-}
-
-fn seg_all(paths: &[String]) -> Vec<(String, Vec<Vec<String>>)> {
-    paths
-        .iter()
-        .map(|p| (p.clone(), segmentations(p)))
-        .collect()
 }
 
 fn looks_like_host(s: &str) -> bool {
@@ -63,13 +98,11 @@ fn looks_like_host(s: &str) -> bool {
 impl IndicatorMatcher {
     /// Checks mapped fields (`Some`) or every value (`None`).
     pub fn new(set: IndicatorSet, fields: Option<&IndicatorFields>) -> Self {
-        let paths = fields.map(|f| Paths {
-            ip: seg_all(&f.ip),
-            domain: seg_all(&f.domain),
-            url: seg_all(&f.url),
-            hash: seg_all(&f.hash),
-        });
-        IndicatorMatcher { set, paths }
+        let (paths, names) = match fields.map(Paths::new) {
+            Some((p, n)) => (Some(p), n),
+            None => (None, Vec::new()),
+        };
+        IndicatorMatcher { set, paths, names }
     }
 
     /// The indicators.
@@ -89,7 +122,7 @@ impl IndicatorMatcher {
             return;
         }
         match &self.paths {
-            Some(p) => self.scan_mapped(p, event, sc, out),
+            Some(p) => self.scan_mapped(p, 0, event, sc, out),
             None => self.scan_all(event, sc, out),
         }
         out.sort_by_key(|h| h.index);
@@ -127,35 +160,33 @@ impl IndicatorMatcher {
     fn scan_mapped(
         &self,
         p: &Paths,
-        event: &Value,
+        node: usize,
+        v: &Value,
         sc: &mut IndicatorScratch,
         out: &mut Vec<IndicatorHit>,
     ) {
-        let mut vals = Vec::new();
-        for (kind, list) in [
-            (b'i', &p.ip),
-            (b'd', &p.domain),
-            (b'u', &p.url),
-            (b'h', &p.hash),
-        ] {
-            for (name, segs) in list {
-                vals.clear();
-                for s in segs {
-                    values_at(event, s, &mut vals);
+        if let Some(arr) = v.as_array() {
+            for e in arr.iter() {
+                self.scan_mapped(p, node, e, sc, out);
+            }
+            return;
+        }
+        let n = &p.nodes[node];
+        if !n.targets.is_empty() {
+            let mut num = std::mem::take(&mut sc.num);
+            if let Some(t) = scalar_text(v, &mut num) {
+                for &(kind, name) in &n.targets {
+                    self.check(kind, t, &self.names[name as usize], sc, out);
                 }
-                for v in &vals {
-                    let items: Vec<&Value> = match v.as_array() {
-                        Some(a) => a.iter().collect(),
-                        None => vec![*v],
-                    };
-                    for item in items {
-                        let mut num = std::mem::take(&mut sc.num);
-                        if let Some(t) = scalar_text(item, &mut num) {
-                            let t = t.to_string();
-                            self.check(kind, &t, name, sc, out);
-                        }
-                        sc.num = num;
-                    }
+            }
+            sc.num = num;
+        }
+        if !n.children.is_empty()
+            && let Some(obj) = v.as_object()
+        {
+            for (k, c) in obj.iter() {
+                if let Some(child) = n.children.get(k) {
+                    self.scan_mapped(p, *child as usize, c, sc, out);
                 }
             }
         }
