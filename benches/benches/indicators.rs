@@ -36,7 +36,7 @@ fn indicators(n: usize) -> Vec<Indicator> {
         .map(|i| {
             let r = rng.next_u64();
             match i % 10 {
-                0..=2 if r % 10 == 0 => indicator(
+                0..=2 if r.is_multiple_of(10) => indicator(
                     IndicatorKind::Ip,
                     Ipv6Addr::from((0x2001_0db8u128 << 96) | u128::from(r)).to_string(),
                 ),
