@@ -18,7 +18,7 @@ const BUILTIN: &[(&str, &str)] = &[
         "windows",
         include_str!("../../../rules/mappings/windows.yml"),
     ),
-    // ("ecs", include_str!("../../../rules/mappings/ecs.yml")),
+    ("ecs", include_str!("../../../rules/mappings/ecs.yml")),
 ];
 
 /// One or several event paths.

