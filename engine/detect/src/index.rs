@@ -302,30 +302,251 @@ struct RegexPred {
 }
 
 /// Literals one of which occurs (lowercased) in every value a regex
-/// matches, or `None` if no such small set is known.
+/// matches, or `None` if no such small set is known. Of the candidate sets
+/// (literals required somewhere inside the pattern, prefixes, suffixes),
+/// the most selective one wins: the longest shortest literal.
 fn regex_gates(pattern: &str) -> Option<Vec<Vec<u8>>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(pattern)
         .ok()?;
+    let mut candidates: Vec<Vec<Vec<u8>>> = Vec::new();
+    if let Some(r) = gates::required(&hir) {
+        candidates.push(r);
+    }
     for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
         let mut ex = Extractor::new();
         ex.kind(kind).limit_total(64);
         let seq = ex.extract(&hir);
-        let Some(lits) = seq.literals() else { continue };
-        if lits.is_empty() || lits.iter().any(|l| l.as_bytes().len() < 2) {
-            continue;
+        if let Some(lits) = seq.literals() {
+            candidates.push(
+                lits.iter()
+                    .map(|l| crate::glob::lowercase_bytes(l.as_bytes()))
+                    .collect(),
+            );
         }
-        let mut out: Vec<Vec<u8>> = lits
-            .iter()
-            .map(|l| crate::glob::lowercase_bytes(l.as_bytes()))
-            .collect();
-        out.sort();
-        out.dedup();
-        return Some(out);
     }
-    None
+    candidates
+        .into_iter()
+        .map(gates::normalise)
+        .filter(|c| !c.is_empty() && gates::min_len(c) >= 2)
+        .max_by_key(gates::score)
+}
+
+/// Required-literal analysis of a regex's HIR.
+mod gates {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+
+    /// Most alternatives a literal set may grow to.
+    const MAX_SET: usize = 64;
+    /// Largest class expanded into single-character alternatives.
+    const MAX_CLASS: usize = 8;
+
+    type Set = Vec<Vec<u8>>;
+
+    pub(super) fn min_len(s: &Set) -> usize {
+        s.iter().map(Vec::len).min().unwrap_or(0)
+    }
+
+    pub(super) fn score(s: &Set) -> (usize, std::cmp::Reverse<usize>) {
+        (min_len(s).min(12), std::cmp::Reverse(s.len()))
+    }
+
+    pub(super) fn normalise(mut s: Set) -> Set {
+        for l in &mut s {
+            *l = crate::glob::lowercase_bytes(l);
+        }
+        s.sort();
+        s.dedup();
+        s
+    }
+
+    fn better(a: Option<Set>, b: Option<Set>) -> Option<Set> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(
+                if score(&normalise(b.clone())) > score(&normalise(a.clone())) {
+                    b
+                } else {
+                    a
+                },
+            ),
+            (a, None) => a,
+            (None, b) => b,
+        }
+    }
+
+    fn cross(a: &Set, b: &Set) -> Option<Set> {
+        if a.len() * b.len() > MAX_SET {
+            return None;
+        }
+        let mut out = Vec::with_capacity(a.len() * b.len());
+        for x in a {
+            for y in b {
+                let mut v = x.clone();
+                v.extend_from_slice(y);
+                out.push(v);
+            }
+        }
+        Some(normalise(out))
+    }
+
+    /// Every string `h` matches, if that set is small.
+    fn finite(h: &Hir) -> Option<Set> {
+        match h.kind() {
+            HirKind::Empty => Some(vec![Vec::new()]),
+            HirKind::Literal(l) => Some(vec![l.0.to_vec()]),
+            HirKind::Class(Class::Unicode(c)) => {
+                let mut out = Vec::new();
+                for r in c.ranges() {
+                    for ch in r.start()..=r.end() {
+                        out.push(ch.to_string().into_bytes());
+                        if out.len() > MAX_CLASS * 4 {
+                            return None;
+                        }
+                    }
+                }
+                let out = normalise(out);
+                (out.len() <= MAX_CLASS).then_some(out)
+            }
+            HirKind::Class(Class::Bytes(c)) => {
+                let mut out = Vec::new();
+                for r in c.ranges() {
+                    for b in r.start()..=r.end() {
+                        out.push(vec![b]);
+                        if out.len() > MAX_CLASS * 4 {
+                            return None;
+                        }
+                    }
+                }
+                let out = normalise(out);
+                (out.len() <= MAX_CLASS).then_some(out)
+            }
+            HirKind::Capture(c) => finite(&c.sub),
+            HirKind::Concat(items) => {
+                let mut acc: Set = vec![Vec::new()];
+                for it in items {
+                    acc = cross(&acc, &finite(it)?)?;
+                }
+                Some(acc)
+            }
+            HirKind::Alternation(alts) => {
+                let mut out = Vec::new();
+                for a in alts {
+                    out.extend(finite(a)?);
+                    if out.len() > MAX_SET {
+                        return None;
+                    }
+                }
+                Some(normalise(out))
+            }
+            HirKind::Repetition(r) if Some(r.min) == r.max && r.min <= 4 => {
+                let sub = finite(&r.sub)?;
+                let mut acc: Set = vec![Vec::new()];
+                for _ in 0..r.min {
+                    acc = cross(&acc, &sub)?;
+                }
+                Some(acc)
+            }
+            _ => None,
+        }
+    }
+
+    /// A set of literals one of which occurs in every match of `h`.
+    pub(super) fn required(h: &Hir) -> Option<Set> {
+        match h.kind() {
+            HirKind::Capture(c) => required(&c.sub),
+            HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
+            HirKind::Alternation(alts) => {
+                let mut out = Vec::new();
+                for a in alts {
+                    out.extend(required(a)?);
+                    if out.len() > MAX_SET {
+                        return None;
+                    }
+                }
+                Some(normalise(out))
+            }
+            HirKind::Concat(items) => {
+                // Runs of items with small finite sets combine into longer
+                // literals; any item's own required set also qualifies.
+                let mut best: Option<Set> = None;
+                let mut run: Option<Set> = None;
+                for it in items {
+                    match finite(it) {
+                        Some(set) => {
+                            run = match run.take() {
+                                None => Some(set),
+                                Some(r) => match cross(&r, &set) {
+                                    Some(c) => Some(c),
+                                    None => {
+                                        best = better(best, Some(r));
+                                        Some(set)
+                                    }
+                                },
+                            };
+                        }
+                        None => {
+                            best = better(best, run.take());
+                            best = better(best, required(it));
+                        }
+                    }
+                }
+                better(best, run)
+            }
+            _ => finite(h),
+        }
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::regex_gates;
+
+    fn g(p: &str) -> Vec<String> {
+        regex_gates(p)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| String::from_utf8(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn picks_the_rarest_required_literal() {
+        let v = g(r#"(?i)\.exe["']?\s+[^"]{0,64}werfaultsecure\.exe["']?\s+\d{2,10}"#);
+        assert!(
+            v.iter()
+                .all(|l| l.starts_with("werfault") && l.ends_with("ecure.exe")),
+            "{v:?}"
+        );
+        assert_eq!(g(r"net\s+user"), vec!["user"]);
+        assert_eq!(g(r"(?i)abc(def|xyz)"), vec!["abcdef", "abcxyz"]);
+        // (?i)s also matches U+017F, which lowercasing keeps: it must stay an alternative.
+        assert!(g(r"(?i)sekurlsa").len() > 1);
+        // Nothing required: no gate.
+        assert!(regex_gates(r"a?b?").is_none());
+    }
+
+    #[test]
+    fn gated_regexes_still_match_what_they_should() {
+        for (re, hay) in [
+            (
+                r"(?i)\.exe\s+werfaultsecure\.exe\s+\d{2,10}",
+                "x.exe  WerFaultSecure.exe 1234",
+            ),
+            (r"net\s+user", "net   user bob"),
+            (r"(?i)SeKuRlSa::", "mimikatz sekurlsa::logonpasswords"),
+        ] {
+            let gates = regex_gates(re).unwrap();
+            let lower = crate::glob::lowercase_bytes(hay.as_bytes());
+            assert!(
+                gates
+                    .iter()
+                    .any(|g| memchr::memmem::find(&lower, g).is_some()),
+                "{re} gates {gates:?} miss {hay}"
+            );
+        }
+    }
 }
 
 /// Every predicate of one slot.
