@@ -7,6 +7,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use sonic_rs::JsonValueTrait;
+
 /// A small, fast, deterministic PRNG (SplitMix64).
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -523,6 +525,19 @@ pub fn windows_event(rng: &mut Rng) -> String {
     }
     ev.push_str("}}}");
     ev
+}
+
+/// The baseline every bench compares against: parse each event to a DOM,
+/// as detection does first. Returns the number of objects parsed.
+pub fn parse_only(events: &[String]) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            warden_detect::event::parse(e.as_bytes())
+                .map(|v| v.is_object())
+                .unwrap_or(false)
+        })
+        .count()
 }
 
 /// `n` events from `seed`.
