@@ -672,6 +672,7 @@ pub fn generated_rules(n: usize, seed: u64) -> Vec<String> {
         for s in 0..nsel {
             let _ = writeln!(det, "    selection_{s}:");
             let nfield = 1 + rng.below(2);
+            let mut used = Vec::new();
             for _ in 0..nfield {
                 let field = fields[rng.below(fields.len())];
                 let m = rng.below(100);
@@ -684,6 +685,11 @@ pub fn generated_rules(n: usize, seed: u64) -> Vec<String> {
                     93..=96 => ("|re", 1),
                     _ => ("|contains|windash", 1),
                 };
+                // A YAML map cannot repeat a key.
+                if used.contains(&(field, mods)) {
+                    continue;
+                }
+                used.push((field, mods));
                 let _ = writeln!(det, "        {field}{mods}:");
                 for _ in 0..count {
                     let w = words[rng.below(words.len())];
@@ -730,4 +736,30 @@ fn regex_escape(s: &str) -> String {
         o.push(c);
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_detect::{Engine, Mapping};
+
+    #[test]
+    fn generated_rules_all_load_and_events_parse() {
+        let mut b = Engine::builder().mapping(Mapping::builtin("windows").unwrap().unwrap());
+        for (i, r) in generated_rules(3200, 7).iter().enumerate() {
+            b.add_yaml(r, Path::new(&format!("generated-{i}.yml")))
+                .unwrap();
+        }
+        let e = b.build();
+        assert!(e.rejections().is_empty(), "{:?}", &e.rejections()[..1]);
+        assert_eq!(e.rules().len(), 3200);
+        let events = windows_events(500, 1);
+        assert_eq!(parse_only(&events), 500);
+        let mut sc = e.scratch();
+        let mut hits = Vec::new();
+        for ev in &events {
+            let v = warden_detect::event::parse(ev.as_bytes()).unwrap();
+            e.detect_raw(ev.as_bytes(), &v, &mut sc, &mut hits);
+        }
+    }
 }
