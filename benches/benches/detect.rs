@@ -16,7 +16,10 @@ fn engine() -> (Engine, &'static str) {
         .expect("shipped")
         .expect("valid");
     let mut b = Engine::builder().mapping(mapping);
-    let source = match sigmahq_rule_dirs() {
+    // WARDEN_BENCH_RULES=generated measures the generated set even where
+    // SigmaHQ's rules are available.
+    let forced = std::env::var("WARDEN_BENCH_RULES").is_ok_and(|v| v == "generated");
+    let source = match sigmahq_rule_dirs().filter(|_| !forced) {
         Some(dirs) => {
             for d in dirs {
                 b.add_path(&d).expect("rules load");
