@@ -326,6 +326,20 @@ pub struct Scratch {
     cache: ValueCache,
     route_key: String,
     route_cache: FastMap<String, Vec<u32>>,
+    /// The allocation of the per-event (node, value) list, kept between
+    /// events without its lifetime (see [`recycle`]).
+    gathered: Vec<(u32, usize)>,
+}
+
+/// Empties a vector and reuses its allocation for another element type of
+/// the same size and alignment: collecting an empty `into_iter().map()`
+/// runs no closure and, by the standard library's in-place collection,
+/// keeps the buffer. Lets per-thread scratch keep the event-borrowing list.
+fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }
 
 /// Distinct routing tuples remembered before starting over.
@@ -344,12 +358,15 @@ const CACHE_CAPACITY: usize = 32 * 1024;
 struct ValueCache {
     map: FastMap<u64, CacheEntry>,
     preds: Vec<u32>,
+    /// The cached values' texts, back to back (no allocation per entry).
+    texts: String,
 }
 
 #[derive(Debug)]
 struct CacheEntry {
     slot: u32,
-    text: Box<str>,
+    text_start: u32,
+    text_len: u32,
     start: u32,
     len: u32,
 }
@@ -364,7 +381,13 @@ impl ValueCache {
     #[inline]
     fn replay(&self, key: u64, slot: u32, text: &str, fire: &mut impl FnMut(u32)) -> bool {
         match self.map.get(&key) {
-            Some(e) if e.slot == slot && &*e.text == text => {
+            Some(e)
+                if e.slot == slot
+                    && self
+                        .texts
+                        .get(e.text_start as usize..(e.text_start + e.text_len) as usize)
+                        == Some(text) =>
+            {
                 let start = e.start as usize;
                 self.preds[start..start + e.len as usize]
                     .iter()
@@ -377,11 +400,14 @@ impl ValueCache {
 
     fn insert(&mut self, key: u64, slot: u32, text: &str, start: usize) {
         let len = (self.preds.len() - start) as u32;
+        let text_start = self.texts.len() as u32;
+        self.texts.push_str(text);
         self.map.insert(
             key,
             CacheEntry {
                 slot,
-                text: text.into(),
+                text_start,
+                text_len: text.len() as u32,
                 start: start as u32,
                 len,
             },
@@ -392,6 +418,7 @@ impl ValueCache {
         if self.map.len() >= CACHE_CAPACITY {
             self.map.clear();
             self.preds.clear();
+            self.texts.clear();
         }
     }
 }
@@ -1108,10 +1135,11 @@ impl Engine {
         }
         // One walk gathers every value at a path some rule, route or field
         // reference reads; routing then decides which of them to feed.
-        let mut hits: Vec<(u32, &Value)> = Vec::with_capacity(64);
+        let mut hits: Vec<(u32, &Value)> = recycle(std::mem::take(&mut sc.gathered));
         self.gather(0, event, &mut hits);
         self.route(&hits, sc);
         if sc.active_list.is_empty() {
+            sc.gathered = recycle(hits);
             return;
         }
         // Feed values.
@@ -1242,6 +1270,7 @@ impl Engine {
             sc.marked2[(c / 64) as usize] = 0;
         }
         sc.rule_seen.iter_mut().for_each(|w| *w = 0);
+        sc.gathered = recycle(hits);
     }
 
     /// Collects (trie node, value) for every value at a path that is read
@@ -1580,6 +1609,17 @@ mod tests {
             both(&e, r#"{"a": "Set-X -Confirm \"false\""}"#),
             (true, true)
         );
+    }
+
+    #[test]
+    fn recycle_keeps_the_allocation() {
+        let v: Vec<(u32, usize)> = Vec::with_capacity(64);
+        let ptr = v.as_ptr() as usize;
+        let w: Vec<(u32, &Value)> = recycle(v);
+        assert_eq!(w.as_ptr() as usize, ptr);
+        assert!(w.capacity() >= 64);
+        let back: Vec<(u32, usize)> = recycle(w);
+        assert_eq!(back.as_ptr() as usize, ptr);
     }
 
     #[test]
