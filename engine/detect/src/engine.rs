@@ -170,7 +170,11 @@ struct Slot {
 struct PredInfo {
     slot: u32,
     test: Test,
+    /// Compiled rules this predicate triggers, grouped by bucket; each entry
+    /// is `rule << 2 | trigger set << 1 | needs both sets`.
     rules: Vec<u32>,
+    /// (bucket, end index into `rules`) per group, in order.
+    rule_groups: Vec<(u32, u32)>,
     /// Compiled once for explaining regex matches.
     regex: Option<regex_automata::meta::Regex>,
 }
@@ -179,8 +183,6 @@ struct PredInfo {
 struct CompiledRule {
     rule: u32,
     bucket: u32,
-    /// Whether the rule waits for two trigger sets (else one).
-    two_sets: bool,
     expr: Expr,
 }
 
@@ -808,9 +810,11 @@ impl Compiler {
                 },
                 test,
                 rules: Vec::new(),
+                rule_groups: Vec::new(),
             })
             .collect();
         let mut compiled_rules = Vec::with_capacity(compiled.len());
+        let mut pending: Vec<Vec<(u32, u32)>> = vec![Vec::new(); preds.len()];
         for (i, (b, rule, expr)) in compiled.into_iter().enumerate() {
             let ci = i as u32;
             let bucket = &mut buckets[b as usize];
@@ -826,17 +830,30 @@ impl Compiler {
             if sets.is_empty() {
                 bucket.always.push(ci);
             }
+            let two = u32::from(sets.len() == 2);
             for (k, (set, _)) in sets.iter().enumerate() {
                 for &p in set {
-                    preds[p as usize].rules.push(ci << 1 | k as u32);
+                    pending[p as usize].push((b, ci << 2 | (k as u32) << 1 | two));
                 }
             }
             compiled_rules.push(CompiledRule {
                 rule,
                 bucket: b,
-                two_sets: sets.len() == 2,
                 expr,
             });
+        }
+        for (p, mut entries) in pending.into_iter().enumerate() {
+            entries.sort_by_key(|(b, _)| *b);
+            let pred = &mut preds[p];
+            for (b, e) in entries {
+                if pred.rule_groups.last().is_none_or(|(last, _)| *last != b) {
+                    pred.rule_groups.push((b, pred.rules.len() as u32));
+                }
+                pred.rules.push(e);
+                if let Some(g) = pred.rule_groups.last_mut() {
+                    g.1 = pred.rules.len() as u32;
+                }
+            }
         }
         if let Some(k) = keyword_slot {
             for b in &raw_slots[k as usize].0 {
@@ -1220,21 +1237,26 @@ impl Engine {
         sc.candidates.clear();
         sc.partial.clear();
         for &p in &sc.touched {
-            for &entry in &self.preds[p as usize].rules {
-                let (r, k) = (entry >> 1, entry & 1);
-                let cr = &self.compiled[r as usize];
-                if !get_bit(&sc.active, cr.bucket) {
+            let pred = &self.preds[p as usize];
+            let mut start = 0usize;
+            for &(bucket, end) in &pred.rule_groups {
+                let group = &pred.rules[start..end as usize];
+                start = end as usize;
+                if !get_bit(&sc.active, bucket) {
                     continue;
                 }
-                let (mine, other) = if k == 0 {
-                    (&mut sc.marked, &sc.marked2)
-                } else {
-                    (&mut sc.marked2, &sc.marked)
-                };
-                if set_bit(mine, r) {
-                    sc.partial.push(r);
-                    if !cr.two_sets || get_bit(other, r) {
-                        sc.candidates.push(r);
+                for &entry in group {
+                    let (r, k, two) = (entry >> 2, entry >> 1 & 1, entry & 1 == 1);
+                    let (mine, other) = if k == 0 {
+                        (&mut sc.marked, &sc.marked2)
+                    } else {
+                        (&mut sc.marked2, &sc.marked)
+                    };
+                    if set_bit(mine, r) {
+                        sc.partial.push(r);
+                        if !two || get_bit(other, r) {
+                            sc.candidates.push(r);
+                        }
                     }
                 }
             }

@@ -597,7 +597,12 @@ impl FieldMatcher {
         }
         let mut gates = Vec::new();
         for (i, (id, r)) in regexes.iter().enumerate() {
-            let re = meta::Regex::new(r).map_err(|e| format!("regex '{r}': {e}"))?;
+            // The bounded backtracker clears a visited set per search, which
+            // costs more than the lazy DFA on these short values.
+            let re = meta::Regex::builder()
+                .configure(meta::Config::new().backtrack(false))
+                .build(r)
+                .map_err(|e| format!("regex '{r}': {e}"))?;
             m.regexes.push(RegexPred { pred: *id, re });
             match regex_gates(r) {
                 Some(g) => gates.push((i as u32, g)),
