@@ -35,7 +35,6 @@ enum AcTarget {
 #[derive(Debug)]
 struct AcIndex {
     ac: AhoCorasick,
-    lits: Vec<Vec<u8>>,
     targets: Vec<Vec<AcTarget>>,
     /// Shortest literal: shorter values cannot hit.
     min_len: usize,
@@ -204,7 +203,6 @@ impl StrIndex {
             let min_len = lits.iter().map(Vec::len).min().unwrap_or(0);
             idx.ac = Some(AcIndex {
                 ac,
-                lits,
                 targets,
                 min_len,
             });
@@ -633,14 +631,6 @@ impl FieldMatcher {
     /// slots whose keywords are all plain substrings).
     pub fn joinable(&self) -> bool {
         self.joinable
-    }
-
-    /// The (lowercased) literals of a joinable slot.
-    pub fn contains_literals(&self) -> Option<&[Vec<u8>]> {
-        if !self.joinable {
-            return None;
-        }
-        self.ci.ac.as_ref().map(|a| a.lits.as_slice())
     }
 
     /// Tests many values at once: their lowercased texts joined by 0xFF
