@@ -168,3 +168,119 @@ fn unknown_mapping_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown mapping 'nope'"));
 }
+
+fn warden_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn detect_reads_standard_input_and_stix_indicators() {
+    let out = warden_stdin(
+        &[
+            "detect",
+            "--rules",
+            "rules/packs",
+            "--indicators",
+            "engine/detect/testdata/stix_bundle.json",
+        ],
+        concat!(
+            r#"{"org_id":"t1","dst":"198.51.100.23"}"#,
+            "\n",
+            r#"{"org_id":"t2","q":"www.bad.example.net"}"#,
+            "\n",
+            r#"{"org_id":"t3","q":"notbad.example.org"}"#,
+            "\n",
+        ),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts = alerts(&out);
+    let by_org: Vec<(&str, &str)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a["org_id"].as_str().unwrap(),
+                a["rule_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(by_org.len(), 2, "{by_org:?}");
+    assert!(
+        by_org.contains(&("t1", "indicator:stix_bundle:198.51.100.23")),
+        "{by_org:?}"
+    );
+    assert!(
+        by_org.contains(&("t2", "indicator:stix_bundle:bad.example.net")),
+        "{by_org:?}"
+    );
+}
+
+#[test]
+fn placeholders_file_configures_expand() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("r.yml");
+    std::fs::write(
+        &rule,
+        "title: Admin logon from unknown workstation\nid: 7d3c2b1a-0000-4000-8000-00000000abcd\nlogsource: {product: windows}\ndetection:\n  sel:\n    TargetUserName|expand: '%admins%'\n  filter:\n    WorkstationName|expand: '%admin_hosts%'\n  condition: sel and not filter\n",
+    )
+    .unwrap();
+    let ph = dir.path().join("ph.yml");
+    std::fs::write(&ph, "admins: [alice, 'adm_*']\nadmin_hosts: PAW-01\n").unwrap();
+    let events = concat!(
+        r#"{"TargetUserName":"adm_bob","WorkstationName":"WS-7"}"#,
+        "\n",
+        r#"{"TargetUserName":"alice","WorkstationName":"PAW-01"}"#,
+        "\n",
+        r#"{"TargetUserName":"carol","WorkstationName":"WS-7"}"#,
+        "\n",
+    );
+    let rule_s = rule.to_str().unwrap();
+    let out = warden_stdin(
+        &[
+            "detect",
+            "--rules",
+            rule_s,
+            "--placeholders",
+            ph.to_str().unwrap(),
+        ],
+        events,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<u64> = alerts(&out)
+        .iter()
+        .map(|a| a["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![1]);
+    // Without the placeholder values the rule is rejected, with the reason.
+    let out = warden(&["rules", "check", rule_s, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["loaded"], 0);
+    assert!(
+        report["rejections"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("placeholder '%admins%' is not configured")
+    );
+}
