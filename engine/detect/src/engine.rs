@@ -1634,6 +1634,39 @@ mod tests {
     }
 
     #[test]
+    fn one_engine_serves_many_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Engine>();
+        let e = Arc::new(engine(
+            "title: t\nlogsource: {product: windows}\ndetection:\n  sel:\n    CommandLine|contains: sekurlsa\n  condition: sel\n",
+        ));
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let e = Arc::clone(&e);
+                std::thread::spawn(move || {
+                    let mut sc = e.scratch();
+                    let mut hits = Vec::new();
+                    let mut n = 0;
+                    for j in 0..200 {
+                        let raw = if (i + j) % 2 == 0 {
+                            r#"{"CommandLine": "mimikatz sekurlsa::logonpasswords"}"#
+                        } else {
+                            r#"{"CommandLine": "notepad.exe"}"#
+                        };
+                        let v = crate::event::parse(raw.as_bytes()).unwrap();
+                        e.detect_raw(raw.as_bytes(), &v, &mut sc, &mut hits);
+                        n += hits.len();
+                    }
+                    n
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 100);
+        }
+    }
+
+    #[test]
     fn recycle_keeps_the_allocation() {
         let v: Vec<(u32, usize)> = Vec::with_capacity(64);
         let ptr = v.as_ptr() as usize;
