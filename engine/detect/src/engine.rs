@@ -344,6 +344,9 @@ fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
         .collect()
 }
 
+/// Separates the several values of one routing path.
+const ROUTE_SEP: char = '\u{1f}';
+
 /// Distinct routing tuples remembered before starting over.
 const ROUTE_CACHE_CAPACITY: usize = 4096;
 
@@ -1068,14 +1071,25 @@ impl Engine {
             return;
         }
         sc.route_has.iter_mut().for_each(|h| *h = false);
+        // Every value at a routing path counts (arrays such as ECS
+        // `event.type: ["info", "start"]`): they are kept lowercased and
+        // separated by ROUTE_SEP.
         for &(node, v) in hits {
             for &p in &self.trie[node as usize].routes {
                 let p = p as usize;
-                if !sc.route_has[p]
-                    && let Some(t) = scalar_text(v, &mut sc.numbuf)
-                {
-                    crate::glob::lowercase_into(t, &mut sc.route_vals[p]);
-                    sc.route_has[p] = true;
+                if let Some(t) = scalar_text(v, &mut sc.numbuf) {
+                    let buf = &mut sc.route_vals[p];
+                    if sc.route_has[p] {
+                        buf.push(ROUTE_SEP);
+                    } else {
+                        buf.clear();
+                        sc.route_has[p] = true;
+                    }
+                    if t.is_ascii() {
+                        buf.extend(t.chars().map(|c| c.to_ascii_lowercase()));
+                    } else {
+                        buf.extend(t.chars().flat_map(char::to_lowercase));
+                    }
                 }
             }
         }
@@ -1100,7 +1114,10 @@ impl Engine {
         let ok = |b: u32, sc: &Scratch| {
             r.conditions[b as usize].iter().all(|(p, accepted)| {
                 sc.route_has[*p]
-                    && (accepted.is_empty() || accepted.iter().any(|a| *a == sc.route_vals[*p]))
+                    && (accepted.is_empty()
+                        || sc.route_vals[*p]
+                            .split(ROUTE_SEP)
+                            .any(|v| accepted.iter().any(|a| a == v)))
             })
         };
         let start = sc.active_list.len();
@@ -1108,9 +1125,9 @@ impl Engine {
             if !sc.route_has[fp] {
                 continue;
             }
-            let selected = r.by_first[fp]
-                .get(sc.route_vals[fp].as_str())
-                .into_iter()
+            let selected = sc.route_vals[fp]
+                .split(ROUTE_SEP)
+                .filter_map(|v| r.by_first[fp].get(v))
                 .chain(std::iter::once(&r.present[fp]));
             for c in selected {
                 for &b in &c.buckets {

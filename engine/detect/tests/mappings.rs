@@ -85,6 +85,12 @@ fn ecs_linux_process_start_from_elastic_agent() {
     assert_eq!(titles(&e, ev), vec!["Netcat reverse shell"]);
     let windows = ev.replace(r#""type":"linux""#, r#""type":"windows""#);
     assert!(titles(&e, &windows).is_empty());
+    // A routing value inside an array counts wherever it stands.
+    let multi = ev.replace(r#""type":["start"]"#, r#""type":["info","start"]"#);
+    assert_ne!(multi, ev);
+    assert_eq!(titles(&e, &multi), vec!["Netcat reverse shell"]);
+    let neither = ev.replace(r#""type":["start"]"#, r#""type":["info","end"]"#);
+    assert!(titles(&e, &neither).is_empty());
 }
 
 #[test]
