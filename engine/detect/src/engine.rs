@@ -196,12 +196,10 @@ struct FieldRef {
 
 #[derive(Debug, Default)]
 struct Bucket {
-    name: String,
     /// Whether rules of this bucket search keywords.
     keywords: bool,
     /// Compiled rules whose condition can be true with no predicate fired.
     always: Vec<u32>,
-    rules: usize,
 }
 
 #[derive(Debug, Default)]
@@ -274,15 +272,9 @@ struct Router {
     /// Paths that are the first condition of some entry.
     first_paths: Vec<usize>,
     /// Per path, as a first condition: value → the buckets it selects.
-    by_first: Vec<FastMap<String, Candidates>>,
+    by_first: Vec<FastMap<String, Vec<u32>>>,
     /// Per path, as a first condition: the buckets that only need it present.
-    present: Vec<Candidates>,
-}
-
-/// Buckets selected by a first condition (checked further on the rest).
-#[derive(Debug, Default, Clone)]
-struct Candidates {
-    buckets: Vec<u32>,
+    present: Vec<Vec<u32>>,
 }
 
 /// A compiled, immutable rule set.
@@ -662,20 +654,9 @@ fn filter_applies(filter: &SigmaFilter, rule: &RuleMeta) -> bool {
 
 impl Compiler {
     fn new(mapping: Option<Mapping>, placeholders: Placeholders) -> Self {
-        let buckets = match &mapping {
-            Some(m) => m
-                .logsources
-                .iter()
-                .map(|e| Bucket {
-                    name: e.name.clone(),
-                    ..Bucket::default()
-                })
-                .collect(),
-            None => vec![Bucket {
-                name: "all".into(),
-                ..Bucket::default()
-            }],
-        };
+        // One bucket per logsource entry; without a mapping, one for all.
+        let nbuckets = mapping.as_ref().map_or(1, |m| m.logsources.len());
+        let buckets = (0..nbuckets).map(|_| Bucket::default()).collect();
         Compiler {
             mapping,
             placeholders,
@@ -821,7 +802,6 @@ impl Compiler {
         for (i, (b, rule, expr)) in compiled.into_iter().enumerate() {
             let ci = i as u32;
             let bucket = &mut buckets[b as usize];
-            bucket.rules += 1;
             // A rule becomes a candidate only when a predicate of its most
             // selective necessary conjunct fires; rules without one (pure
             // negations, field references) are checked on every event of the bucket.
@@ -970,7 +950,7 @@ fn build_router(mapping: Option<&Mapping>, nbuckets: usize) -> Router {
         r.conditions.push(conds);
     }
     r.by_first = vec![FastMap::default(); r.paths.len()];
-    r.present = vec![Candidates::default(); r.paths.len()];
+    r.present = vec![Vec::new(); r.paths.len()];
     for (b, conds) in r.conditions.iter().enumerate() {
         let b = b as u32;
         match conds.first() {
@@ -980,10 +960,10 @@ fn build_router(mapping: Option<&Mapping>, nbuckets: usize) -> Router {
                     r.first_paths.push(*p);
                 }
                 if vals.is_empty() {
-                    r.present[*p].buckets.push(b);
+                    r.present[*p].push(b);
                 } else {
                     for v in vals {
-                        r.by_first[*p].entry(v.clone()).or_default().buckets.push(b);
+                        r.by_first[*p].entry(v.clone()).or_default().push(b);
                     }
                 }
             }
@@ -1016,14 +996,6 @@ impl Engine {
     /// Number of distinct predicates after interning.
     pub fn predicate_count(&self) -> usize {
         self.preds.len()
-    }
-
-    /// (bucket name, rules compiled into it).
-    pub fn bucket_sizes(&self) -> Vec<(&str, usize)> {
-        self.buckets
-            .iter()
-            .map(|b| (b.name.as_str(), b.rules))
-            .collect()
     }
 
     /// Approximate heap bytes of the compiled set.
@@ -1130,7 +1102,7 @@ impl Engine {
                 .filter_map(|v| r.by_first[fp].get(v))
                 .chain(std::iter::once(&r.present[fp]));
             for c in selected {
-                for &b in &c.buckets {
+                for &b in c {
                     if ok(b, sc) && set_bit(&mut sc.active, b) {
                         sc.active_list.push(b);
                     }

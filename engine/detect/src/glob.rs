@@ -169,17 +169,6 @@ impl Pattern {
         self
     }
 
-    /// Replaces every literal through `f` (used by the encoding modifiers,
-    /// which only accept wildcard-free values).
-    pub fn map_literals(mut self, mut f: impl FnMut(&[u8]) -> Vec<u8>) -> Pattern {
-        for t in &mut self.toks {
-            if let Tok::Lit(l) = t {
-                *l = f(l);
-            }
-        }
-        self
-    }
-
     /// Classifies the pattern.
     pub fn shape(&self) -> Shape<'_> {
         match self.toks.as_slice() {

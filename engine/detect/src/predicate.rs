@@ -260,14 +260,4 @@ impl Expr {
             Expr::Const(_) | Expr::FieldRef(_) => {}
         }
     }
-
-    /// Whether the expression mentions a field reference.
-    pub fn has_fieldref(&self) -> bool {
-        match self {
-            Expr::FieldRef(_) => true,
-            Expr::Not(e) => e.has_fieldref(),
-            Expr::And(es) | Expr::Or(es) => es.iter().any(Expr::has_fieldref),
-            _ => false,
-        }
-    }
 }
