@@ -1,10 +1,9 @@
 //! `warden rules check` and the shared rule loading.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use warden_detect::{Engine, Mapping};
 
 use crate::{Format, RuleOptions};
@@ -17,45 +16,12 @@ pub fn load_engine(paths: &[PathBuf], opts: &RuleOptions) -> Result<(Engine, Opt
         builder = builder.mapping(m.clone());
     }
     if let Some(p) = &opts.placeholders {
-        builder = builder.placeholders(load_placeholders(p)?);
+        builder = builder.placeholders(warden_detect::placeholders::load(p)?);
     }
     for p in paths {
         builder.add_path(p)?;
     }
     Ok((builder.build(), mapping))
-}
-
-fn load_placeholders(path: &Path) -> Result<HashMap<String, Vec<String>>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    let raw: HashMap<String, serde_yaml_ng::Value> = serde_yaml_ng::from_str(&text)
-        .with_context(|| format!("{}: invalid placeholder file", path.display()))?;
-    let mut out = HashMap::new();
-    for (k, v) in raw {
-        let values = match v {
-            serde_yaml_ng::Value::Sequence(s) => s
-                .into_iter()
-                .map(|x| scalar(&x))
-                .collect::<Option<Vec<_>>>(),
-            other => scalar(&other).map(|s| vec![s]),
-        }
-        .with_context(|| {
-            format!(
-                "{}: placeholder '{k}' must be a string or a list of strings",
-                path.display()
-            )
-        })?;
-        out.insert(k, values);
-    }
-    Ok(out)
-}
-
-fn scalar(v: &serde_yaml_ng::Value) -> Option<String> {
-    match v {
-        serde_yaml_ng::Value::String(s) => Some(s.clone()),
-        serde_yaml_ng::Value::Number(n) => Some(n.to_string()),
-        serde_yaml_ng::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 #[derive(serde::Serialize)]

@@ -35,6 +35,7 @@ pub mod index;
 pub mod indicators;
 pub mod ip;
 pub mod mapping;
+pub mod placeholders;
 pub mod predicate;
 pub mod sigma;
 
