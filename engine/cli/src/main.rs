@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod detect;
 mod rules;
+mod stream;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -31,6 +32,17 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Run the streaming pipeline: Kafka -> tenants -> detection -> Parquet archives.
+    Run(stream::RunArgs),
+    /// Run everything on embedded defaults: a Kafka broker of its own, a generated
+    /// multi-tenant stream, the pipeline into ./data, and a report via SQL.
+    Demo(stream::DemoArgs),
+    /// Run an in-process Kafka broker (librdkafka's mock cluster) for tests and local work.
+    DevBroker(stream::DevBrokerArgs),
+    /// Produce a generated multi-tenant event stream to Kafka; prints a JSON summary.
+    Gen(stream::GenArgs),
+    /// SQL over the archive's `events` and `alerts` tables.
+    Query(stream::QueryArgs),
 }
 
 /// Options shared by everything that compiles rules.
@@ -95,6 +107,11 @@ fn main() -> ExitCode {
                     opts,
                 },
         } => rules::check(&paths, strict, format, &opts),
+        Command::Run(args) => stream::run_cmd(args),
+        Command::Demo(args) => stream::demo(args),
+        Command::DevBroker(args) => stream::dev_broker(args),
+        Command::Gen(args) => stream::gen_cmd(args),
+        Command::Query(args) => stream::query_cmd(args),
     };
     match result {
         Ok(code) => code,

@@ -6,14 +6,38 @@ use crate::{Planted, Rng, push_json_str};
 const HOSTS: &[&str] = &["web-01", "web-02", "db-01", "build-07", "bastion"];
 const USERS: &[&str] = &["root", "www-data", "deploy", "postgres", "alice"];
 const PROCS: &[(&str, &str, &str)] = &[
-    ("/usr/sbin/nginx", "nginx: worker process", "/usr/sbin/nginx"),
-    ("/usr/bin/python3", "/usr/bin/python3 /opt/app/manage.py runworker", "/usr/bin/bash"),
-    ("/usr/bin/git", "git pull --ff-only origin main", "/usr/bin/bash"),
+    (
+        "/usr/sbin/nginx",
+        "nginx: worker process",
+        "/usr/sbin/nginx",
+    ),
+    (
+        "/usr/bin/python3",
+        "/usr/bin/python3 /opt/app/manage.py runworker",
+        "/usr/bin/bash",
+    ),
+    (
+        "/usr/bin/git",
+        "git pull --ff-only origin main",
+        "/usr/bin/bash",
+    ),
     ("/usr/bin/ls", "ls -la /var/log", "/usr/bin/bash"),
-    ("/usr/bin/systemctl", "systemctl status nginx.service", "/usr/bin/sudo"),
-    ("/usr/lib/postgresql/16/bin/postgres", "postgres: checkpointer", "/usr/lib/postgresql/16/bin/postgres"),
+    (
+        "/usr/bin/systemctl",
+        "systemctl status nginx.service",
+        "/usr/bin/sudo",
+    ),
+    (
+        "/usr/lib/postgresql/16/bin/postgres",
+        "postgres: checkpointer",
+        "/usr/lib/postgresql/16/bin/postgres",
+    ),
     ("/usr/bin/cron", "/usr/sbin/CRON -f -P", "/usr/sbin/cron"),
-    ("/usr/bin/tar", "tar czf /backup/app-2026.tgz /opt/app", "/usr/bin/bash"),
+    (
+        "/usr/bin/tar",
+        "tar czf /backup/app-2026.tgz /opt/app",
+        "/usr/bin/bash",
+    ),
 ];
 const DOMAINS: &[&str] = &[
     "api.github.com",
@@ -107,7 +131,10 @@ fn dns(rng: &mut Rng, time: &str, name: &str) -> String {
     o.s("network.protocol", "dns");
     o.s("dns.question.name", name);
     o.s("dns.question.type", "A");
-    o.s("source.ip", &format!("172.16.{}.{}", rng.below(255), 1 + rng.below(254)));
+    o.s(
+        "source.ip",
+        &format!("172.16.{}.{}", rng.below(255), 1 + rng.below(254)),
+    );
     o.s("destination.ip", "172.16.0.2");
     o.done()
 }

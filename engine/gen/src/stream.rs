@@ -187,7 +187,9 @@ impl Iterator for Stream {
             TenantKind::Linux => Planted::LINUX[self.rng.below(Planted::LINUX.len())],
         });
         let body = match (kind, planted) {
-            (TenantKind::Windows, Some(p)) => crate::windows::windows_attack(&mut self.rng, &time, p),
+            (TenantKind::Windows, Some(p)) => {
+                crate::windows::windows_attack(&mut self.rng, &time, p)
+            }
             (TenantKind::Windows, None) => crate::windows::windows_event_at(&mut self.rng, &time),
             (TenantKind::Linux, Some(p)) => crate::linux::linux_attack(&mut self.rng, &time, p),
             (TenantKind::Linux, None) => crate::linux::linux_event(&mut self.rng, &time),

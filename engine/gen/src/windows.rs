@@ -478,7 +478,6 @@ pub fn windows_event_at(rng: &mut Rng, time: &str) -> String {
     ev
 }
 
-
 /// `n` events from `seed`.
 pub fn windows_events(n: usize, seed: u64) -> Vec<String> {
     let mut rng = Rng::new(seed);

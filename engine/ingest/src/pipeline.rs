@@ -1,0 +1,1110 @@
+//! The consuming loop: Kafka → tenant → detection → segments → store → commit.
+//!
+//! One thread polls the consumer and does the CPU work (decode, detect,
+//! append to Arrow builders); a Tokio runtime encodes Parquet and talks to
+//! the object store. See [`crate::segment`] for the exactly-once protocol.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use object_store::{ObjectStore, ObjectStoreExt};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use sonic_rs::{JsonValueTrait, Value};
+use warden_archive::batch::{AlertRow, Origin};
+use warden_archive::layout::Hour;
+use warden_archive::{TenantId, Topic, alert_id};
+use warden_detect::indicators::IndicatorScratch;
+use warden_detect::{MatchedField, RuleHit, Scratch, event};
+
+use crate::config::{Config, Mismatch, TenantSource};
+use crate::metrics::Metrics;
+use crate::segment::{Counts, FlushJob, Intent, Segment, load_intents};
+use crate::tenants::Tenants;
+use crate::{Error, Result};
+
+/// How `run` ends.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Exit once every assigned partition has been at its end this long.
+    pub until_idle: Option<Duration>,
+    /// Set to stop: open segments are flushed and committed first.
+    pub shutdown: Arc<AtomicBool>,
+}
+
+/// Totals of one run (records this process archived and committed).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub records: u64,
+    pub events: u64,
+    pub alerts: u64,
+    pub deadletters: u64,
+    pub segments: u64,
+    pub files: u64,
+}
+
+struct Pending {
+    first_offset: i64,
+    next_offset: i64,
+    bytes: usize,
+    done: Option<Done>,
+}
+
+struct Done {
+    topic: String,
+    partition: i32,
+    generation: u64,
+    first_offset: i64,
+    files: usize,
+    object_bytes: usize,
+    counts: BTreeMap<Option<TenantId>, Counts>,
+    dead_reasons: BTreeMap<&'static str, u64>,
+    records: usize,
+    latency: Duration,
+}
+
+struct Part {
+    topic: Topic,
+    partition: i32,
+    generation: u64,
+    intents: BTreeMap<i64, Intent>,
+    seg: Option<Segment>,
+    pending: VecDeque<Pending>,
+    /// Next offset to read (after the last record seen), once known.
+    next_offset: Option<i64>,
+    /// The committed offset, once known.
+    committed: Option<i64>,
+    cleaned: bool,
+    cancel: Arc<AtomicBool>,
+}
+
+struct Work {
+    scratch: Vec<Scratch>,
+    ind_scratch: IndicatorScratch,
+    hits: Vec<RuleHit>,
+    ind_hits: Vec<warden_detect::indicators::IndicatorHit>,
+    matched: String,
+}
+
+struct State {
+    parts: HashMap<(String, i32), Part>,
+    inflight: usize,
+    generation: u64,
+    work: Work,
+    summary: Summary,
+    to_commit: Vec<(String, i32, i64)>,
+    assigned_once: bool,
+}
+
+struct Shared {
+    cfg: Config,
+    tenants: Tenants,
+    store: Arc<dyn ObjectStore>,
+    rt: tokio::runtime::Handle,
+    metrics: Arc<Metrics>,
+    topic_re: Option<regex_automata::meta::Regex>,
+    mismatch_path: Vec<Vec<String>>,
+    state: Mutex<State>,
+    done_tx: Sender<Done>,
+    done_rx: Mutex<Receiver<Done>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Ctx {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = r {
+            let parts: Vec<(String, i32)> = tpl
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect();
+            tracing::info!(partitions = parts.len(), "partitions revoked: draining");
+            let timeout =
+                Duration::from_millis(u64::from(self.shared.cfg.kafka.session_timeout_ms) / 2);
+            drain(&self.shared, consumer, &parts, timeout, false);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        match r {
+            Rebalance::Assign(tpl) => {
+                let sh = &self.shared;
+                for e in tpl.elements() {
+                    let Ok(topic) = Topic::new(e.topic()) else {
+                        tracing::error!(
+                            topic = e.topic(),
+                            "assigned a topic with an unusable name"
+                        );
+                        continue;
+                    };
+                    let intents = loop {
+                        match sh
+                            .rt
+                            .block_on(load_intents(sh.store.as_ref(), &topic, e.partition()))
+                        {
+                            Ok(i) => break i,
+                            Err(err) => {
+                                tracing::warn!(topic = %topic, partition = e.partition(), "reading segment intents failed, retrying: {err}");
+                                std::thread::sleep(Duration::from_secs(1));
+                            }
+                        }
+                    };
+                    let mut st = sh.lock();
+                    st.generation += 1;
+                    let generation = st.generation;
+                    st.parts
+                        .entry((e.topic().to_owned(), e.partition()))
+                        .or_insert_with(|| Part {
+                            topic,
+                            partition: e.partition(),
+                            generation,
+                            intents,
+                            seg: None,
+                            pending: VecDeque::new(),
+                            next_offset: None,
+                            committed: None,
+                            cleaned: false,
+                            cancel: Arc::new(AtomicBool::new(false)),
+                        });
+                }
+                let mut st = sh.lock();
+                st.assigned_once = true;
+                sh.metrics.assigned.set(st.parts.len() as i64);
+                sh.metrics.set_ready(true);
+                tracing::info!(partitions = st.parts.len(), "partitions assigned");
+            }
+            Rebalance::Revoke(_) => {
+                let st = self.shared.lock();
+                self.shared.metrics.assigned.set(st.parts.len() as i64);
+            }
+            Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Runs the pipeline until shutdown or idle.
+pub fn run(cfg: Config, tenants: Tenants, opts: RunOptions) -> Result<Summary> {
+    cfg.validate()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("warden-io")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            what: "tokio runtime".into(),
+            source: e,
+        })?;
+    let store = warden_archive::store::open(&cfg.store.url)?;
+    // Fail early on an unreachable or read-only store.
+    let probe = object_store::path::Path::from("_state/probe");
+    rt.block_on(async {
+        store.put(&probe, "ok".into()).await?;
+        store.delete(&probe).await
+    })
+    .map_err(|e| Error::Other(format!("store {}: not writable: {e}", cfg.store.url)))?;
+    let metrics = Arc::new(Metrics::new());
+    let _http = if cfg.http.listen.is_empty() {
+        None
+    } else {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(&cfg.http.listen))
+            .map_err(|e| Error::Io {
+                what: format!("http.listen {}", cfg.http.listen),
+                source: e,
+            })?;
+        tracing::info!(addr = %cfg.http.listen, "serving /metrics, /healthz, /readyz");
+        let app = crate::metrics::router(metrics.clone());
+        Some(rt.spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }))
+    };
+    {
+        let stop = opts.shutdown.clone();
+        rt.spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested");
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    let topic_re = match &cfg.routing.topic_pattern {
+        Some(p) => Some(
+            regex_automata::meta::Regex::new(p)
+                .map_err(|e| Error::Config(format!("routing.topic_pattern: {e}")))?,
+        ),
+        None => None,
+    };
+    let mismatch_path = event::segmentations(&cfg.routing.field);
+    let scratch = tenants
+        .detectors()
+        .iter()
+        .map(|d| d.engine.scratch())
+        .collect();
+    let (done_tx, done_rx) = channel();
+    let shared = Arc::new(Shared {
+        store,
+        rt: rt.handle().clone(),
+        metrics,
+        topic_re,
+        mismatch_path,
+        tenants,
+        state: Mutex::new(State {
+            parts: HashMap::new(),
+            inflight: 0,
+            generation: 0,
+            work: Work {
+                scratch,
+                ind_scratch: IndicatorScratch::default(),
+                hits: Vec::new(),
+                ind_hits: Vec::new(),
+                matched: String::new(),
+            },
+            summary: Summary::default(),
+            to_commit: Vec::new(),
+            assigned_once: false,
+        }),
+        done_tx,
+        done_rx: Mutex::new(done_rx),
+        cfg,
+    });
+    let consumer = consumer(&shared)?;
+    let topics: Vec<&str> = shared.cfg.kafka.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    tracing::info!(
+        brokers = %shared.cfg.kafka.brokers,
+        topics = ?topics,
+        group = %shared.cfg.kafka.group,
+        tenants = shared.tenants.len(),
+        store = %shared.cfg.store.url,
+        "consuming"
+    );
+    let result = main_loop(&shared, &consumer, &opts);
+    // Leave the group cleanly: the revoke callback drains what is left.
+    consumer.unsubscribe();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && !shared.lock().parts.is_empty() {
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
+    drop(consumer);
+    let summary = shared.lock().summary.clone();
+    rt.shutdown_timeout(Duration::from_secs(2));
+    result.map(|()| summary)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn consumer(shared: &Arc<Shared>) -> Result<BaseConsumer<Ctx>> {
+    let k = &shared.cfg.kafka;
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", &k.brokers)
+        .set("group.id", &k.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", k.session_timeout_ms.to_string())
+        .set("queued.max.messages.kbytes", "65536")
+        .set("client.id", "warden");
+    for (key, v) in &k.properties {
+        cc.set(key, v);
+    }
+    Ok(cc.create_with_context(Ctx {
+        shared: shared.clone(),
+    })?)
+}
+
+fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) -> Result<()> {
+    let p = &sh.cfg.pipeline;
+    let max_age = Duration::from_secs_f64(p.flush_interval_secs);
+    let mut last_record = Instant::now();
+    let mut last_tick = Instant::now();
+    let mut last_lag = Instant::now();
+    let mut paused = false;
+    loop {
+        if opts.shutdown.load(Ordering::SeqCst) {
+            let parts: Vec<(String, i32)> = sh.lock().parts.keys().cloned().collect();
+            drain(sh, consumer, &parts, Duration::from_secs(60), true);
+            return Ok(());
+        }
+        handle_done(sh, consumer);
+        // Memory: pause everything above the cap, resume below half of it.
+        let inflight = sh.lock().inflight;
+        sh.metrics.inflight_bytes.set(inflight as i64);
+        if !paused && inflight > p.max_inflight_bytes {
+            // Close the open segments so their bytes start draining.
+            close_all(sh, |_| true);
+            if let Ok(a) = consumer.assignment() {
+                let _ = consumer.pause(&a);
+            }
+            paused = true;
+            sh.metrics.paused.set(1);
+            tracing::debug!(inflight, "paused: in-flight bytes over the cap");
+        } else if paused && inflight <= p.max_inflight_bytes / 2 {
+            if let Ok(a) = consumer.assignment() {
+                let _ = consumer.resume(&a);
+            }
+            paused = false;
+            sh.metrics.paused.set(0);
+        }
+        match consumer.poll(Duration::from_millis(50)) {
+            Some(Ok(msg)) => {
+                last_record = Instant::now();
+                let mut st = sh.lock();
+                record(sh, &mut st, &msg);
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
+            Some(Err(e)) => tracing::warn!("kafka: {e}"),
+            None => {}
+        }
+        if last_tick.elapsed() >= Duration::from_millis(200) {
+            last_tick = Instant::now();
+            close_all(sh, |s| s.due(p.flush_bytes, p.flush_records, max_age));
+        }
+        if last_lag.elapsed() >= Duration::from_secs(5) {
+            last_lag = Instant::now();
+            update_lag(sh, consumer);
+        }
+        if let Some(idle) = opts.until_idle
+            && last_record.elapsed() >= idle
+            && sh.lock().assigned_once
+            && all_at_end(sh, consumer)
+        {
+            // Flush what is open, wait for it, and check once more that
+            // nothing arrived meanwhile.
+            close_all(sh, |_| true);
+            wait_pending(sh, consumer, Duration::from_secs(120));
+            if all_at_end(sh, consumer) && sh.lock().parts.values().all(|p| p.seg.is_none()) {
+                tracing::info!("every partition is at its end: exiting (--until-idle)");
+                return Ok(());
+            }
+            last_record = Instant::now();
+        }
+    }
+}
+
+/// Handles one Kafka record.
+fn record(sh: &Shared, st: &mut State, msg: &BorrowedMessage<'_>) {
+    let State {
+        parts,
+        work,
+        inflight,
+        ..
+    } = st;
+    let Some(part) = parts.get_mut(&(msg.topic().to_owned(), msg.partition())) else {
+        // Not (or no longer) ours: librdkafka can deliver a prefetched
+        // record around a rebalance. It will be read again by its owner.
+        return;
+    };
+    let offset = msg.offset();
+    if !part.cleaned {
+        part.cleaned = true;
+        // Intents below the first offset we are given are of committed segments.
+        let old: Vec<i64> = part.intents.range(..offset).map(|(k, _)| *k).collect();
+        for k in old {
+            part.intents.remove(&k);
+            let path = warden_archive::layout::intent_object(&part.topic, part.partition, k);
+            let store = sh.store.clone();
+            sh.rt.spawn(async move {
+                let _ = store.delete(&path).await;
+            });
+        }
+    }
+    // A replayed segment ends at its intent's last offset; a record past it
+    // (the last one was compacted away) closes it first.
+    if part
+        .seg
+        .as_ref()
+        .is_some_and(|s| s.end.is_some_and(|e| offset > e))
+    {
+        close(sh, part);
+    }
+    let seg = part.seg.get_or_insert_with(|| {
+        let intent = part.intents.get(&offset);
+        Segment::new(offset, intent)
+    });
+    let payload = msg.payload().unwrap_or(&[]);
+    let ingest_time = msg.timestamp().to_millis().unwrap_or_else(now_ms);
+    let origin = Origin {
+        topic: &part.topic,
+        partition: part.partition,
+        offset,
+        ingest_time,
+    };
+    seg.records += 1;
+    seg.last_offset = offset;
+    seg.bytes += payload.len() + 64;
+    *inflight += payload.len() + 64;
+    part.next_offset = Some(offset + 1);
+    decode(sh, work, seg, origin, msg.key(), payload);
+    let p = &sh.cfg.pipeline;
+    if seg.due(
+        p.flush_bytes,
+        p.flush_records,
+        Duration::from_secs_f64(p.flush_interval_secs),
+    ) {
+        close(sh, part);
+    }
+}
+
+/// Sends a record to the dead letters.
+#[allow(clippy::too_many_arguments)]
+fn dead(
+    seg: &mut Segment,
+    origin: Origin<'_>,
+    class: &'static str,
+    reason: &str,
+    tenant: Option<&TenantId>,
+    claimed: Option<&str>,
+    key: Option<&[u8]>,
+    raw: &[u8],
+) {
+    let hour = Hour::of_millis(origin.ingest_time);
+    let claimed: Option<String> = claimed.map(|c| c.chars().take(256).collect());
+    seg.dead_hour(hour, origin.offset)
+        .append(origin, reason, claimed.as_deref(), key, raw);
+    seg.counts.entry(tenant.cloned()).or_default().deadletters += 1;
+    *seg.dead_reasons.entry(class).or_default() += 1;
+}
+
+fn text_at(ev: &Value, paths: &[Vec<String>]) -> Option<String> {
+    let mut vals = Vec::new();
+    for segs in paths {
+        event::values_at(ev, segs, &mut vals);
+    }
+    let mut buf = String::new();
+    vals.iter()
+        .find_map(|v| event::scalar_text(v, &mut buf).map(str::to_owned))
+}
+
+/// Resolves, parses, detects and appends one record to the segment.
+fn decode(
+    sh: &Shared,
+    work: &mut Work,
+    seg: &mut Segment,
+    origin: Origin<'_>,
+    key: Option<&[u8]>,
+    payload: &[u8],
+) {
+    let routing = &sh.cfg.routing;
+    let max = sh.cfg.pipeline.max_event_bytes;
+    if payload.is_empty() {
+        return dead(
+            seg,
+            origin,
+            "empty",
+            "empty message",
+            None,
+            None,
+            key,
+            payload,
+        );
+    }
+    if payload.len() > max {
+        let reason = format!(
+            "oversized event: {} bytes exceeds pipeline.max_event_bytes ({max})",
+            payload.len()
+        );
+        return dead(seg, origin, "oversized", &reason, None, None, key, payload);
+    }
+    // The tenant from the key or topic is known before parsing.
+    let pre: Option<std::result::Result<String, String>> = match routing.tenant_from {
+        TenantSource::Key => Some(match key {
+            None => Err("no tenant: the message has no key (routing.tenant_from = \"key\")".into()),
+            Some(k) => std::str::from_utf8(k)
+                .map(str::to_owned)
+                .map_err(|_| "no tenant: the message key is not UTF-8".to_owned()),
+        }),
+        TenantSource::Topic => Some(
+            sh.topic_re
+                .as_ref()
+                .and_then(|re| {
+                    let mut caps = re.create_captures();
+                    re.captures(origin.topic.as_str(), &mut caps);
+                    caps.get_group_by_name("tenant")
+                        .map(|s| origin.topic.as_str()[s.range()].to_owned())
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "no tenant: topic {:?} does not match routing.topic_pattern",
+                        origin.topic.as_str()
+                    )
+                }),
+        ),
+        TenantSource::Field => None,
+    };
+    if let Some(Err(reason)) = &pre {
+        return dead(seg, origin, "no_tenant", reason, None, None, key, payload);
+    }
+    let check = |claimed: &str| -> std::result::Result<(TenantId, usize), (&'static str, String)> {
+        let id =
+            TenantId::new(claimed).map_err(|e| ("invalid_tenant", format!("no tenant: {e}")))?;
+        let idx = sh
+            .tenants
+            .lookup(&id)
+            .ok_or_else(|| ("unknown_tenant", format!("unknown tenant {claimed:?}")))?;
+        Ok((id, idx))
+    };
+    let mut resolved = None;
+    if let Some(Ok(claimed)) = &pre {
+        match check(claimed) {
+            Ok(t) => resolved = Some(t),
+            Err((class, reason)) => {
+                return dead(
+                    seg,
+                    origin,
+                    class,
+                    &reason,
+                    None,
+                    Some(claimed),
+                    key,
+                    payload,
+                );
+            }
+        }
+    }
+    let Ok(text) = std::str::from_utf8(payload) else {
+        let t = resolved.as_ref().map(|(id, _)| id);
+        let e = std::str::from_utf8(payload)
+            .err()
+            .map(|e| e.valid_up_to())
+            .unwrap_or(0);
+        let reason = format!("malformed event: invalid UTF-8 at byte {e}");
+        return dead(seg, origin, "malformed", &reason, t, None, key, payload);
+    };
+    let ev = match event::parse(payload) {
+        Ok(v) if v.is_object() => v,
+        Ok(_) => {
+            let t = resolved.as_ref().map(|(id, _)| id);
+            return dead(
+                seg,
+                origin,
+                "malformed",
+                "malformed event: not a JSON object",
+                t,
+                None,
+                key,
+                payload,
+            );
+        }
+        Err(e) => {
+            let t = resolved.as_ref().map(|(id, _)| id);
+            let reason = format!("malformed JSON: {e}");
+            return dead(seg, origin, "malformed", &reason, t, None, key, payload);
+        }
+    };
+    let field_value = text_at(&ev, &sh.mismatch_path);
+    let (tenant, idx) = match resolved {
+        Some(t) => t,
+        None => {
+            let Some(claimed) = field_value.as_deref() else {
+                let reason = format!("no tenant: the event has no {:?} field", routing.field);
+                return dead(seg, origin, "no_tenant", &reason, None, None, key, payload);
+            };
+            match check(claimed) {
+                Ok(t) => t,
+                Err((class, reason)) => {
+                    return dead(
+                        seg,
+                        origin,
+                        class,
+                        &reason,
+                        None,
+                        Some(claimed),
+                        key,
+                        payload,
+                    );
+                }
+            }
+        }
+    };
+    if let Some(claimed) = field_value.as_deref()
+        && claimed != tenant.as_str()
+    {
+        seg.counts
+            .entry(Some(tenant.clone()))
+            .or_default()
+            .mismatches += 1;
+        if routing.org_id_mismatch == Mismatch::Deadletter {
+            let reason = format!(
+                "org_id mismatch: the event says {claimed:?}, the message belongs to {:?}",
+                tenant.as_str()
+            );
+            return dead(
+                seg,
+                origin,
+                "org_id_mismatch",
+                &reason,
+                Some(&tenant),
+                Some(claimed),
+                key,
+                payload,
+            );
+        }
+    }
+    let det = sh.tenants.detector(idx);
+    let promoted = det.promoted(&ev);
+    let event_time = det.event_time(&ev).unwrap_or(origin.ingest_time);
+    let hour = Hour::of_millis(origin.ingest_time);
+    det.engine
+        .detect_raw(payload, &ev, &mut work.scratch[idx], &mut work.hits);
+    if let Some(m) = &det.indicators {
+        m.scan(&ev, &mut work.ind_scratch, &mut work.ind_hits);
+    } else {
+        work.ind_hits.clear();
+    }
+    let refs: [Option<&str>; 8] = std::array::from_fn(|i| promoted[i].as_deref());
+    let detection_time = now_ms();
+    let n_alerts = work.hits.len() + work.ind_hits.len();
+    let th = seg.tenant_hour(&tenant, hour, origin.offset);
+    th.events.append(&tenant, origin, event_time, &refs, text);
+    let mut alert =
+        |rule_id: &str, title: &str, level: &str, tags: &[String], source: &str, matched: &str| {
+            let id = alert_id(origin.topic, origin.partition, origin.offset, rule_id);
+            th.alerts.append(
+                &AlertRow {
+                    alert_id: &id,
+                    org_id: &tenant,
+                    rule_id,
+                    rule_title: title,
+                    level,
+                    tags,
+                    source,
+                    event_time,
+                    detection_time,
+                    matched,
+                    host: refs[0],
+                    user: refs[1],
+                    raw: text,
+                },
+                origin,
+            );
+        };
+    for h in &work.hits {
+        let meta = &h.rule.meta;
+        work.matched.clear();
+        work.matched
+            .push_str(&serde_json::to_string(&h.matched).unwrap_or_default());
+        alert(
+            meta.id.as_deref().unwrap_or(meta.title.as_str()),
+            &meta.title,
+            meta.level.as_deref().unwrap_or("medium"),
+            &meta.tags,
+            "sigma",
+            &work.matched,
+        );
+    }
+    if let Some(m) = &det.indicators {
+        for h in &work.ind_hits {
+            let ind = m.indicator(h);
+            let kind = ind.kind.as_str();
+            let rule_id = format!("indicator:{}:{}", ind.source, ind.value);
+            let title = format!("Threat indicator match: {kind} {}", ind.value);
+            let tags = [
+                "indicator".to_string(),
+                format!("indicator.{kind}"),
+                format!("indicator.source.{}", ind.source),
+            ];
+            let matched = [MatchedField {
+                field: h.field.clone(),
+                value: h.value.clone(),
+                test: format!("indicator {kind} {} from {}", ind.value, ind.source),
+            }];
+            let matched = serde_json::to_string(&matched).unwrap_or_default();
+            alert(&rule_id, &title, "high", &tags, "indicator", &matched);
+        }
+    }
+    let c = seg.counts.entry(Some(tenant)).or_default();
+    c.events += 1;
+    c.bytes += payload.len() as u64;
+    c.alerts += n_alerts as u64;
+}
+
+/// Closes a partition's open segment and starts writing it.
+fn close(sh: &Shared, part: &mut Part) {
+    let Some(seg) = part.seg.take() else { return };
+    if seg.records == 0 {
+        return;
+    }
+    let first_offset = seg.first_offset;
+    let next_offset = seg.last_offset + 1;
+    let bytes = seg.bytes;
+    let job = match seg.into_job(&part.topic, part.partition) {
+        Ok(j) => j,
+        Err(e) => {
+            // Building Arrow arrays from builders of the declared types
+            // cannot fail; if it does, stop rather than lose records.
+            tracing::error!(
+                "cannot build segment {}-{}-{first_offset}: {e}",
+                part.topic,
+                part.partition
+            );
+            std::process::abort();
+        }
+    };
+    part.intents.remove(&first_offset);
+    part.pending.push_back(Pending {
+        first_offset,
+        next_offset,
+        bytes,
+        done: None,
+    });
+    let store = sh.store.clone();
+    let tx = sh.done_tx.clone();
+    let metrics = sh.metrics.clone();
+    let cancel = part.cancel.clone();
+    let generation = part.generation;
+    sh.rt
+        .spawn(async move { write_job(store, job, generation, cancel, metrics, tx).await });
+}
+
+async fn write_job(
+    store: Arc<dyn ObjectStore>,
+    job: FlushJob,
+    generation: u64,
+    cancel: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    tx: Sender<Done>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let started = Instant::now();
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            return;
+        }
+        match job.write(store.as_ref()).await {
+            Ok((files, object_bytes)) => {
+                metrics
+                    .flush_seconds
+                    .with_label_values(&["write"])
+                    .observe(started.elapsed().as_secs_f64());
+                let _ = tx.send(Done {
+                    topic: job.intent.topic.clone(),
+                    partition: job.intent.partition,
+                    generation,
+                    first_offset: job.intent.first_offset,
+                    files,
+                    object_bytes,
+                    counts: job.counts.clone(),
+                    dead_reasons: job.dead_reasons.clone(),
+                    records: job.records,
+                    latency: job.opened.elapsed(),
+                });
+                return;
+            }
+            Err(e) => {
+                metrics.flush_errors.inc();
+                tracing::warn!(
+                    topic = %job.intent.topic,
+                    partition = job.intent.partition,
+                    first_offset = job.intent.first_offset,
+                    "writing segment failed, retrying in {backoff:?}: {e}"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Applies finished writes: commits each partition up to the end of its
+/// leading run of durable segments.
+fn handle_done(sh: &Shared, consumer: &BaseConsumer<Ctx>) {
+    let rx = sh.done_rx.lock().unwrap_or_else(|e| e.into_inner());
+    let mut any = false;
+    let mut st = sh.lock();
+    while let Ok(d) = rx.try_recv() {
+        any = true;
+        accept_done(sh, &mut st, d);
+    }
+    drop(rx);
+    if any {
+        commit(sh, &mut st, consumer);
+    }
+}
+
+fn accept_done(sh: &Shared, st: &mut State, d: Done) {
+    let State {
+        parts,
+        to_commit,
+        inflight,
+        summary,
+        ..
+    } = st;
+    let Some(part) = parts.get_mut(&(d.topic.clone(), d.partition)) else {
+        return;
+    };
+    if part.generation != d.generation {
+        return;
+    }
+    let first = d.first_offset;
+    if let Some(p) = part.pending.iter_mut().find(|p| p.first_offset == first) {
+        p.done = Some(d);
+    }
+    let mut commit_to = None;
+    while part.pending.front().is_some_and(|p| p.done.is_some()) {
+        let Some(p) = part.pending.pop_front() else {
+            break;
+        };
+        *inflight = inflight.saturating_sub(p.bytes);
+        commit_to = Some(p.next_offset);
+        if let Some(d) = p.done {
+            for (t, c) in &d.counts {
+                sh.metrics.add_counts(t.as_ref().map(TenantId::as_str), c);
+                summary.events += c.events;
+                summary.alerts += c.alerts;
+                summary.deadletters += c.deadletters;
+            }
+            for (r, n) in &d.dead_reasons {
+                sh.metrics
+                    .deadletter_reasons
+                    .with_label_values(&[r])
+                    .inc_by(*n);
+            }
+            summary.records += d.records as u64;
+            summary.segments += 1;
+            summary.files += d.files as u64;
+            sh.metrics
+                .files
+                .with_label_values(&["all"])
+                .inc_by(d.files as u64);
+            sh.metrics.object_bytes.inc_by(d.object_bytes as u64);
+            sh.metrics
+                .flush_seconds
+                .with_label_values(&["latency"])
+                .observe(d.latency.as_secs_f64());
+            to_commit.push((d.topic.clone(), d.partition, p.first_offset));
+        }
+    }
+    if let Some(next) = commit_to {
+        part.committed = Some(next);
+    }
+}
+
+/// Commits what `accept_done` made durable, then deletes those segments' intents.
+fn commit<C: ConsumerContext>(sh: &Shared, st: &mut State, consumer: &BaseConsumer<C>) {
+    if st.to_commit.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::new();
+    let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for (t, p, _) in &st.to_commit {
+        if let Some(part) = st.parts.get(&(t.clone(), *p))
+            && let Some(c) = part.committed
+        {
+            offsets.insert((t.clone(), *p), c);
+        }
+    }
+    for ((t, p), o) in &offsets {
+        let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+    }
+    match consumer.commit(&tpl, CommitMode::Sync) {
+        Ok(()) => {
+            sh.metrics.commits.inc();
+            // The segments are committed: their intents are no longer needed.
+            for (t, p, first) in st.to_commit.drain(..) {
+                if let Ok(topic) = Topic::new(&t) {
+                    let path = warden_archive::layout::intent_object(&topic, p, first);
+                    let store = sh.store.clone();
+                    sh.rt.spawn(async move {
+                        let _ = store.delete(&path).await;
+                    });
+                }
+            }
+        }
+        Err(e) => {
+            // Keep the intents: a replay needs them. The next commit retries.
+            tracing::warn!("offset commit failed (will retry): {e}");
+        }
+    }
+}
+
+fn close_all(sh: &Shared, due: impl Fn(&Segment) -> bool) {
+    let mut st = sh.lock();
+    for part in st.parts.values_mut() {
+        if part.seg.as_ref().is_some_and(|s| s.end.is_none() && due(s)) {
+            close(sh, part);
+        }
+    }
+}
+
+fn wait_pending<C: ConsumerContext>(sh: &Shared, consumer: &BaseConsumer<C>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        {
+            let rx = sh.done_rx.lock().unwrap_or_else(|e| e.into_inner());
+            let mut st = sh.lock();
+            while let Ok(d) = rx.try_recv() {
+                accept_done(sh, &mut st, d);
+            }
+            commit(sh, &mut st, consumer);
+            if st.parts.values().all(|p| p.pending.is_empty()) || Instant::now() >= deadline {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Flushes and commits the given partitions, waiting at most `timeout`;
+/// whatever is not durable by then is abandoned (the next owner replays
+/// it from the committed offset). Replayed segments that have not reached
+/// their intent's end are abandoned too, so the next owner cuts them the
+/// same way. The partitions are then forgotten.
+fn drain<C: ConsumerContext>(
+    sh: &Shared,
+    consumer: &BaseConsumer<C>,
+    parts: &[(String, i32)],
+    timeout: Duration,
+    _shutdown: bool,
+) {
+    {
+        let mut st = sh.lock();
+        let State {
+            parts: all,
+            inflight,
+            ..
+        } = &mut *st;
+        for k in parts {
+            if let Some(part) = all.get_mut(k) {
+                match &part.seg {
+                    Some(s) if s.end.is_some_and(|e| s.last_offset < e) => {
+                        *inflight = inflight.saturating_sub(s.bytes);
+                        part.seg = None;
+                    }
+                    _ => close(sh, part),
+                }
+            }
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        {
+            let rx = sh.done_rx.lock().unwrap_or_else(|e| e.into_inner());
+            let mut st = sh.lock();
+            while let Ok(d) = rx.try_recv() {
+                accept_done(sh, &mut st, d);
+            }
+            commit(sh, &mut st, consumer);
+            let busy = parts
+                .iter()
+                .any(|k| st.parts.get(k).is_some_and(|p| !p.pending.is_empty()));
+            if !busy || Instant::now() >= deadline {
+                for k in parts {
+                    if let Some(p) = st.parts.remove(k) {
+                        p.cancel.store(true, Ordering::SeqCst);
+                        let left: usize = p.pending.iter().map(|x| x.bytes).sum();
+                        st.inflight = st.inflight.saturating_sub(left);
+                        if !p.pending.is_empty() {
+                            tracing::warn!(
+                                topic = %p.topic,
+                                partition = p.partition,
+                                segments = p.pending.len(),
+                                "abandoning segments not yet durable: the next owner replays them"
+                            );
+                        }
+                    }
+                }
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every assigned partition has been read to its end and nothing waits to be written.
+fn all_at_end(sh: &Shared, consumer: &BaseConsumer<Ctx>) -> bool {
+    let keys: Vec<(String, i32, Option<i64>)> = {
+        let st = sh.lock();
+        if st.parts.values().any(|p| !p.pending.is_empty()) {
+            // Writes in flight: not idle yet, but let them land.
+            drop(st);
+            handle_done(sh, consumer);
+            return false;
+        }
+        st.parts
+            .iter()
+            .map(|((t, p), part)| (t.clone(), *p, part.next_offset.or(part.committed)))
+            .collect()
+    };
+    for (t, p, next) in keys {
+        let Ok((low, high)) = consumer.fetch_watermarks(&t, p, Duration::from_secs(2)) else {
+            return false;
+        };
+        let next = match next {
+            Some(n) => n,
+            None => {
+                let mut tpl = TopicPartitionList::new();
+                let _ = tpl.add_partition(&t, p);
+                let committed = consumer
+                    .committed_offsets(tpl, Duration::from_secs(2))
+                    .ok()
+                    .and_then(|l| l.find_partition(&t, p).map(|e| e.offset()));
+                match committed {
+                    Some(Offset::Offset(o)) => o,
+                    _ => low,
+                }
+            }
+        };
+        if next < high {
+            return false;
+        }
+    }
+    true
+}
+
+fn update_lag(sh: &Shared, consumer: &BaseConsumer<Ctx>) {
+    let keys: Vec<(String, i32, Option<i64>)> = sh
+        .lock()
+        .parts
+        .iter()
+        .map(|((t, p), part)| (t.clone(), *p, part.committed))
+        .collect();
+    for (t, p, committed) in keys {
+        if let Ok((low, high)) = consumer.fetch_watermarks(&t, p, Duration::from_millis(500)) {
+            let c = committed.unwrap_or(low);
+            sh.metrics
+                .lag
+                .with_label_values(&[&t, &p.to_string()])
+                .set((high - c).max(0));
+        }
+    }
+}
