@@ -1,0 +1,519 @@
+//! End-to-end tests of the streaming pipeline through the `warden` binary:
+//! a dev broker in its own process, the generator, `warden run`, and
+//! `warden query` to check what landed in the archive.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_warden");
+
+struct Broker {
+    child: Child,
+    addr: String,
+}
+
+impl Broker {
+    fn start(topic: &str, partitions: u32) -> Broker {
+        let mut child = Command::new(BIN)
+            .args(["dev-broker", "--listen", "127.0.0.1:0", "--topic", topic])
+            .args(["--partitions", &partitions.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dev broker");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("broker address");
+        let addr = line.trim().to_owned();
+        assert!(
+            addr.starts_with("127.0.0.1:"),
+            "dev broker printed {addr:?}"
+        );
+        Broker { child, addr }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_tenants(dir: &Path, n: usize) -> std::path::PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let rules = repo.join("rules/packs/warden-starter");
+    let ind = repo.join("rules/indicators/demo.csv");
+    let mut s = String::new();
+    for i in 0..n {
+        let mapping = if i % 3 == 1 { "ecs" } else { "windows" };
+        s.push_str(&format!(
+            "[[tenant]]\nid = \"tenant-{i:03}\"\nrules = [{:?}]\nindicators = [{:?}]\nmapping = \"{mapping}\"\n\n",
+            rules.display().to_string(),
+            ind.display().to_string()
+        ));
+    }
+    let p = dir.join("tenants.toml");
+    std::fs::write(&p, s).expect("tenants file");
+    p
+}
+
+fn generate(
+    broker: &str,
+    topic: &str,
+    tenants: usize,
+    events: u64,
+    seed: u64,
+    rate: Option<u64>,
+) -> Value {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["gen", "--brokers", broker, "--topic", topic])
+        .args([
+            "--tenants",
+            &tenants.to_string(),
+            "--events",
+            &events.to_string(),
+        ])
+        .args(["--seed", &seed.to_string(), "--attacks-per-10k", "100"]);
+    if let Some(r) = rate {
+        cmd.args(["--rate", &r.to_string()]);
+    }
+    let out = cmd.output().expect("run gen");
+    assert!(
+        out.status.success(),
+        "gen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("gen prints JSON")
+}
+
+fn run_cmd(broker: &str, topic: &str, store: &str, tenants: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "run",
+        "--brokers",
+        broker,
+        "--topic",
+        topic,
+        "--group",
+        "e2e",
+    ])
+    .args(["--store", store, "--listen", ""])
+    .arg("--tenants")
+    .arg(tenants);
+    cmd
+}
+
+fn run_until_idle(broker: &str, topic: &str, store: &str, tenants: &Path, config: Option<&Path>) {
+    let mut cmd = run_cmd(broker, topic, store, tenants);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    let out = cmd
+        .args(["--until-idle", "2"])
+        .output()
+        .expect("run warden");
+    assert!(
+        out.status.success(),
+        "warden run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn query(store: &str, tenants: &[&str], sql: &str) -> Vec<Value> {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["query", "--store", store, "--format", "json"]);
+    for t in tenants {
+        cmd.args(["--tenant", t]);
+    }
+    let out = cmd.arg(sql).output().expect("run query");
+    assert!(
+        out.status.success(),
+        "query {sql:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match serde_json::from_slice(&out.stdout).expect("query prints JSON") {
+        Value::Array(rows) => rows,
+        other => panic!("expected rows, got {other}"),
+    }
+}
+
+fn counts(rows: &[Value], key: &str, val: &str) -> BTreeMap<String, u64> {
+    rows.iter()
+        .map(|r| {
+            (
+                r[key].as_str().expect("key").to_owned(),
+                r[val].as_u64().expect("count"),
+            )
+        })
+        .collect()
+}
+
+fn expected_per_tenant(summary: &Value) -> BTreeMap<String, u64> {
+    summary["per_tenant"]
+        .as_object()
+        .expect("per_tenant")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_u64().expect("count")))
+        .collect()
+}
+
+/// Planted attacks per (tenant, rule) must each raise exactly one alert.
+fn check_alerts(store: &str, summary: &Value) {
+    let rows = query(
+        store,
+        &[],
+        "SELECT org_id, CASE WHEN rule_id LIKE 'indicator:%' THEN 'indicator:' || split_part(rule_id, ':', 3) ELSE rule_id END AS rule, count(*) AS n FROM alerts GROUP BY 1, 2",
+    );
+    let mut got: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for r in rows {
+        got.insert(
+            (
+                r["org_id"].as_str().expect("org").to_owned(),
+                r["rule"].as_str().expect("rule").to_owned(),
+            ),
+            r["n"].as_u64().expect("n"),
+        );
+    }
+    let mut want: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for (tenant, rules) in summary["planted"].as_object().expect("planted") {
+        for (rule, n) in rules.as_object().expect("rules") {
+            want.insert((tenant.clone(), rule.clone()), n.as_u64().expect("n"));
+        }
+    }
+    assert!(!want.is_empty(), "the stream planted attacks");
+    assert_eq!(got, want, "alerts per (tenant, rule) = planted attacks");
+}
+
+fn check_exactly_once(store: &str, expected: &BTreeMap<String, u64>) {
+    let per_tenant = counts(
+        &query(
+            store,
+            &[],
+            "SELECT org_id, count(*) AS n FROM events GROUP BY org_id",
+        ),
+        "org_id",
+        "n",
+    );
+    assert_eq!(&per_tenant, expected, "events per tenant = produced");
+    // The archived org_id column and the hive prefix agree, and the event's own claim matches.
+    let dup = query(
+        store,
+        &[],
+        "SELECT topic, \"partition\", \"offset\", count(*) AS n FROM events GROUP BY 1, 2, 3 HAVING count(*) > 1 LIMIT 5",
+    );
+    assert!(dup.is_empty(), "records archived twice: {dup:?}");
+    let dup = query(
+        store,
+        &[],
+        "SELECT alert_id, count(*) AS n FROM alerts GROUP BY 1 HAVING count(*) > 1 LIMIT 5",
+    );
+    assert!(dup.is_empty(), "alerts archived twice: {dup:?}");
+    let total: u64 = expected.values().sum();
+    let offsets = query(
+        store,
+        &[],
+        "SELECT count(DISTINCT (\"partition\", \"offset\")) AS n FROM events",
+    );
+    assert_eq!(offsets[0]["n"].as_u64(), Some(total));
+}
+
+#[test]
+fn end_to_end_every_event_once_under_its_tenant() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store").display().to_string();
+    let broker = Broker::start("events", 3);
+    let tenants = write_tenants(dir.path(), 6);
+    let summary = generate(&broker.addr, "events", 6, 6000, 11, None);
+    run_until_idle(&broker.addr, "events", &store, &tenants, None);
+    let expected = expected_per_tenant(&summary);
+    assert_eq!(expected.values().sum::<u64>(), 6000);
+    check_exactly_once(&store, &expected);
+    check_alerts(&store, &summary);
+    // Each event sits under its own tenant: the file's org_id, the hive
+    // prefix and the event's own org_id all agree.
+    let wrong = query(
+        &store,
+        &[],
+        "SELECT count(*) AS n FROM events WHERE raw NOT LIKE '{\"org_id\":\"' || org_id || '\"%'",
+    );
+    assert_eq!(wrong[0]["n"].as_u64(), Some(0));
+    // --tenant registers only that tenant's prefixes.
+    let only = query(
+        &store,
+        &["tenant-002"],
+        "SELECT DISTINCT org_id FROM events UNION SELECT DISTINCT org_id FROM alerts",
+    );
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0]["org_id"], "tenant-002");
+    // A second run finds nothing new: offsets were committed.
+    run_until_idle(&broker.addr, "events", &store, &tenants, None);
+    check_exactly_once(&store, &expected);
+    // Object names follow the layout.
+    let some = walk(&dir.path().join("store/tenants/org_id=tenant-000/events"));
+    assert!(!some.is_empty());
+    for f in &some {
+        let rel = f
+            .strip_prefix(dir.path().join("store"))
+            .expect("rel")
+            .display()
+            .to_string();
+        let re = regex_lite(&rel);
+        assert!(re, "unexpected object name {rel}");
+    }
+}
+
+/// `tenants/org_id=tenant-000/events/dt=YYYY-MM-DD/hour=HH/events-<p>-<offset>.parquet`
+fn regex_lite(rel: &str) -> bool {
+    let parts: Vec<&str> = rel.split('/').collect();
+    parts.len() == 6
+        && parts[0] == "tenants"
+        && parts[1] == "org_id=tenant-000"
+        && parts[2] == "events"
+        && parts[3].len() == 13
+        && parts[3].starts_with("dt=")
+        && parts[4].len() == 7
+        && parts[4].starts_with("hour=")
+        && parts[5].starts_with("events-")
+        && parts[5].ends_with(".parquet")
+        && parts[5]
+            .trim_start_matches("events-")
+            .trim_end_matches(".parquet")
+            .split('-')
+            .all(|n| n.parse::<u64>().is_ok())
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn crash_at_random_moments_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store").display().to_string();
+    let broker = Broker::start("crash", 4);
+    let tenants = write_tenants(dir.path(), 5);
+    // Small segments so that crashes land between, during and after writes.
+    let cfg = dir.path().join("warden.toml");
+    std::fs::write(
+        &cfg,
+        "[kafka]\nsession_timeout_ms = 6000\n[pipeline]\nflush_records = 300\nflush_interval_secs = 0.3\n",
+    )
+    .expect("config");
+    let producer = {
+        let addr = broker.addr.clone();
+        std::thread::spawn(move || generate(&addr, "crash", 5, 12_000, 5, Some(4000)))
+    };
+    // A deterministic "random" schedule (xorshift) of kill -9 moments.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for round in 0..4 {
+        let mut child = run_cmd(&broker.addr, "crash", &store, &tenants)
+            .arg("--config")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start warden run");
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let wait = Duration::from_millis(1200 + x % 2500);
+        let started = Instant::now();
+        while started.elapsed() < wait {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SIGKILL: no chance to flush or commit.
+        child.kill().expect("kill -9");
+        child.wait().expect("reap");
+        eprintln!("round {round}: killed after {wait:?}");
+    }
+    let summary = producer.join().expect("producer");
+    // The killed runs archived part of the stream (so the restarts resumed mid-way).
+    let before = query(&store, &[], "SELECT count(*) AS n FROM events");
+    let before = before[0]["n"].as_u64().expect("n");
+    eprintln!("archived before the final run: {before}");
+    assert!(before > 0, "the killed runs made progress");
+    run_until_idle(&broker.addr, "crash", &store, &tenants, Some(&cfg));
+    let expected = expected_per_tenant(&summary);
+    check_exactly_once(&store, &expected);
+    check_alerts(&store, &summary);
+}
+
+#[test]
+fn dead_letters_unknown_tenants_and_spoofed_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store").display().to_string();
+    let broker = Broker::start("mixed", 1);
+    let tenants = write_tenants(dir.path(), 3);
+    let cfg = dir.path().join("warden.toml");
+    std::fs::write(&cfg, "[pipeline]\nmax_event_bytes = 4096\n").expect("config");
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .create()
+        .expect("producer");
+    let good = r#"{"org_id":"tenant-000","Event":{"System":{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"WS-1"},"EventData":{"Image":"C:\\x.exe","CommandLine":"sekurlsa::logonpasswords"}}}"#;
+    let spoof = good.replace("tenant-000", "tenant-001");
+    let big = format!(r#"{{"org_id":"tenant-000","pad":"{}"}}"#, "x".repeat(5000));
+    let cases: Vec<(Option<&str>, String)> = vec![
+        (Some("tenant-000"), good.to_owned()), // archived, 1 alert
+        (
+            Some("tenant-000"),
+            "{\"org_id\":\"tenant-000\", broken".into(),
+        ), // malformed
+        (Some("tenant-000"), "[1,2,3]".into()), // not an object
+        (Some("tenant-999"), good.to_owned()), // unknown tenant
+        (None, good.to_owned()),               // no key
+        (Some("../tenant-000"), good.to_owned()), // hostile id
+        (Some("TENANT-000"), good.to_owned()), // not a valid id
+        (Some("tenant-000"), spoof),           // claims tenant-001, key says tenant-000
+        (Some("tenant-000"), big),             // oversized
+        (Some("tenant-002"), String::new()),   // empty
+    ];
+    for (key, payload) in &cases {
+        let mut r = BaseRecord::<str, str>::to("mixed").payload(payload.as_str());
+        if let Some(k) = key {
+            r = r.key(*k);
+        }
+        p.send(r).expect("send");
+    }
+    p.flush(Duration::from_secs(10)).expect("flush");
+    run_until_idle(&broker.addr, "mixed", &store, &tenants, Some(&cfg));
+    // Good and spoofed events land under the key's tenant, nowhere else.
+    let ev = query(
+        &store,
+        &[],
+        "SELECT org_id, \"offset\" FROM events ORDER BY \"offset\"",
+    );
+    let ev: Vec<(String, u64)> = ev
+        .iter()
+        .map(|r| {
+            (
+                r["org_id"].as_str().expect("org").to_owned(),
+                r["offset"].as_u64().expect("off"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ev,
+        vec![("tenant-000".to_owned(), 0), ("tenant-000".to_owned(), 7)]
+    );
+    let t1 = query(&store, &["tenant-001"], "SELECT count(*) AS n FROM events");
+    assert_eq!(
+        t1[0]["n"].as_u64(),
+        Some(0),
+        "a spoofed org_id never reaches tenant-001"
+    );
+    // Everything else is a dead letter with its reason, offset and raw bytes.
+    let dl = query(
+        &store,
+        &[],
+        "SELECT \"offset\", reason, claimed_org_id, length(raw) AS len FROM deadletters ORDER BY \"offset\"",
+    );
+    let got: Vec<(u64, String)> = dl
+        .iter()
+        .map(|r| {
+            (
+                r["offset"].as_u64().expect("off"),
+                r["reason"].as_str().expect("reason").to_owned(),
+            )
+        })
+        .collect();
+    let offsets: Vec<u64> = got.iter().map(|g| g.0).collect();
+    assert_eq!(offsets, vec![1, 2, 3, 4, 5, 6, 8, 9], "{got:#?}");
+    let reason = |o: u64| {
+        got.iter()
+            .find(|g| g.0 == o)
+            .map(|g| g.1.clone())
+            .unwrap_or_default()
+    };
+    assert!(reason(1).starts_with("malformed JSON"), "{}", reason(1));
+    assert!(reason(2).contains("not a JSON object"), "{}", reason(2));
+    assert!(
+        reason(3).contains("unknown tenant \"tenant-999\""),
+        "{}",
+        reason(3)
+    );
+    assert!(reason(4).contains("no key"), "{}", reason(4));
+    assert!(reason(5).contains("invalid tenant id"), "{}", reason(5));
+    assert!(reason(6).contains("invalid tenant id"), "{}", reason(6));
+    assert!(reason(8).contains("oversized"), "{}", reason(8));
+    assert!(reason(9).contains("empty"), "{}", reason(9));
+    assert_eq!(dl[7]["len"].as_u64(), Some(0));
+    assert!(dl[6]["len"].as_u64().expect("len") > 5000, "raw bytes kept");
+    // Nothing of the hostile key escaped into a path.
+    let all = walk(&dir.path().join("store"));
+    assert!(all.iter().all(|p| !p.display().to_string().contains("..")));
+    // The alerts of the good and the spoofed event exist under tenant-000 only.
+    let al = query(
+        &store,
+        &[],
+        "SELECT org_id, \"offset\" FROM alerts ORDER BY \"offset\"",
+    );
+    let al: Vec<(&str, u64)> = al
+        .iter()
+        .map(|r| {
+            (
+                r["org_id"].as_str().expect("org"),
+                r["offset"].as_u64().expect("off"),
+            )
+        })
+        .collect();
+    assert_eq!(al, vec![("tenant-000", 0), ("tenant-000", 7)]);
+    // With org_id_mismatch = "deadletter" the spoofed event is a dead letter instead.
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(&strict, "[routing]\norg_id_mismatch = \"deadletter\"\n").expect("config");
+    let store2 = dir.path().join("store2").display().to_string();
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "--brokers",
+            &broker.addr,
+            "--topic",
+            "mixed",
+            "--group",
+            "strict",
+        ])
+        .args(["--store", &store2, "--listen", "", "--tenants"])
+        .arg(&tenants)
+        .arg("--config")
+        .arg(&strict)
+        .args(["--until-idle", "2"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dl = query(
+        &store2,
+        &[],
+        "SELECT reason FROM deadletters WHERE \"offset\" = 7",
+    );
+    assert_eq!(dl.len(), 1);
+    assert!(
+        dl[0]["reason"]
+            .as_str()
+            .expect("reason")
+            .starts_with("org_id mismatch")
+    );
+}
