@@ -123,3 +123,92 @@ pub fn describe(name: &str, schema: &Schema, doc: &[(&str, &str)]) -> serde_json
         .collect();
     serde_json::json!({ "table": name, "format": "parquet (zstd)", "schema_version": SCHEMA_VERSION, "columns": cols })
 }
+
+/// Column descriptions written into `schemas/archive/*.json`.
+pub const DOCS: &[(&str, &str)] = &[
+    (
+        "org_id",
+        "tenant id; also the hive partition directory org_id=<id>",
+    ),
+    (
+        "event_time",
+        "the event's own time (@timestamp, evtx TimeCreated, ...) or, when it has none, the Kafka record time",
+    ),
+    (
+        "ingest_time",
+        "Kafka record timestamp; dt= and hour= directories derive from it",
+    ),
+    ("topic", "Kafka topic of the record"),
+    ("partition", "Kafka partition of the record"),
+    (
+        "offset",
+        "Kafka offset of the record: (topic, partition, offset) is unique in the archive",
+    ),
+    (
+        "host",
+        "promoted: host name (Event.System.Computer, host.name, ...)",
+    ),
+    ("user", "promoted: user name"),
+    ("event_code", "promoted: event id / code"),
+    ("event_source", "promoted: channel / dataset"),
+    ("process", "promoted: process image / executable"),
+    ("command_line", "promoted: process command line"),
+    ("src_ip", "promoted: source IP"),
+    ("dst_ip", "promoted: destination IP"),
+    ("raw", "the event exactly as received"),
+    (
+        "alert_id",
+        "deterministic: hash of (topic, partition, offset, rule_id); a replay rewrites the same id",
+    ),
+    ("rule_id", "Sigma rule id, or indicator:<source>:<value>"),
+    ("rule_title", "Sigma title or indicator description"),
+    ("level", "informational, low, medium, high, critical"),
+    ("tags", "Sigma tags (attack.*), or indicator tags"),
+    ("source", "sigma or indicator"),
+    ("detection_time", "when the engine raised the alert"),
+    (
+        "matched",
+        "JSON array of {field, value, test}: what matched",
+    ),
+    (
+        "reason",
+        "why the record could not be archived under a tenant",
+    ),
+    (
+        "claimed_org_id",
+        "the tenant the record claimed (key, field or topic), untrusted",
+    ),
+    ("key", "the Kafka message key, as bytes"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `schemas/archive/*.json` describe exactly these schemas. Regenerate
+    /// with `WARDEN_BLESS=1 cargo test -p warden-archive`.
+    #[test]
+    fn schema_files_match() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/archive");
+        for (name, schema) in [
+            ("events", events()),
+            ("alerts", alerts()),
+            ("deadletters", deadletters()),
+        ] {
+            let want =
+                serde_json::to_string_pretty(&describe(name, &schema, DOCS)).expect("json") + "\n";
+            let path = dir.join(format!("{name}.json"));
+            if std::env::var_os("WARDEN_BLESS").is_some() {
+                std::fs::create_dir_all(&dir).expect("mkdir");
+                std::fs::write(&path, &want).expect("write");
+            }
+            let got = std::fs::read_to_string(&path).unwrap_or_default();
+            assert_eq!(
+                got,
+                want,
+                "{} is out of date (WARDEN_BLESS=1 regenerates it)",
+                path.display()
+            );
+        }
+    }
+}

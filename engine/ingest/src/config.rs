@@ -314,3 +314,58 @@ mod tests {
         assert!(c.validate().expect_err("dup").to_string().contains("twice"));
     }
 }
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    /// The shipped example parses, validates, and names every key the
+    /// config structs have (so the documentation cannot fall behind).
+    #[test]
+    fn example_config_is_complete_and_valid() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/warden.example.toml");
+        let c = Config::load(&path).expect("example parses");
+        c.validate().expect("example validates");
+        assert_eq!(c.tenants.len(), 2);
+        assert!(c.tenants[0].rules[0].exists(), "{:?}", c.tenants[0].rules);
+        let text = std::fs::read_to_string(&path).expect("read");
+        for key in [
+            "[kafka]",
+            "brokers",
+            "topics",
+            "group",
+            "session_timeout_ms",
+            "[kafka.properties]",
+            "[routing]",
+            "tenant_from",
+            "field",
+            "topic_pattern",
+            "org_id_mismatch",
+            "[store]",
+            "url",
+            "[pipeline]",
+            "max_event_bytes",
+            "max_inflight_bytes",
+            "flush_bytes",
+            "flush_records",
+            "flush_interval_secs",
+            "[http]",
+            "listen",
+            "[[tenant]]",
+            "id",
+            "rules",
+            "indicators",
+            "mapping",
+            "placeholders",
+        ] {
+            assert!(text.contains(key), "example lacks {key}");
+        }
+        // Serde's view of the keys: a config naming each default key parses.
+        let full = "[kafka]\nbrokers=\"b\"\ntopics=[\"t\"]\ngroup=\"g\"\nsession_timeout_ms=1\n[kafka.properties]\n\
+            [routing]\ntenant_from=\"field\"\nfield=\"f\"\ntopic_pattern=\"x\"\norg_id_mismatch=\"deadletter\"\n\
+            [store]\nurl=\"memory://\"\n[pipeline]\nmax_event_bytes=1\nmax_inflight_bytes=2\nflush_bytes=1\n\
+            flush_records=1\nflush_interval_secs=1.0\n[http]\nlisten=\"\"\n";
+        Config::parse(full).expect("every documented key is a real key");
+    }
+}

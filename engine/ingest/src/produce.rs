@@ -26,10 +26,10 @@ impl ClientContext for Deliveries {}
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
     fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = r {
-            if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
-                tracing::error!("delivery failed: {e}");
-            }
+        if let Err((e, _)) = r
+            && self.failed.fetch_add(1, Ordering::Relaxed) == 0
+        {
+            tracing::error!("delivery failed: {e}");
         }
     }
 }

@@ -182,7 +182,7 @@ fn first_text(ev: &Value, paths: &[Vec<String>]) -> Option<String> {
             if let Some(t) = event::scalar_text(v, &mut buf) {
                 return Some(t.to_owned());
             }
-            if let Some(first) = v.as_array().and_then(|a| a.get(0))
+            if let Some(first) = v.as_array().and_then(|a| a.first())
                 && let Some(t) = event::scalar_text(first, &mut buf)
             {
                 return Some(t.to_owned());
