@@ -81,9 +81,17 @@ fn bare_consume(brokers: &str, group: &str, n: usize) -> (Duration, Vec<(String,
     c.subscribe(&[TOPIC]).expect("subscribe");
     let mut out = Vec::with_capacity(n);
     let mut started = None;
+    let mut last = Instant::now();
     while out.len() < n {
+        if last.elapsed() > Duration::from_secs(30) {
+            panic!(
+                "bare consumer stalled at {} of {n} records (the mock broker keeps ~5 MiB per partition: lower WARDEN_BENCH_EVENTS)",
+                out.len()
+            );
+        }
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
             started.get_or_insert_with(Instant::now);
+            last = Instant::now();
             let key = m
                 .key()
                 .map(|k| String::from_utf8_lossy(k).into_owned())

@@ -100,6 +100,8 @@ struct State {
     summary: Summary,
     to_commit: Vec<(String, i32, i64)>,
     assigned_once: bool,
+    /// Partitions are paused for memory.
+    paused: bool,
 }
 
 struct Shared {
@@ -113,6 +115,8 @@ struct Shared {
     state: Mutex<State>,
     done_tx: Sender<Done>,
     done_rx: Mutex<Receiver<Done>>,
+    /// Per partition, from librdkafka's statistics: (high watermark, committed, low watermark).
+    watermarks: Mutex<HashMap<(String, i32), Marks>>,
 }
 
 impl Shared {
@@ -121,11 +125,35 @@ impl Shared {
     }
 }
 
+/// (high watermark, committed offset, low watermark) of one partition.
+type Marks = (i64, i64, i64);
+
 struct Ctx {
     shared: Arc<Shared>,
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// librdkafka's statistics (every 500 ms) carry each partition's high
+    /// watermark as last fetched: lag and end-of-partition checks read it
+    /// here instead of asking the broker.
+    fn stats(&self, stats: rdkafka::statistics::Statistics) {
+        let mut w = self
+            .shared
+            .watermarks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (topic, t) in &stats.topics {
+            for p in t.partitions.values() {
+                if p.partition >= 0 && p.hi_offset >= 0 {
+                    w.insert(
+                        (topic.clone(), p.partition),
+                        (p.hi_offset, p.committed_offset, p.lo_offset),
+                    );
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for Ctx {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, r: &Rebalance<'_>) {
@@ -142,10 +170,16 @@ impl ConsumerContext for Ctx {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, r: &Rebalance<'_>) {
         match r {
             Rebalance::Assign(tpl) => {
                 let sh = &self.shared;
+                // librdkafka keeps a partition's pause across a revoke and a
+                // re-assignment: start every assignment resumed; the main loop
+                // pauses again if memory is still over the cap.
+                let _ = consumer.resume(tpl);
+                sh.lock().paused = false;
+                sh.metrics.paused.set(0);
                 for e in tpl.elements() {
                     let Ok(topic) = Topic::new(e.topic()) else {
                         tracing::error!(
@@ -282,9 +316,11 @@ pub fn run(cfg: Config, tenants: Tenants, opts: RunOptions) -> Result<Summary> {
             summary: Summary::default(),
             to_commit: Vec::new(),
             assigned_once: false,
+            paused: false,
         }),
         done_tx,
         done_rx: Mutex::new(done_rx),
+        watermarks: Mutex::new(HashMap::new()),
         cfg,
     });
     let consumer = consumer(&shared)?;
@@ -299,12 +335,10 @@ pub fn run(cfg: Config, tenants: Tenants, opts: RunOptions) -> Result<Summary> {
         "consuming"
     );
     let result = main_loop(&shared, &consumer, &opts);
-    // Leave the group cleanly: the revoke callback drains what is left.
+    // Flush and commit everything still assigned, then leave the group.
+    let parts: Vec<(String, i32)> = shared.lock().parts.keys().cloned().collect();
+    drain(&shared, &consumer, &parts, Duration::from_secs(60), true);
     consumer.unsubscribe();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline && !shared.lock().parts.is_empty() {
-        let _ = consumer.poll(Duration::from_millis(100));
-    }
     drop(consumer);
     let summary = shared.lock().summary.clone();
     rt.shutdown_timeout(Duration::from_secs(2));
@@ -343,6 +377,7 @@ fn consumer(shared: &Arc<Shared>) -> Result<BaseConsumer<Ctx>> {
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", k.session_timeout_ms.to_string())
         .set("queued.max.messages.kbytes", "65536")
+        .set("statistics.interval.ms", "500")
         .set("client.id", "warden");
     for (key, v) in &k.properties {
         cc.set(key, v);
@@ -358,16 +393,16 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
     let mut last_record = Instant::now();
     let mut last_tick = Instant::now();
     let mut last_lag = Instant::now();
-    let mut paused = false;
     loop {
         if opts.shutdown.load(Ordering::SeqCst) {
-            let parts: Vec<(String, i32)> = sh.lock().parts.keys().cloned().collect();
-            drain(sh, consumer, &parts, Duration::from_secs(60), true);
             return Ok(());
         }
         handle_done(sh, consumer);
         // Memory: pause everything above the cap, resume below half of it.
-        let inflight = sh.lock().inflight;
+        let (inflight, paused) = {
+            let st = sh.lock();
+            (st.inflight, st.paused)
+        };
         sh.metrics.inflight_bytes.set(inflight as i64);
         if !paused && inflight > p.max_inflight_bytes {
             // Close the open segments so their bytes start draining.
@@ -375,14 +410,14 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
             if let Ok(a) = consumer.assignment() {
                 let _ = consumer.pause(&a);
             }
-            paused = true;
+            sh.lock().paused = true;
             sh.metrics.paused.set(1);
             tracing::debug!(inflight, "paused: in-flight bytes over the cap");
         } else if paused && inflight <= p.max_inflight_bytes / 2 {
             if let Ok(a) = consumer.assignment() {
                 let _ = consumer.resume(&a);
             }
-            paused = false;
+            sh.lock().paused = false;
             sh.metrics.paused.set(0);
         }
         match consumer.poll(Duration::from_millis(50)) {
@@ -399,9 +434,9 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
             last_tick = Instant::now();
             close_all(sh, |s| s.due(p.flush_bytes, p.flush_records, max_age));
         }
-        if last_lag.elapsed() >= Duration::from_secs(5) {
+        if last_lag.elapsed() >= Duration::from_secs(1) {
             last_lag = Instant::now();
-            update_lag(sh, consumer);
+            update_lag(sh);
         }
         if let Some(idle) = opts.until_idle
             && last_record.elapsed() >= idle
@@ -1052,58 +1087,39 @@ fn drain<C: ConsumerContext>(
 
 /// Every assigned partition has been read to its end and nothing waits to be written.
 fn all_at_end(sh: &Shared, consumer: &BaseConsumer<Ctx>) -> bool {
-    let keys: Vec<(String, i32, Option<i64>)> = {
-        let st = sh.lock();
-        if st.parts.values().any(|p| !p.pending.is_empty()) {
-            // Writes in flight: not idle yet, but let them land.
-            drop(st);
-            handle_done(sh, consumer);
-            return false;
-        }
-        st.parts
-            .iter()
-            .map(|((t, p), part)| (t.clone(), *p, part.next_offset.or(part.committed)))
-            .collect()
-    };
-    for (t, p, next) in keys {
-        let Ok((low, high)) = consumer.fetch_watermarks(&t, p, Duration::from_secs(2)) else {
-            return false;
-        };
-        let next = match next {
-            Some(n) => n,
-            None => {
-                let mut tpl = TopicPartitionList::new();
-                let _ = tpl.add_partition(&t, p);
-                let committed = consumer
-                    .committed_offsets(tpl, Duration::from_secs(2))
-                    .ok()
-                    .and_then(|l| l.find_partition(&t, p).map(|e| e.offset()));
-                match committed {
-                    Some(Offset::Offset(o)) => o,
-                    _ => low,
-                }
-            }
-        };
-        if next < high {
-            return false;
-        }
+    let st = sh.lock();
+    if st.parts.values().any(|p| !p.pending.is_empty()) {
+        // Writes in flight: not idle yet, but let them land.
+        drop(st);
+        handle_done(sh, consumer);
+        return false;
     }
-    true
+    let w = sh.watermarks.lock().unwrap_or_else(|e| e.into_inner());
+    st.parts.iter().all(|(k, part)| {
+        let Some(&(high, committed, low)) = w.get(k) else {
+            return false;
+        };
+        // Where reading stands: our own position, else the group's
+        // committed offset, else (nothing committed) the partition's start.
+        let start = if committed >= 0 {
+            committed
+        } else {
+            low.max(0)
+        };
+        let read = part.next_offset.or(part.committed).unwrap_or(start);
+        read >= high
+    })
 }
 
-fn update_lag(sh: &Shared, consumer: &BaseConsumer<Ctx>) {
-    let keys: Vec<(String, i32, Option<i64>)> = sh
-        .lock()
-        .parts
-        .iter()
-        .map(|((t, p), part)| (t.clone(), *p, part.committed))
-        .collect();
-    for (t, p, committed) in keys {
-        if let Ok((low, high)) = consumer.fetch_watermarks(&t, p, Duration::from_millis(500)) {
-            let c = committed.unwrap_or(low);
+fn update_lag(sh: &Shared) {
+    let st = sh.lock();
+    let w = sh.watermarks.lock().unwrap_or_else(|e| e.into_inner());
+    for (k, part) in &st.parts {
+        if let Some(&(high, committed, _)) = w.get(k) {
+            let c = part.committed.unwrap_or(committed.max(0));
             sh.metrics
                 .lag
-                .with_label_values(&[&t, &p.to_string()])
+                .with_label_values(&[&k.0, &k.1.to_string()])
                 .set((high - c).max(0));
         }
     }
