@@ -110,7 +110,7 @@ fn main() {
     let events: u64 = std::env::var("WARDEN_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(80_000);
+        .unwrap_or(40_000);
     let sigmahq = std::env::var("WARDEN_BENCH_RULES").is_ok_and(|v| v == "sigmahq");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
