@@ -629,7 +629,7 @@ fn end_to_end_on_s3() {
 }
 
 #[test]
-fn two_instances_in_one_group() {
+fn two_instances_in_one_group_with_a_tight_memory_cap() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("store").display().to_string();
     let broker = Broker::start("shared", 4);
@@ -637,7 +637,7 @@ fn two_instances_in_one_group() {
     let cfg = dir.path().join("warden.toml");
     std::fs::write(
         &cfg,
-        "[kafka]\nsession_timeout_ms = 6000\n[pipeline]\nflush_interval_secs = 0.5\n",
+        "[kafka]\nsession_timeout_ms = 6000\n[pipeline]\nmax_inflight_bytes = 1048576\nmax_event_bytes = 65536\nflush_interval_secs = 0.5\n",
     )
     .expect("config");
     let producer = {

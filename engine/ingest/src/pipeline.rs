@@ -407,8 +407,24 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
         if !paused && inflight > p.max_inflight_bytes {
             // Close the open segments so their bytes start draining.
             close_all(sh, |_| true);
+            // A replayed segment must reach its intent's end before it can
+            // be written, so its partition keeps going (its size is bounded
+            // by the original segment's); every other partition pauses.
+            let replaying: Vec<(String, i32)> = sh
+                .lock()
+                .parts
+                .iter()
+                .filter(|(_, p)| p.seg.as_ref().is_some_and(|s| s.end.is_some()))
+                .map(|(k, _)| k.clone())
+                .collect();
             if let Ok(a) = consumer.assignment() {
-                let _ = consumer.pause(&a);
+                let mut tpl = TopicPartitionList::new();
+                for e in a.elements() {
+                    if !replaying.contains(&(e.topic().to_owned(), e.partition())) {
+                        let _ = tpl.add_partition(e.topic(), e.partition());
+                    }
+                }
+                let _ = consumer.pause(&tpl);
             }
             sh.lock().paused = true;
             sh.metrics.paused.set(1);
