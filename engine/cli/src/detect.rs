@@ -113,27 +113,14 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         }
         if let Some(m) = &indicators {
             for h in &ind_hits {
-                let ind = m.indicator(h);
-                let kind = ind.kind.as_str();
-                let rule_id = format!("indicator:{}:{}", ind.source, ind.value);
-                let title = format!("Threat indicator match: {kind} {}", ind.value);
-                let tags = [
-                    "indicator".to_string(),
-                    format!("indicator.{kind}"),
-                    format!("indicator.source.{}", ind.source),
-                ];
-                let matched = [MatchedField {
-                    field: h.field.clone(),
-                    value: h.value.clone(),
-                    test: format!("indicator {kind} {} from {}", ind.value, ind.source),
-                }];
+                let a = m.alert(h);
                 let alert = Alert {
-                    rule_id: &rule_id,
-                    rule_title: &title,
-                    level: "high",
-                    tags: &tags,
+                    rule_id: &a.rule_id,
+                    rule_title: &a.title,
+                    level: a.level,
+                    tags: &a.tags,
                     org_id,
-                    matched: &matched,
+                    matched: &a.matched,
                     line: line_no,
                     event: raw,
                 };

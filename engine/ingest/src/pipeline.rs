@@ -21,7 +21,7 @@ use warden_archive::batch::{AlertRow, Origin};
 use warden_archive::layout::Hour;
 use warden_archive::{TenantId, Topic, alert_id};
 use warden_detect::indicators::IndicatorScratch;
-use warden_detect::{MatchedField, RuleHit, Scratch, event};
+use warden_detect::{RuleHit, Scratch, event};
 
 use crate::config::{Config, Mismatch, TenantSource};
 use crate::metrics::Metrics;
@@ -89,7 +89,6 @@ struct Work {
     ind_scratch: IndicatorScratch,
     hits: Vec<RuleHit>,
     ind_hits: Vec<warden_detect::indicators::IndicatorHit>,
-    matched: String,
 }
 
 struct State {
@@ -166,7 +165,7 @@ impl ConsumerContext for Ctx {
             tracing::info!(partitions = parts.len(), "partitions revoked: draining");
             let timeout =
                 Duration::from_millis(u64::from(self.shared.cfg.kafka.session_timeout_ms) / 2);
-            drain(&self.shared, consumer, &parts, timeout, false);
+            drain(&self.shared, consumer, &parts, timeout);
         }
     }
 
@@ -311,7 +310,6 @@ pub fn run(cfg: Config, tenants: Tenants, opts: RunOptions) -> Result<Summary> {
                 ind_scratch: IndicatorScratch::default(),
                 hits: Vec::new(),
                 ind_hits: Vec::new(),
-                matched: String::new(),
             },
             summary: Summary::default(),
             to_commit: Vec::new(),
@@ -337,7 +335,7 @@ pub fn run(cfg: Config, tenants: Tenants, opts: RunOptions) -> Result<Summary> {
     let result = main_loop(&shared, &consumer, &opts);
     // Flush and commit everything still assigned, then leave the group.
     let parts: Vec<(String, i32)> = shared.lock().parts.keys().cloned().collect();
-    drain(&shared, &consumer, &parts, Duration::from_secs(60), true);
+    drain(&shared, &consumer, &parts, Duration::from_secs(60));
     consumer.unsubscribe();
     drop(consumer);
     let summary = shared.lock().summary.clone();
@@ -397,7 +395,7 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
         if opts.shutdown.load(Ordering::SeqCst) {
             return Ok(());
         }
-        handle_done(sh, consumer);
+        drop(settle(sh, consumer));
         // Memory: pause everything above the cap, resume below half of it.
         let (inflight, paused) = {
             let st = sh.lock();
@@ -771,36 +769,28 @@ fn decode(
         };
     for h in &work.hits {
         let meta = &h.rule.meta;
-        work.matched.clear();
-        work.matched
-            .push_str(&serde_json::to_string(&h.matched).unwrap_or_default());
+        let matched = serde_json::to_string(&h.matched).unwrap_or_default();
         alert(
             meta.id.as_deref().unwrap_or(meta.title.as_str()),
             &meta.title,
             meta.level.as_deref().unwrap_or("medium"),
             &meta.tags,
             "sigma",
-            &work.matched,
+            &matched,
         );
     }
     if let Some(m) = &det.indicators {
         for h in &work.ind_hits {
-            let ind = m.indicator(h);
-            let kind = ind.kind.as_str();
-            let rule_id = format!("indicator:{}:{}", ind.source, ind.value);
-            let title = format!("Threat indicator match: {kind} {}", ind.value);
-            let tags = [
-                "indicator".to_string(),
-                format!("indicator.{kind}"),
-                format!("indicator.source.{}", ind.source),
-            ];
-            let matched = [MatchedField {
-                field: h.field.clone(),
-                value: h.value.clone(),
-                test: format!("indicator {kind} {} from {}", ind.value, ind.source),
-            }];
-            let matched = serde_json::to_string(&matched).unwrap_or_default();
-            alert(&rule_id, &title, "high", &tags, "indicator", &matched);
+            let a = m.alert(h);
+            let matched = serde_json::to_string(&a.matched).unwrap_or_default();
+            alert(
+                &a.rule_id,
+                &a.title,
+                a.level,
+                &a.tags,
+                "indicator",
+                &matched,
+            );
         }
     }
     let c = seg.counts.entry(Some(tenant)).or_default();
@@ -896,20 +886,21 @@ async fn write_job(
     }
 }
 
-/// Applies finished writes: commits each partition up to the end of its
-/// leading run of durable segments.
-fn handle_done(sh: &Shared, consumer: &BaseConsumer<Ctx>) {
+/// Applies finished writes and commits each partition up to the end of its
+/// leading run of durable segments (retrying a commit that failed before).
+/// Returns the state, locked, for the caller's next check.
+fn settle<'a, C: ConsumerContext>(
+    sh: &'a Shared,
+    consumer: &BaseConsumer<C>,
+) -> MutexGuard<'a, State> {
     let rx = sh.done_rx.lock().unwrap_or_else(|e| e.into_inner());
-    let mut any = false;
     let mut st = sh.lock();
     while let Ok(d) = rx.try_recv() {
-        any = true;
         accept_done(sh, &mut st, d);
     }
     drop(rx);
-    if any {
-        commit(sh, &mut st, consumer);
-    }
+    commit(sh, &mut st, consumer);
+    st
 }
 
 fn accept_done(sh: &Shared, st: &mut State, d: Done) {
@@ -1020,17 +1011,11 @@ fn close_all(sh: &Shared, due: impl Fn(&Segment) -> bool) {
 fn wait_pending<C: ConsumerContext>(sh: &Shared, consumer: &BaseConsumer<C>, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
-        {
-            let rx = sh.done_rx.lock().unwrap_or_else(|e| e.into_inner());
-            let mut st = sh.lock();
-            while let Ok(d) = rx.try_recv() {
-                accept_done(sh, &mut st, d);
-            }
-            commit(sh, &mut st, consumer);
-            if st.parts.values().all(|p| p.pending.is_empty()) || Instant::now() >= deadline {
-                return;
-            }
+        let st = settle(sh, consumer);
+        if st.parts.values().all(|p| p.pending.is_empty()) || Instant::now() >= deadline {
+            return;
         }
+        drop(st);
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -1045,7 +1030,6 @@ fn drain<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     parts: &[(String, i32)],
     timeout: Duration,
-    _shutdown: bool,
 ) {
     {
         let mut st = sh.lock();
@@ -1068,35 +1052,29 @@ fn drain<C: ConsumerContext>(
     }
     let deadline = Instant::now() + timeout;
     loop {
-        {
-            let rx = sh.done_rx.lock().unwrap_or_else(|e| e.into_inner());
-            let mut st = sh.lock();
-            while let Ok(d) = rx.try_recv() {
-                accept_done(sh, &mut st, d);
-            }
-            commit(sh, &mut st, consumer);
-            let busy = parts
-                .iter()
-                .any(|k| st.parts.get(k).is_some_and(|p| !p.pending.is_empty()));
-            if !busy || Instant::now() >= deadline {
-                for k in parts {
-                    if let Some(p) = st.parts.remove(k) {
-                        p.cancel.store(true, Ordering::SeqCst);
-                        let left: usize = p.pending.iter().map(|x| x.bytes).sum();
-                        st.inflight = st.inflight.saturating_sub(left);
-                        if !p.pending.is_empty() {
-                            tracing::warn!(
-                                topic = %p.topic,
-                                partition = p.partition,
-                                segments = p.pending.len(),
-                                "abandoning segments not yet durable: the next owner replays them"
-                            );
-                        }
+        let mut st = settle(sh, consumer);
+        let busy = parts
+            .iter()
+            .any(|k| st.parts.get(k).is_some_and(|p| !p.pending.is_empty()));
+        if !busy || Instant::now() >= deadline {
+            for k in parts {
+                if let Some(p) = st.parts.remove(k) {
+                    p.cancel.store(true, Ordering::SeqCst);
+                    let left: usize = p.pending.iter().map(|x| x.bytes).sum();
+                    st.inflight = st.inflight.saturating_sub(left);
+                    if !p.pending.is_empty() {
+                        tracing::warn!(
+                            topic = %p.topic,
+                            partition = p.partition,
+                            segments = p.pending.len(),
+                            "abandoning segments not yet durable: the next owner replays them"
+                        );
                     }
                 }
-                return;
             }
+            return;
         }
+        drop(st);
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -1107,7 +1085,7 @@ fn all_at_end(sh: &Shared, consumer: &BaseConsumer<Ctx>) -> bool {
     if st.parts.values().any(|p| !p.pending.is_empty()) {
         // Writes in flight: not idle yet, but let them land.
         drop(st);
-        handle_done(sh, consumer);
+        drop(settle(sh, consumer));
         return false;
     }
     let w = sh.watermarks.lock().unwrap_or_else(|e| e.into_inner());

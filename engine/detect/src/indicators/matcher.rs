@@ -23,6 +23,19 @@ pub struct IndicatorHit {
     pub value: String,
 }
 
+/// How an indicator hit reads as an alert: the same in `warden detect` and
+/// in the pipeline's archive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndicatorAlert {
+    /// `indicator:<source>:<value>`.
+    pub rule_id: String,
+    pub title: String,
+    /// Indicator hits are always raised at this level.
+    pub level: &'static str,
+    pub tags: [String; 3],
+    pub matched: [crate::MatchedField; 1],
+}
+
 /// A trie of the mapped paths, walked once per event.
 #[derive(Debug, Default)]
 struct Paths {
@@ -113,6 +126,27 @@ impl IndicatorMatcher {
     /// The indicator behind a hit.
     pub fn indicator(&self, hit: &IndicatorHit) -> &Indicator {
         self.set.get(hit.index)
+    }
+
+    /// The alert a hit raises.
+    pub fn alert(&self, hit: &IndicatorHit) -> IndicatorAlert {
+        let ind = self.indicator(hit);
+        let kind = ind.kind.as_str();
+        IndicatorAlert {
+            rule_id: format!("indicator:{}:{}", ind.source, ind.value),
+            title: format!("Threat indicator match: {kind} {}", ind.value),
+            level: "high",
+            tags: [
+                "indicator".to_string(),
+                format!("indicator.{kind}"),
+                format!("indicator.source.{}", ind.source),
+            ],
+            matched: [crate::MatchedField {
+                field: hit.field.clone(),
+                value: hit.value.clone(),
+                test: format!("indicator {kind} {} from {}", ind.value, ind.source),
+            }],
+        }
     }
 
     /// Finds every indicator in `event`; each indicator is reported once.

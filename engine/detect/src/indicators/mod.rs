@@ -23,7 +23,7 @@ mod plain;
 mod set;
 mod stix;
 
-pub use matcher::{IndicatorHit, IndicatorMatcher, IndicatorScratch};
+pub use matcher::{IndicatorAlert, IndicatorHit, IndicatorMatcher, IndicatorScratch};
 
 use std::fmt;
 use std::path::Path;
