@@ -160,8 +160,7 @@ fn main() {
         alerts = 0;
         let t = Instant::now();
         for (key, payload) in &records {
-            let id = warden_archive_id(key);
-            let Some(idx) = compiled.lookup(&id) else {
+            let Ok((_, idx)) = compiled.resolve(key) else {
                 continue;
             };
             let det = compiled.detector(idx);
@@ -220,10 +219,4 @@ fn main() {
         e / b,
         e / d
     );
-}
-
-fn warden_archive_id(key: &str) -> warden_archive::TenantId {
-    warden_archive::TenantId::new(key)
-        .or_else(|_| warden_archive::TenantId::new("invalid"))
-        .expect("a valid id")
 }

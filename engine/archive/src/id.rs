@@ -49,6 +49,14 @@ impl TenantId {
     }
 }
 
+/// Lets maps keyed by tenant id be searched with a `&str` without
+/// allocating; equality and hashing are the underlying string's.
+impl std::borrow::Borrow<str> for TenantId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for TenantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -446,6 +446,5 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
         "Explore: warden query --store {} \"SELECT org_id, rule_title, count(*) FROM alerts GROUP BY 1, 2 ORDER BY 3 DESC\"",
         dir.display()
     );
-    let _ = Ordering::SeqCst;
     Ok(ExitCode::SUCCESS)
 }

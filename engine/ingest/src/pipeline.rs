@@ -16,7 +16,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sonic_rs::{JsonValueTrait, Value};
+use sonic_rs::JsonValueTrait;
 use warden_archive::batch::{AlertRow, Origin};
 use warden_archive::layout::Hour;
 use warden_archive::{TenantId, Topic, alert_id};
@@ -478,7 +478,14 @@ fn record(sh: &Shared, st: &mut State, msg: &BorrowedMessage<'_>) {
         inflight,
         ..
     } = st;
-    let Some(part) = parts.get_mut(&(msg.topic().to_owned(), msg.partition())) else {
+    // A scan, not a keyed lookup: the key would need an owned topic string
+    // per record, and an instance holds few partitions.
+    let (topic, partition) = (msg.topic(), msg.partition());
+    let Some(part) = parts
+        .iter_mut()
+        .find(|((t, p), _)| *p == partition && t == topic)
+        .map(|(_, part)| part)
+    else {
         // Not (or no longer) ours: librdkafka can deliver a prefetched
         // record around a rebalance. It will be read again by its owner.
         return;
@@ -550,18 +557,8 @@ fn dead(
     let claimed: Option<String> = claimed.map(|c| c.chars().take(256).collect());
     seg.dead_hour(hour, origin.offset)
         .append(origin, reason, claimed.as_deref(), key, raw);
-    seg.counts.entry(tenant.cloned()).or_default().deadletters += 1;
+    seg.counts_mut(tenant).deadletters += 1;
     *seg.dead_reasons.entry(class).or_default() += 1;
-}
-
-fn text_at(ev: &Value, paths: &[Vec<String>]) -> Option<String> {
-    let mut vals = Vec::new();
-    for segs in paths {
-        event::values_at(ev, segs, &mut vals);
-    }
-    let mut buf = String::new();
-    vals.iter()
-        .find_map(|v| event::scalar_text(v, &mut buf).map(str::to_owned))
 }
 
 /// Resolves, parses, detects and appends one record to the segment.
@@ -595,11 +592,10 @@ fn decode(
         return dead(seg, origin, "oversized", &reason, None, None, key, payload);
     }
     // The tenant from the key or topic is known before parsing.
-    let pre: Option<std::result::Result<String, String>> = match routing.tenant_from {
+    let pre: Option<std::result::Result<&str, String>> = match routing.tenant_from {
         TenantSource::Key => Some(match key {
             None => Err("no tenant: the message has no key (routing.tenant_from = \"key\")".into()),
             Some(k) => std::str::from_utf8(k)
-                .map(str::to_owned)
                 .map_err(|_| "no tenant: the message key is not UTF-8".to_owned()),
         }),
         TenantSource::Topic => Some(
@@ -609,7 +605,7 @@ fn decode(
                     let mut caps = re.create_captures();
                     re.captures(origin.topic.as_str(), &mut caps);
                     caps.get_group_by_name("tenant")
-                        .map(|s| origin.topic.as_str()[s.range()].to_owned())
+                        .map(|s| &origin.topic.as_str()[s.range()])
                 })
                 .ok_or_else(|| {
                     format!(
@@ -623,15 +619,7 @@ fn decode(
     if let Some(Err(reason)) = &pre {
         return dead(seg, origin, "no_tenant", reason, None, None, key, payload);
     }
-    let check = |claimed: &str| -> std::result::Result<(TenantId, usize), (&'static str, String)> {
-        let id =
-            TenantId::new(claimed).map_err(|e| ("invalid_tenant", format!("no tenant: {e}")))?;
-        let idx = sh
-            .tenants
-            .lookup(&id)
-            .ok_or_else(|| ("unknown_tenant", format!("unknown tenant {claimed:?}")))?;
-        Ok((id, idx))
-    };
+    let check = |claimed: &str| sh.tenants.resolve(claimed);
     let mut resolved = None;
     if let Some(Ok(claimed)) = &pre {
         match check(claimed) {
@@ -650,19 +638,18 @@ fn decode(
             }
         }
     }
-    let Ok(text) = std::str::from_utf8(payload) else {
-        let t = resolved.as_ref().map(|(id, _)| id);
-        let e = std::str::from_utf8(payload)
-            .err()
-            .map(|e| e.valid_up_to())
-            .unwrap_or(0);
-        let reason = format!("malformed event: invalid UTF-8 at byte {e}");
-        return dead(seg, origin, "malformed", &reason, t, None, key, payload);
+    let text = match std::str::from_utf8(payload) {
+        Ok(t) => t,
+        Err(e) => {
+            let t = resolved.map(|(id, _)| id);
+            let reason = format!("malformed event: invalid UTF-8 at byte {}", e.valid_up_to());
+            return dead(seg, origin, "malformed", &reason, t, None, key, payload);
+        }
     };
     let ev = match event::parse(payload) {
         Ok(v) if v.is_object() => v,
         Ok(_) => {
-            let t = resolved.as_ref().map(|(id, _)| id);
+            let t = resolved.map(|(id, _)| id);
             return dead(
                 seg,
                 origin,
@@ -675,12 +662,12 @@ fn decode(
             );
         }
         Err(e) => {
-            let t = resolved.as_ref().map(|(id, _)| id);
+            let t = resolved.map(|(id, _)| id);
             let reason = format!("malformed JSON: {e}");
             return dead(seg, origin, "malformed", &reason, t, None, key, payload);
         }
     };
-    let field_value = text_at(&ev, &sh.mismatch_path);
+    let field_value = crate::tenants::field_text(&ev, &sh.mismatch_path, false);
     let (tenant, idx) = match resolved {
         Some(t) => t,
         None => {
@@ -708,10 +695,7 @@ fn decode(
     if let Some(claimed) = field_value.as_deref()
         && claimed != tenant.as_str()
     {
-        seg.counts
-            .entry(Some(tenant.clone()))
-            .or_default()
-            .mismatches += 1;
+        seg.counts_mut(Some(tenant)).mismatches += 1;
         if routing.org_id_mismatch == Mismatch::Deadletter {
             let reason = format!(
                 "org_id mismatch: the event says {claimed:?}, the message belongs to {:?}",
@@ -722,7 +706,7 @@ fn decode(
                 origin,
                 "org_id_mismatch",
                 &reason,
-                Some(&tenant),
+                Some(tenant),
                 Some(claimed),
                 key,
                 payload,
@@ -743,15 +727,15 @@ fn decode(
     let refs: [Option<&str>; 8] = std::array::from_fn(|i| promoted[i].as_deref());
     let detection_time = now_ms();
     let n_alerts = work.hits.len() + work.ind_hits.len();
-    let th = seg.tenant_hour(&tenant, hour, origin.offset);
-    th.events.append(&tenant, origin, event_time, &refs, text);
+    let th = seg.tenant_hour(tenant, hour, origin.offset);
+    th.events.append(tenant, origin, event_time, &refs, text);
     let mut alert =
         |rule_id: &str, title: &str, level: &str, tags: &[String], source: &str, matched: &str| {
             let id = alert_id(origin.topic, origin.partition, origin.offset, rule_id);
             th.alerts.append(
                 &AlertRow {
                     alert_id: &id,
-                    org_id: &tenant,
+                    org_id: tenant,
                     rule_id,
                     rule_title: title,
                     level,
@@ -793,7 +777,7 @@ fn decode(
             );
         }
     }
-    let c = seg.counts.entry(Some(tenant)).or_default();
+    let c = seg.counts_mut(Some(tenant));
     c.events += 1;
     c.bytes += payload.len() as u64;
     c.alerts += n_alerts as u64;

@@ -73,10 +73,14 @@ pub struct Segment {
     pub end: Option<i64>,
     /// Files the intent listed (replays delete those no longer produced).
     pub previous_files: Vec<String>,
-    pub tenants: BTreeMap<(TenantId, Hour), TenantHour>,
+    /// Keyed by tenant, then hour: a known tenant is found with its `&str`,
+    /// so a record costs no id allocation.
+    pub tenants: BTreeMap<TenantId, BTreeMap<Hour, TenantHour>>,
     pub dead: BTreeMap<Hour, (i64, DeadLettersBuilder)>,
-    /// Counts per tenant; dead letters without a known tenant under `None`.
-    pub counts: BTreeMap<Option<TenantId>, Counts>,
+    /// Counts per tenant.
+    counts: BTreeMap<TenantId, Counts>,
+    /// Counts of dead letters without a known tenant.
+    unknown: Counts,
     /// Dead letters per reason class.
     pub dead_reasons: BTreeMap<&'static str, u64>,
 }
@@ -94,17 +98,36 @@ impl Segment {
             tenants: BTreeMap::new(),
             dead: BTreeMap::new(),
             counts: BTreeMap::new(),
+            unknown: Counts::default(),
             dead_reasons: BTreeMap::new(),
         }
     }
 
     pub fn tenant_hour(&mut self, tenant: &TenantId, hour: Hour, offset: i64) -> &mut TenantHour {
+        if !self.tenants.contains_key(tenant.as_str()) {
+            self.tenants.insert(tenant.clone(), BTreeMap::new());
+        }
         self.tenants
-            .entry((tenant.clone(), hour))
+            .get_mut(tenant.as_str())
+            .expect("inserted above")
+            .entry(hour)
             .or_insert_with(|| TenantHour {
                 first_offset: offset,
                 ..TenantHour::default()
             })
+    }
+
+    /// The counts of `tenant` (`None`: no known tenant).
+    pub fn counts_mut(&mut self, tenant: Option<&TenantId>) -> &mut Counts {
+        let Some(tenant) = tenant else {
+            return &mut self.unknown;
+        };
+        if !self.counts.contains_key(tenant.as_str()) {
+            self.counts.insert(tenant.clone(), Counts::default());
+        }
+        self.counts
+            .get_mut(tenant.as_str())
+            .expect("inserted above")
     }
 
     pub fn dead_hour(&mut self, hour: Hour, offset: i64) -> &mut DeadLettersBuilder {
@@ -131,13 +154,16 @@ impl Segment {
     /// Closes the segment into the files it must write.
     pub fn into_job(mut self, topic: &Topic, partition: i32) -> Result<FlushJob> {
         let mut files: Vec<(Path, RecordBatch)> = Vec::new();
-        for ((tenant, hour), th) in &mut self.tenants {
-            let name = |t| layout::data_object(tenant, t, *hour, topic, partition, th.first_offset);
-            if !th.events.is_empty() {
-                files.push((name(Table::Events), th.events.finish()?));
-            }
-            if !th.alerts.is_empty() {
-                files.push((name(Table::Alerts), th.alerts.finish()?));
+        for (tenant, hours) in &mut self.tenants {
+            for (hour, th) in hours {
+                let name =
+                    |t| layout::data_object(tenant, t, *hour, topic, partition, th.first_offset);
+                if !th.events.is_empty() {
+                    files.push((name(Table::Events), th.events.finish()?));
+                }
+                if !th.alerts.is_empty() {
+                    files.push((name(Table::Alerts), th.alerts.finish()?));
+                }
             }
         }
         for (hour, (first, b)) in &mut self.dead {
@@ -172,7 +198,12 @@ impl Segment {
             stale,
             bytes: self.bytes,
             records: self.records,
-            counts: self.counts,
+            counts: self
+                .counts
+                .into_iter()
+                .map(|(t, c)| (Some(t), c))
+                .chain((self.unknown.deadletters > 0).then_some((None, self.unknown)))
+                .collect(),
             dead_reasons: self.dead_reasons,
             opened: self.opened,
         })

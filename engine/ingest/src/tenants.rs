@@ -173,6 +173,12 @@ impl Detector {
 }
 
 fn first_text(ev: &Value, paths: &[Vec<String>]) -> Option<String> {
+    field_text(ev, paths, true)
+}
+
+/// The first scalar text found along `paths`, in order; with
+/// `first_of_array`, an array's first element counts as its value.
+pub fn field_text(ev: &Value, paths: &[Vec<String>], first_of_array: bool) -> Option<String> {
     let mut vals = Vec::new();
     let mut buf = String::new();
     for segs in paths {
@@ -182,7 +188,8 @@ fn first_text(ev: &Value, paths: &[Vec<String>]) -> Option<String> {
             if let Some(t) = event::scalar_text(v, &mut buf) {
                 return Some(t.to_owned());
             }
-            if let Some(first) = v.as_array().and_then(|a| a.first())
+            if first_of_array
+                && let Some(first) = v.as_array().and_then(|a| a.first())
                 && let Some(t) = event::scalar_text(first, &mut buf)
             {
                 return Some(t.to_owned());
@@ -255,9 +262,16 @@ impl Tenants {
         Ok(t)
     }
 
-    /// The detector index of a known tenant.
-    pub fn lookup(&self, id: &TenantId) -> Option<usize> {
-        self.by_id.get(id).copied()
+    /// A tenant named by untrusted input, without allocating on success:
+    /// its id and detector index, or the dead-letter class and reason.
+    pub fn resolve(&self, claimed: &str) -> Result<(&TenantId, usize), (&'static str, String)> {
+        if let Some((id, idx)) = self.by_id.get_key_value(claimed) {
+            return Ok((id, *idx));
+        }
+        match TenantId::new(claimed) {
+            Err(e) => Err(("invalid_tenant", format!("no tenant: {e}"))),
+            Ok(_) => Err(("unknown_tenant", format!("unknown tenant {claimed:?}"))),
+        }
     }
 
     pub fn detector(&self, idx: usize) -> &Arc<Detector> {
