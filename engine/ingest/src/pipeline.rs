@@ -47,6 +47,33 @@ pub struct Summary {
     pub deadletters: u64,
     pub segments: u64,
     pub files: u64,
+    /// When the first record was polled (for throughput without start-up).
+    #[serde(skip)]
+    pub first_record: Option<Instant>,
+    /// When the last record was polled.
+    #[serde(skip)]
+    pub last_record: Option<Instant>,
+    /// When `until_idle` last found every partition at its end and began
+    /// the final flush.
+    #[serde(skip)]
+    pub idle_at: Option<Instant>,
+    /// When the last successful offset commit returned.
+    #[serde(skip)]
+    pub last_commit: Option<Instant>,
+}
+
+impl Summary {
+    /// Records per second from the first record polled to the last offset
+    /// commit: the sustained rate, without group join, start-up and the
+    /// idle wait of `until_idle`.
+    pub fn sustained_rate(&self) -> Option<f64> {
+        let mut busy = self.last_commit?.duration_since(self.first_record?);
+        if let (Some(last), Some(idle)) = (self.last_record, self.idle_at) {
+            busy = busy.saturating_sub(idle.saturating_duration_since(last));
+        }
+        let secs = busy.as_secs_f64();
+        (secs > 0.0).then(|| self.records as f64 / secs)
+    }
 }
 
 struct Pending {
@@ -438,6 +465,8 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
             Some(Ok(msg)) => {
                 last_record = Instant::now();
                 let mut st = sh.lock();
+                st.summary.first_record.get_or_insert(last_record);
+                st.summary.last_record = Some(last_record);
                 record(sh, &mut st, &msg);
             }
             Some(Err(KafkaError::PartitionEOF(_))) => {}
@@ -459,6 +488,7 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
         {
             // Flush what is open, wait for it, and check once more that
             // nothing arrived meanwhile.
+            sh.lock().summary.idle_at = Some(Instant::now());
             close_all(sh, |_| true);
             wait_pending(sh, consumer, Duration::from_secs(120));
             if all_at_end(sh, consumer) && sh.lock().parts.values().all(|p| p.seg.is_none()) {
@@ -965,6 +995,7 @@ fn commit<C: ConsumerContext>(sh: &Shared, st: &mut State, consumer: &BaseConsum
     match consumer.commit(&tpl, CommitMode::Sync) {
         Ok(()) => {
             sh.metrics.commits.inc();
+            st.summary.last_commit = Some(Instant::now());
             // The segments are committed: their intents are no longer needed.
             for (t, p, first) in st.to_commit.drain(..) {
                 if let Ok(topic) = Topic::new(&t) {

@@ -1,0 +1,61 @@
+//! Archiving cost: parse-only baseline vs. appending events to the Arrow
+//! builders and encoding them as one zstd Parquet file (what the pipeline's
+//! second core does per segment), same events, same run.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use warden_archive::batch::{EventsBuilder, Origin, to_parquet};
+use warden_archive::schema::PROMOTED;
+use warden_archive::{TenantId, Topic};
+use warden_benches::{parse_only, windows_events};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const EVENTS: usize = 20_000;
+
+fn build(events: &[String], tenant: &TenantId, topic: &Topic) -> EventsBuilder {
+    let mut b = EventsBuilder::default();
+    // Promoted columns as the pipeline fills them: short, repetitive values.
+    let promoted: [Option<&str>; PROMOTED.len()] =
+        std::array::from_fn(|i| (i % 2 == 0).then_some("WIN-HOST-01.corp.example"));
+    for (i, e) in events.iter().enumerate() {
+        let origin = Origin {
+            topic,
+            partition: 0,
+            offset: i as i64,
+            ingest_time: 1_700_000_000_000 + i as i64,
+        };
+        b.append(tenant, origin, 1_700_000_000_000, &promoted, e);
+    }
+    b
+}
+
+fn bench(c: &mut Criterion) {
+    let events = windows_events(EVENTS, 42);
+    let bytes: usize = events.iter().map(String::len).sum();
+    let tenant = TenantId::new("tenant-000").expect("tenant id");
+    let topic = Topic::new("events").expect("topic");
+    let mut g = c.benchmark_group("archive");
+    g.throughput(Throughput::Elements(EVENTS as u64));
+    g.sample_size(10);
+    g.bench_function("parse_only", |b| b.iter(|| parse_only(&events)));
+    g.bench_function("append", |b| {
+        b.iter(|| build(&events, &tenant, &topic).len())
+    });
+    g.bench_function("append_and_encode", |b| {
+        b.iter(|| {
+            let batch = build(&events, &tenant, &topic).finish().expect("batch");
+            to_parquet(&batch).expect("parquet").len()
+        })
+    });
+    g.finish();
+    let batch = build(&events, &tenant, &topic).finish().expect("batch");
+    let file = to_parquet(&batch).expect("parquet").len();
+    eprintln!(
+        "archive: {EVENTS} events, {bytes} bytes of JSON -> {file} bytes of Parquet ({:.1}x)",
+        bytes as f64 / file as f64
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
