@@ -49,6 +49,21 @@ impl TenantId {
     }
 }
 
+impl serde::Serialize for TenantId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// Deserializing validates: a control-plane object or API body can never
+/// carry an id that `TenantId::new` would refuse.
+impl<'de> serde::Deserialize<'de> for TenantId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<TenantId, D::Error> {
+        let s = String::deserialize(d)?;
+        TenantId::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Lets maps keyed by tenant id be searched with a `&str` without
 /// allocating; equality and hashing are the underlying string's.
 impl std::borrow::Borrow<str> for TenantId {
@@ -149,6 +164,73 @@ mod tests {
         }
         for bad in ["", ".", "..", "a/b", "a b", "a%2f", "é"] {
             Topic::new(bad).expect_err(bad);
+        }
+    }
+}
+
+/// An alert id as it arrives from a caller: exactly 32 lower-case hex
+/// digits (what [`crate::alert_id`] produces), so it can name a triage
+/// object without escaping anything.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AlertId(String);
+
+impl AlertId {
+    pub fn new(s: &str) -> Result<AlertId> {
+        if s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(AlertId(s.to_owned()))
+        } else {
+            Err(Error::InvalidId {
+                what: "alert id",
+                value: s.chars().take(80).collect(),
+                reason: "must be 32 lower-case hex digits",
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AlertId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod alert_id_tests {
+    use super::*;
+
+    #[test]
+    fn alert_ids_are_hex_only() {
+        assert!(AlertId::new(&"a".repeat(32)).is_ok());
+        for bad in [
+            "",
+            "../../x",
+            &"A".repeat(32),
+            &"g".repeat(32),
+            &"a".repeat(33),
+        ] {
+            assert!(AlertId::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tenant_ids_are_validated_when_deserialized() {
+        let ok: TenantId = serde_json::from_str("\"acme-1\"").expect("valid");
+        assert_eq!(ok.as_str(), "acme-1");
+        for bad in [
+            "\"..\"",
+            "\"a/b\"",
+            "\"%2e%2e\"",
+            "\"Acme\"",
+            "\"ac\\u00e9\"",
+        ] {
+            assert!(serde_json::from_str::<TenantId>(bad).is_err(), "{bad}");
         }
     }
 }

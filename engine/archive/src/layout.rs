@@ -5,6 +5,8 @@
 //! tenants/org_id=<id>/alerts/dt=YYYY-MM-DD/hour=HH/<topic>-<partition>-<first_offset>.parquet
 //! _deadletter/dt=YYYY-MM-DD/hour=HH/<topic>-<partition>-<first_offset>.parquet
 //! _state/ingest/<topic>/<partition>/<first_offset>.json   segment intents (see warden-ingest)
+//! tenants/org_id=<id>/triage/<alert_id>/<seq>.json         alert status history (append-only)
+//! _control/log/<version>.json                              control plane log (see warden-control)
 //! ```
 //!
 //! `dt` and `hour` come from the Kafka record timestamp, not the clock, so a
@@ -13,7 +15,7 @@
 
 use object_store::path::Path;
 
-use crate::{TenantId, Topic};
+use crate::{AlertId, TenantId, Topic};
 
 /// Top-level prefix of all tenant data.
 pub const TENANTS: &str = "tenants";
@@ -21,6 +23,32 @@ pub const TENANTS: &str = "tenants";
 pub const DEADLETTER: &str = "_deadletter";
 /// Prefix of the pipeline's own state (segment intents).
 pub const STATE: &str = "_state";
+
+/// Prefix of the control-plane log.
+pub const CONTROL_LOG: &str = "_control/log";
+
+/// The control-plane entry with this version (zero-padded so listings sort).
+pub fn control_entry(version: u64) -> Path {
+    Path::from(format!("{CONTROL_LOG}/{version:020}.json"))
+}
+
+/// The version of a control-plane entry's object name.
+pub fn parse_control_version(p: &Path) -> Option<u64> {
+    p.filename()?.strip_suffix(".json")?.parse().ok()
+}
+
+/// Prefix of one alert's triage history under its tenant.
+pub fn triage_prefix(tenant: &TenantId, alert_id: &AlertId) -> Path {
+    path(format!("{TENANTS}/org_id={tenant}/triage/{alert_id}"))
+}
+
+/// One triage record of an alert (zero-padded sequence, written with
+/// create-if-absent so two analysts cannot both write the same step).
+pub fn triage_object(tenant: &TenantId, alert_id: &AlertId, seq: u64) -> Path {
+    path(format!(
+        "{TENANTS}/org_id={tenant}/triage/{alert_id}/{seq:010}.json"
+    ))
+}
 
 /// A per-tenant table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

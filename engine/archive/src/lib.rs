@@ -21,7 +21,7 @@ pub mod schema;
 pub mod store;
 
 pub use error::{Error, Result};
-pub use id::{TenantId, Topic};
+pub use id::{AlertId, TenantId, Topic};
 
 /// A deterministic alert id: the same event and rule always give the same id,
 /// so a replay after a crash rewrites the same alert, never a second one.
