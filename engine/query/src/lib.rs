@@ -12,6 +12,8 @@
 //! This crate confines DataFusion's API churn: nothing else in Warden
 //! depends on DataFusion.
 
+pub use datafusion;
+
 use std::sync::Arc;
 use std::time::Duration;
 
