@@ -192,8 +192,3 @@ pub async fn document() -> Json<Value> {
         "paths": paths,
     }))
 }
-
-#[cfg(test)]
-pub fn routes() -> &'static [(&'static str, &'static str, &'static str, &'static str)] {
-    ROUTES
-}

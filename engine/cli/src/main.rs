@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod detect;
 mod rules;
+mod serve;
 mod stream;
 
 #[global_allocator]
@@ -43,6 +44,13 @@ enum Command {
     Gen(stream::GenArgs),
     /// SQL over the archive's `events` and `alerts` tables.
     Query(stream::QueryArgs),
+    /// Serve the HTTP API: tenants, keys, policies, ingest, the alert queue, SQL.
+    Serve(serve::ServeArgs),
+    /// Control-plane administration.
+    Admin {
+        #[command(subcommand)]
+        command: serve::AdminCommand,
+    },
 }
 
 /// Options shared by everything that compiles rules.
@@ -112,6 +120,8 @@ fn main() -> ExitCode {
         Command::DevBroker(args) => stream::dev_broker(args),
         Command::Gen(args) => stream::gen_cmd(args),
         Command::Query(args) => stream::query_cmd(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Admin { command } => serve::admin(command),
     };
     match result {
         Ok(code) => code,

@@ -692,3 +692,126 @@ fn a_tight_memory_cap_pauses_without_losing_anything() {
     check_exactly_once(&store, &expected_per_tenant(&summary));
     check_alerts(&store, &summary);
 }
+
+/// One HTTP/1.1 request to a real server: (status, body).
+fn call(addr: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, String) {
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let resp = http(addr, &req);
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_owned();
+    (status, body)
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn api_server_bootstraps_creates_tenants_and_stamps_ingest_with_the_keys_tenant() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store").display().to_string();
+    let broker = Broker::start("api-events", 2);
+    let out = Command::new(BIN)
+        .args(["admin", "bootstrap", "--store", &store, "--root", "msp"])
+        .output()
+        .expect("bootstrap");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(root.starts_with("wdn_"), "{root}");
+    // A second bootstrap is refused: the root exists.
+    let again = Command::new(BIN)
+        .args(["admin", "bootstrap", "--store", &store])
+        .output()
+        .expect("bootstrap");
+    assert!(!again.status.success());
+
+    let mut child = Command::new(BIN)
+        .args(["serve", "--store", &store, "--brokers", &broker.addr])
+        .args(["--topic", "api-events", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address");
+    let _server = Server(child);
+    let addr = line
+        .trim()
+        .trim_start_matches("listening on http://")
+        .to_owned();
+
+    let (s, b) = call(&addr, "GET", "/v1/tenants", "wdn_bad", "");
+    assert_eq!(s, 401, "{b}");
+    for (id, parent) in [("acme", "msp"), ("globex", "msp")] {
+        let (s, b) = call(
+            &addr,
+            "POST",
+            "/v1/tenants",
+            &root,
+            &format!(r#"{{"id":"{id}","name":"{id}","parent":"{parent}"}}"#),
+        );
+        assert_eq!(s, 201, "{b}");
+    }
+    let (s, b) = call(
+        &addr,
+        "POST",
+        "/v1/tenants/acme/keys",
+        &root,
+        r#"{"role":"viewer","scopes":["ingest"]}"#,
+    );
+    assert_eq!(s, 201, "{b}");
+    let key: Value = serde_json::from_str(&b).expect("json");
+    let acme = key["key"].as_str().expect("key").to_owned();
+
+    // A spoofed org_id is overwritten with the key's tenant.
+    let events = (0..5)
+        .map(|i| format!(r#"{{"org_id":"globex","n":{i},"msg":"hello"}}"#))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (s, b) = call(&addr, "POST", "/v1/ingest", &acme, &events);
+    assert_eq!(s, 202, "{b}");
+    // A bad line refuses the batch and names the line.
+    let (s, b) = call(&addr, "POST", "/v1/ingest", &acme, "{\"a\":1}\n{not json\n");
+    assert_eq!(s, 400);
+    assert!(b.contains("line") && b.contains('2'), "{b}");
+    // An ingest-only key reads nothing.
+    let (s, _) = call(&addr, "GET", "/v1/alerts", &acme, "");
+    assert_eq!(s, 403);
+
+    let tenants = dir.path().join("tenants.toml");
+    std::fs::write(
+        &tenants,
+        "[[tenant]]\nid = \"acme\"\n\n[[tenant]]\nid = \"globex\"\n",
+    )
+    .expect("tenants");
+    run_until_idle(&broker.addr, "api-events", &store, &tenants, None);
+    let rows = query(&store, &[], "SELECT org_id, raw FROM events");
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    for r in &rows {
+        assert_eq!(r["org_id"], "acme");
+        let raw: Value = serde_json::from_str(r["raw"].as_str().expect("raw")).expect("raw json");
+        assert_eq!(raw["org_id"], "acme");
+    }
+}
