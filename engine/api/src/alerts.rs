@@ -2,7 +2,7 @@
 //! read runs in a query session whose tables cover only the tenants the
 //! caller may see with the role the call needs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMillisecondArray};
@@ -22,7 +22,7 @@ use warden_query::datafusion::datasource::MemTable;
 use warden_query::datafusion::prelude::{SessionContext, col, lit};
 use warden_query::datafusion::scalar::ScalarValue;
 
-use crate::{ApiError, ApiResult, Auth, Shared, authenticate};
+use crate::{ApiError, ApiResult, Auth, Shared, authenticate, body};
 
 const LEVELS: [&str; 5] = ["critical", "high", "medium", "low", "informational"];
 const STATUSES: [&str; 5] = [
@@ -266,8 +266,9 @@ pub async fn queue(
     ))
 }
 
-/// Finds an alert among the tenants where the caller is an analyst.
-async fn find(app: &Shared, a: &Auth, id: &str) -> ApiResult<(TenantId, RecordBatch)> {
+/// Finds an alert among the tenants where the caller is an analyst: its
+/// tenant, its validated id and its row.
+async fn find(app: &Shared, a: &Auth, id: &str) -> ApiResult<(TenantId, AlertId, RecordBatch)> {
     let id = AlertId::new(id).map_err(|_| ApiError::not_found())?;
     a.scope(Scope::Query).map_err(|_| ApiError::not_found())?;
     let tenants = a.state.visible(&a.caller, Role::Analyst);
@@ -290,7 +291,7 @@ async fn find(app: &Shared, a: &Auth, id: &str) -> ApiResult<(TenantId, RecordBa
     if !tenants.contains(&tenant) {
         return Err(ApiError::not_found());
     }
-    Ok((tenant, b.slice(0, 1)))
+    Ok((tenant, id, b.slice(0, 1)))
 }
 
 async fn history(
@@ -317,7 +318,7 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let a = authenticate(&app, &headers)?;
-    let (tenant, b) = find(&app, &a, &id).await?;
+    let (tenant, alert_id, b) = find(&app, &a, &id).await?;
     let s = |n: &str| {
         strings(&b, n).map(|c| {
             if c.is_null(0) {
@@ -327,7 +328,6 @@ pub async fn detail(
             }
         })
     };
-    let alert_id = AlertId::new(&id).map_err(|_| ApiError::not_found())?;
     let hist: Vec<Value> = history(&app, &tenant, &alert_id)
         .await?
         .into_iter()
@@ -387,11 +387,9 @@ pub async fn triage(
     Json(v): Json<Value>,
 ) -> ApiResult<Json<Value>> {
     let a = authenticate(&app, &headers)?;
-    let body: TriageBody =
-        serde_json::from_value(v).map_err(|e| ApiError::bad(format!("body: {e}")))?;
-    let (tenant, _) = find(&app, &a, &id).await?;
+    let body: TriageBody = body(v)?;
+    let (tenant, alert_id, _) = find(&app, &a, &id).await?;
     a.require(&tenant, Role::Analyst, Scope::Triage)?;
-    let alert_id = AlertId::new(&id).map_err(|_| ApiError::not_found())?;
     if let Some(s) = &body.status
         && !STATUSES.contains(&s.as_str())
     {
@@ -506,8 +504,7 @@ pub async fn query(
     Json(v): Json<Value>,
 ) -> ApiResult<Json<Value>> {
     let a = authenticate(&app, &headers)?;
-    let body: SqlBody =
-        serde_json::from_value(v).map_err(|e| ApiError::bad(format!("body: {e}")))?;
+    let body: SqlBody = body(v)?;
     let tenants = scope_tenants(&a, Role::Analyst, None)?;
     let ctx = app.archive.session(Some(&tenants)).await?;
     let queue = rows(&app, &ctx, &tenants, &QueueParams::default()).await?;
@@ -593,6 +590,5 @@ pub async fn stats(
         .iter()
         .map(|(t, (e, b, al))| json!({"tenant": t, "events": e, "bytes": b, "alerts": al}))
         .collect();
-    let seen: BTreeSet<&String> = per.keys().collect();
-    Ok(Json(json!({"month": p.month, "tenants": tenants, "count": seen.len()})).into_response())
+    Ok(Json(json!({"month": p.month, "tenants": tenants, "count": per.len()})).into_response())
 }

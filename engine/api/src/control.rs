@@ -12,7 +12,7 @@ use warden_archive::{TenantId, layout};
 use warden_control::model::{parse_rfc3339, rfc3339};
 use warden_control::{Op, Override, Policy, Quotas, Role, Scope, Status, Tenant, new_key};
 
-use crate::{ApiError, ApiResult, Auth, Shared, authenticate};
+use crate::{ApiError, ApiResult, Auth, Shared, authenticate, body};
 
 fn tenant_json(t: &Tenant) -> Value {
     json!({
@@ -106,12 +106,6 @@ pub struct TenantPatch {
     quotas: Option<Quotas>,
     #[serde(default)]
     mapping: Option<String>,
-}
-
-/// Parses a JSON body into `T`, answering 400 with serde's message (which
-/// names the field) instead of axum's plain-text rejection.
-fn body<T: serde::de::DeserializeOwned>(v: Value) -> ApiResult<T> {
-    serde_json::from_value(v).map_err(|e| ApiError::bad(format!("body: {e}")))
 }
 
 fn create_op(a: &Auth, t: NewTenant) -> ApiResult<Op> {
@@ -370,14 +364,7 @@ pub async fn create_key(
     let a = authenticate(&app, &headers)?;
     let tenant = Auth::tenant_arg(&id)?;
     let k: NewKey = body(v)?;
-    a.require(&tenant, Role::Admin, Scope::Manage)?;
-    let mine = a
-        .state
-        .role_on(&a.caller, &tenant)
-        .ok_or_else(ApiError::forbidden)?;
-    if !mine.may_grant(k.role) {
-        return Err(ApiError::forbidden());
-    }
+    grant_allowed(&a, &tenant, k.role)?;
     if k.scopes.is_empty() {
         return Err(ApiError::bad(
             "scopes: at least one of ingest, query, triage, manage",
@@ -429,11 +416,7 @@ pub async fn list_keys(
 ) -> ApiResult<Json<Value>> {
     let a = authenticate(&app, &headers)?;
     a.scope(Scope::Manage)?;
-    let admin: BTreeSet<TenantId> = a
-        .state
-        .visible(&a.caller, Role::Admin)
-        .into_iter()
-        .collect();
+    let admin = a.administered();
     let keys: Vec<Value> = a
         .state
         .keys
@@ -460,14 +443,7 @@ pub async fn revoke_key(
     let k = a.state.keys.get(&id).ok_or_else(ApiError::forbidden)?;
     // Any key may revoke itself; otherwise an admin who could have granted it.
     if k.id != a.caller.key_id {
-        a.require(&k.tenant, Role::Admin, Scope::Manage)?;
-        let mine = a
-            .state
-            .role_on(&a.caller, &k.tenant)
-            .ok_or_else(ApiError::forbidden)?;
-        if !mine.may_grant(k.role) {
-            return Err(ApiError::forbidden());
-        }
+        grant_allowed(&a, &k.tenant, k.role)?;
     }
     commit(&app, &a, Op::RevokeKey { id }).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -479,11 +455,7 @@ pub async fn list_grants(
 ) -> ApiResult<Json<Value>> {
     let a = authenticate(&app, &headers)?;
     a.scope(Scope::Manage)?;
-    let admin: BTreeSet<TenantId> = a
-        .state
-        .visible(&a.caller, Role::Admin)
-        .into_iter()
-        .collect();
+    let admin = a.administered();
     let grants: Vec<Value> = a
         .state
         .grants
@@ -506,6 +478,8 @@ pub struct GrantBody {
     role: Option<Role>,
 }
 
+/// Admin and manage on `tenant`, and a role there that may grant `role`
+/// (for grants, and for keys, which carry a role too).
 fn grant_allowed(a: &Auth, tenant: &TenantId, role: Role) -> ApiResult<()> {
     a.require(tenant, Role::Admin, Scope::Manage)?;
     let mine = a
@@ -678,11 +652,7 @@ pub async fn delete_override(
 pub async fn audit(AxState(app): AxState<Shared>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     let a = authenticate(&app, &headers)?;
     a.scope(Scope::Manage)?;
-    let admin: BTreeSet<TenantId> = a
-        .state
-        .visible(&a.caller, Role::Admin)
-        .into_iter()
-        .collect();
+    let admin = a.administered();
     if admin.is_empty() {
         return Err(ApiError::forbidden());
     }

@@ -176,11 +176,26 @@ impl Auth {
         }
     }
 
+    /// Tenants the caller administers (where keys, grants and the audit
+    /// log are visible to it).
+    pub fn administered(&self) -> std::collections::BTreeSet<TenantId> {
+        self.state
+            .visible(&self.caller, Role::Admin)
+            .into_iter()
+            .collect()
+    }
+
     /// A tenant id from the caller; malformed ids are refused with 400
     /// before anything looks them up.
     pub fn tenant_arg(s: &str) -> ApiResult<TenantId> {
         TenantId::new(s).map_err(|e| ApiError::bad(e.to_string()))
     }
+}
+
+/// Parses a JSON body into `T`, answering 400 with serde's message (which
+/// names the field) instead of axum's plain-text rejection.
+pub fn body<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> ApiResult<T> {
+    serde_json::from_value(v).map_err(|e| ApiError::bad(format!("body: {e}")))
 }
 
 /// Authenticates the request's bearer key against the current state.

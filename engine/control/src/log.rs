@@ -103,13 +103,15 @@ impl ControlPlane {
 
     fn install(&self, entry: Entry) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = (*inner.state).clone();
-        if let Err(e) = next.apply(&entry) {
+        let next = inner.state.applied(&entry).unwrap_or_else(|e| {
             // Validated before it was written, so only a hand-edited or
             // racing-and-buggy writer gets here: every reader skips it alike.
             tracing::warn!(version = entry.version, "control entry skipped: {e}");
-            next.version = entry.version;
-        }
+            State {
+                version: entry.version,
+                ..(*inner.state).clone()
+            }
+        });
         inner.state = Arc::new(next);
         inner.log.push(Arc::new(entry));
     }

@@ -98,14 +98,14 @@ impl Effective {
 const MAPPINGS: [&str; 2] = ["windows", "ecs"];
 
 impl State {
-    /// Applies one entry (already validated by [`State::check`] when it was
+    /// The state after `e` (validated by [`State::check`] when it was
     /// written; checked again here so every reader folds the same state).
-    pub fn apply(&mut self, e: &Entry) -> Result<(), Refused> {
+    /// All or nothing: on a refusal `self` is untouched.
+    pub fn applied(&self, e: &Entry) -> Result<State, Refused> {
         let mut next = self.clone();
         next.apply_op(&e.op, e)?;
         next.version = e.version;
-        *self = next;
-        Ok(())
+        Ok(next)
     }
 
     /// Whether `op` would apply on top of this state.
@@ -117,7 +117,7 @@ impl State {
             key_id: None,
             op: op.clone(),
         };
-        self.clone().apply_op(op, &e)
+        self.applied(&e).map(drop)
     }
 
     fn apply_op(&mut self, op: &Op, e: &Entry) -> Result<(), Refused> {
