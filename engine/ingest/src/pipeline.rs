@@ -865,8 +865,10 @@ async fn write_job(
         if cancel.load(Ordering::SeqCst) {
             return;
         }
-        match job.write(store.as_ref()).await {
-            Ok((files, object_bytes)) => {
+        match job.write(store.as_ref(), &cancel).await {
+            // Abandoned: the next owner replays the segment.
+            Ok(None) => return,
+            Ok(Some((files, object_bytes))) => {
                 metrics
                     .flush_seconds
                     .with_label_values(&["write"])

@@ -16,9 +16,13 @@
 //! were written) and deletes files the intent listed that the replay no
 //! longer produces. Every (topic, partition, offset) is therefore archived
 //! exactly once, and so is each of its alerts (alert ids are a hash of the
-//! record's coordinates and the rule).
+//! record's coordinates and the rule). A write abandoned on a revoke stops
+//! before its files unless its intent was durable before the revoke, so
+//! the next owner always sees the intent of any file a former owner writes
+//! (see [`FlushJob::write`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -228,7 +232,22 @@ impl FlushJob {
     /// Encodes and writes the job: intent first, then the files (in
     /// parallel), then removes stale files of an earlier attempt. Returns
     /// the number of files and bytes written.
-    pub async fn write(&self, store: &dyn ObjectStore) -> Result<(usize, usize)> {
+    /// Encodes and writes the segment: its intent, then its files.
+    /// Returns `None`, having written no file, when `abandoned` is set
+    /// before the files start: the partition has gone to another owner.
+    ///
+    /// `abandoned` is set in the revoke callback, before the next owner can
+    /// be assigned and list the intents. Checking it after encoding and
+    /// again once the intent is durable means that files are written only
+    /// under an intent the next owner sees, and a replay cut at that
+    /// intent's end then writes the very same names: an abandoned write
+    /// that is still encoding or storing its intent never adds a second
+    /// copy of records under differently named files.
+    pub async fn write(
+        &self,
+        store: &dyn ObjectStore,
+        abandoned: &AtomicBool,
+    ) -> Result<Option<(usize, usize)>> {
         let files: Vec<(Path, RecordBatch)> = self.files.clone();
         let encoded: Vec<(Path, Bytes)> = tokio::task::spawn_blocking(move || {
             files
@@ -238,10 +257,16 @@ impl FlushJob {
         })
         .await
         .map_err(|e| Error::Other(format!("parquet encoder task: {e}")))??;
+        if abandoned.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
         let intent = serde_json::to_vec(&self.intent).map_err(|e| Error::Other(e.to_string()))?;
         store
             .put(&self.intent_path, PutPayload::from(intent))
             .await?;
+        if abandoned.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
         let bytes: usize = encoded.iter().map(|(_, b)| b.len()).sum();
         let n = encoded.len();
         let mut puts = futures::stream::iter(
@@ -259,7 +284,7 @@ impl FlushJob {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok((n, bytes))
+        Ok(Some((n, bytes)))
     }
 }
 
