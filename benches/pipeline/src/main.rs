@@ -151,13 +151,7 @@ fn main() {
     }
 
     let mut detect = Vec::new();
-    let mut scratch: Vec<_> = compiled
-        .detectors()
-        .iter()
-        .map(|d| d.engine.scratch())
-        .collect();
-    let mut ind_scratch = warden_detect::indicators::IndicatorScratch::default();
-    let (mut hits, mut ind_hits) = (Vec::new(), Vec::new());
+    let mut sc = warden_ingest::tenants::DetectScratch::default();
     let mut alerts = 0usize;
     for _ in 0..reps {
         alerts = 0;
@@ -166,17 +160,12 @@ fn main() {
             let Ok((_, idx)) = compiled.resolve(key) else {
                 continue;
             };
-            let det = compiled.detector(idx);
             let Ok(ev) = warden_detect::event::parse(payload) else {
                 continue;
             };
-            det.engine
-                .detect_raw(payload, &ev, &mut scratch[idx], &mut hits);
-            if let Some(m) = &det.indicators {
-                m.scan(&ev, &mut ind_scratch, &mut ind_hits);
-            }
-            let _ = det.promoted(&ev);
-            alerts += hits.len() + ind_hits.len();
+            compiled.detect(idx, payload, &ev, &mut sc);
+            let _ = compiled.detector(idx).promoted(&ev);
+            alerts += sc.hits.len() + sc.ind_hits.len();
         }
         detect.push(n as f64 / t.elapsed().as_secs_f64());
     }

@@ -1,6 +1,7 @@
 //! `/v1/tenants…`, `/v1/keys…`, `/v1/grants…`, `/v1/policies…`, `/v1/audit`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State as AxState};
@@ -558,7 +559,7 @@ pub async fn list_policies(
         .into_iter()
         .collect();
     readable.extend(a.state.ancestry(&a.caller.tenant));
-    let policies: Vec<&Policy> = a
+    let policies: Vec<&Arc<Policy>> = a
         .state
         .policies
         .values()
@@ -587,10 +588,80 @@ pub async fn put_policy(
         // Only where it is attached: a descendant never edits an inherited policy.
         a.require(&old.tenant, Role::Admin, Scope::Manage)?;
     }
+    check_sigma(&p.rules, "rules", false)?;
+    check_indicators(&p.indicators)?;
     let id = p.id.clone();
     commit(&app, &a, Op::PutPolicy { policy: p }).await?;
     let state = app.control.state();
     Ok((StatusCode::CREATED, Json(json!(state.policies.get(&id)))))
+}
+
+/// Refuses Sigma documents the engine could not load, naming each by its
+/// place in the list (`rules[2]: ...`): rules (`filters` false) must be
+/// detection rules that compile; exceptions must be filter documents.
+fn check_sigma(docs: &[String], field: &str, filters: bool) -> ApiResult<()> {
+    use warden_detect::sigma::ParsedDocument;
+    let mut errors = Vec::new();
+    for (i, text) in docs.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let parsed = match warden_detect::sigma::parse_documents(text, std::path::Path::new(&at)) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(json!({ "field": at, "error": e.to_string() }));
+                continue;
+            }
+        };
+        if parsed.is_empty() {
+            errors.push(json!({ "field": at, "error": "no YAML document" }));
+        }
+        for d in &parsed {
+            let problem = match d {
+                ParsedDocument::Rejected { reason, .. } => Some(reason.clone()),
+                ParsedDocument::Rule(_) if filters => {
+                    Some("expected a Sigma filter (`filter:` with `rules:`), found a rule".into())
+                }
+                ParsedDocument::Filter(_) if !filters => Some(
+                    "expected a Sigma rule, found a filter (exceptions belong in an override)"
+                        .into(),
+                ),
+                _ => None,
+            };
+            if let Some(p) = problem {
+                errors.push(json!({ "field": at, "error": p }));
+            }
+        }
+        if !filters && errors.is_empty() {
+            let mut b = warden_detect::Engine::builder();
+            if b.add_yaml(text, std::path::Path::new(&at)).is_ok() {
+                for r in b.build().rejections() {
+                    errors.push(json!({ "field": at, "error": r.reason }));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::bad(format!("{} invalid {field}", errors.len()))
+            .with(json!({ "errors": errors })))
+    }
+}
+
+/// Refuses inline indicators that cannot be used, naming the line.
+fn check_indicators(lines: &[String]) -> ApiResult<()> {
+    let loaded = warden_detect::indicators::parse_plain(&lines.join("\n"), "policy", "indicators");
+    if loaded.rejected.is_empty() {
+        return Ok(());
+    }
+    let errors: Vec<Value> = loaded
+        .rejected
+        .iter()
+        .map(|r| json!({ "error": r.to_string() }))
+        .collect();
+    Err(
+        ApiError::bad(format!("{} invalid indicators", errors.len()))
+            .with(json!({ "errors": errors })),
+    )
 }
 
 pub async fn delete_policy(
@@ -624,6 +695,7 @@ pub async fn put_override(
     let tenant = Auth::tenant_arg(&id)?;
     let o: OverrideBody = body(v)?;
     a.require(&tenant, Role::Admin, Scope::Manage)?;
+    check_sigma(&o.exceptions, "exceptions", true)?;
     let ov = Override {
         tenant,
         policy,

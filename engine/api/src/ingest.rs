@@ -8,6 +8,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State as AxState;
 use axum::http::{HeaderMap, StatusCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use serde_json::{Value, json};
 use warden_control::{Role, Scope, Status};
@@ -45,6 +46,7 @@ pub async fn ingest(
     // Validate everything first: a batch with a bad line is refused whole,
     // naming each bad line, so nothing is half-ingested.
     let mut events = Vec::new();
+    let mut lines = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in body.split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -59,15 +61,18 @@ pub async fn ingest(
             Ok(Value::Object(mut m)) => {
                 m.insert("org_id".into(), json!(tenant.as_str()));
                 events.push(Value::Object(m).to_string());
+                lines.push(i + 1);
             }
             Ok(_) => errors.push(json!({"line": i + 1, "error": "not a JSON object"})),
             Err(e) => errors.push(json!({"line": i + 1, "error": format!("malformed JSON at column {}: {e}", e.column())})),
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::bad(
-            json!({"message": "nothing ingested", "lines": errors}).to_string(),
-        ));
+        return Err(ApiError::bad(format!(
+            "nothing ingested: {} bad lines (see lines)",
+            errors.len()
+        ))
+        .with(json!({ "lines": errors })));
     }
     let sink = app.sink.as_ref().ok_or_else(|| {
         ApiError::new(
@@ -75,24 +80,38 @@ pub async fn ingest(
             "no Kafka configured for ingest",
         )
     })?;
+    // The control version this request was authorised under: a pipeline
+    // that has not seen it yet re-reads the control plane before routing.
+    let version = a.state.version.to_string();
     let sends = events.iter().map(|e| {
         sink.producer.send(
             FutureRecord::to(&sink.topic)
                 .key(tenant.as_str())
-                .payload(e.as_str()),
+                .payload(e.as_str())
+                .headers(OwnedHeaders::new().insert(Header {
+                    key: warden_control::CONTROL_VERSION_HEADER,
+                    value: Some(version.as_str()),
+                })),
             Duration::from_secs(10),
         )
     });
     let results = futures::future::join_all(sends).await;
-    let failed = results.iter().filter(|r| r.is_err()).count();
-    if failed > 0 {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "{failed} of {} events were not acknowledged by Kafka; retry the batch",
-                events.len()
-            ),
-        ));
+    let failed: Vec<usize> = results
+        .iter()
+        .zip(&lines)
+        .filter(|(r, _)| r.is_err())
+        .map(|(_, l)| *l)
+        .collect();
+    if !failed.is_empty() {
+        // Acknowledged events are in Kafka and will be archived: name the
+        // lines that were not, so a client resends only those.
+        let msg = format!(
+            "{} of {} events were not acknowledged by Kafka; resend only failed_lines",
+            failed.len(),
+            events.len()
+        );
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg)
+            .with(json!({ "accepted": events.len() - failed.len(), "failed_lines": failed })));
     }
     Ok((
         StatusCode::ACCEPTED,

@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
 use rdkafka::producer::FutureProducer;
-use serde_json::json;
+use serde_json::Value;
 use warden_archive::TenantId;
 use warden_control::{Caller, ControlPlane, Role, Scope, State};
 use warden_query::Archive;
@@ -77,6 +77,8 @@ pub type Shared = Arc<App>;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// More fields of the body, beside `error`.
+    pub detail: Option<serde_json::Map<String, Value>>,
 }
 
 impl ApiError {
@@ -84,7 +86,16 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            detail: None,
         }
+    }
+
+    /// Adds fields to the body (an object's fields; anything else is ignored).
+    pub fn with(mut self, detail: Value) -> ApiError {
+        if let Value::Object(m) = detail {
+            self.detail = Some(m);
+        }
+        self
     }
 
     pub fn unauthorized() -> ApiError {
@@ -108,7 +119,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.message }))).into_response()
+        let mut body = self.detail.unwrap_or_default();
+        body.insert("error".into(), Value::String(self.message));
+        (self.status, Json(Value::Object(body))).into_response()
     }
 }
 

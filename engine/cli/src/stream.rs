@@ -14,7 +14,7 @@ use warden_archive::TenantId;
 use warden_gen::{StreamSpec, tenant_id, tenant_kind};
 use warden_ingest::broker::DevBroker;
 use warden_ingest::config::{Config, TenantConfig, load_tenants};
-use warden_ingest::pipeline::{RunOptions, Summary, run};
+use warden_ingest::pipeline::{RunOptions, Summary, Tenancy, run};
 use warden_ingest::tenants::Tenants;
 use warden_query::{Archive, Format};
 
@@ -36,8 +36,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub store: Option<String>,
     /// Tenants file: `[[tenant]]` tables (replaces the config's tenants).
+    /// Without tenants in a file or the config, they come from the control
+    /// plane in the store (`warden admin bootstrap`, `warden serve`).
     #[arg(long)]
     pub tenants: Option<PathBuf>,
+    /// Directory of the rule packs named by control-plane policies
+    /// (overrides control.packs; default rules/packs).
+    #[arg(long)]
+    pub packs: Option<PathBuf>,
     /// Address for /metrics, /healthz, /readyz (overrides http.listen; "" disables).
     #[arg(long)]
     pub listen: Option<String>,
@@ -91,16 +97,31 @@ pub fn run_cmd(args: RunArgs) -> Result<ExitCode> {
     if let Some(t) = &args.tenants {
         cfg.tenants = load_tenants(t)?;
     }
-    cfg.validate()?;
-    if cfg.tenants.is_empty() {
-        bail!("no tenants configured: add [[tenant]] tables to the config or pass --tenants FILE");
+    if let Some(p) = args.packs {
+        cfg.control.packs = Some(p);
     }
-    let tenants = Tenants::build(&cfg.tenants)?;
+    cfg.validate()?;
+    let tenancy = if cfg.tenants.is_empty() {
+        let packs = cfg.control.packs_dir();
+        if !packs.is_dir() {
+            bail!(
+                "control.packs {}: not a directory (pass --packs DIR, or run from the repository root)",
+                packs.display()
+            );
+        }
+        tracing::info!(packs = %packs.display(), "no static tenants: taking tenants and policies from the control plane");
+        Tenancy::Control {
+            packs,
+            every: Duration::from_secs_f64(cfg.control.refresh_secs),
+        }
+    } else {
+        Tenancy::Static(Tenants::build(&cfg.tenants)?)
+    };
     let opts = RunOptions {
         until_idle: args.until_idle.map(Duration::from_secs_f64),
         shutdown: Arc::new(AtomicBool::new(false)),
     };
-    let summary = run(cfg, tenants, opts)?;
+    let summary = run(cfg, tenancy, opts)?;
     eprintln!("warden: {}", serde_json::to_string(&summary)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -17,6 +17,12 @@ pub mod model;
 pub mod state;
 
 pub use error::{Error, Result};
+
+/// The Kafka record header naming the control-plane version an ingest was
+/// authorised under: a pipeline behind it re-reads the control plane before
+/// routing the record, so a tenant created just before its first events is
+/// never sent to the dead letters as unknown.
+pub const CONTROL_VERSION_HEADER: &str = "warden-control-version";
 pub use log::ControlPlane;
 pub use model::{ApiKey, Entry, Grant, Op, Override, Policy, Quotas, Role, Scope, Status, Tenant};
 pub use state::{Caller, Effective, Refused, State};

@@ -3,6 +3,7 @@
 //! it (who may do what where; what policies apply to a tenant).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 use warden_archive::TenantId;
@@ -30,7 +31,8 @@ pub struct State {
     pub keys: BTreeMap<String, ApiKey>,
     /// (principal, tenant) → grant.
     pub grants: BTreeMap<(String, TenantId), Grant>,
-    pub policies: BTreeMap<String, Policy>,
+    /// Shared: a state is cloned per log entry, and a policy may carry thousands of rules.
+    pub policies: BTreeMap<String, Arc<Policy>>,
     /// (tenant, policy) → override.
     pub overrides: BTreeMap<(TenantId, String), Override>,
 }
@@ -48,7 +50,7 @@ pub struct Caller {
 /// One policy as it applies to a tenant, and where it comes from.
 #[derive(Debug, Clone, Serialize)]
 pub struct Applied {
-    pub policy: Policy,
+    pub policy: Arc<Policy>,
     /// The tenant it is attached to (the tenant itself or an ancestor).
     pub from: TenantId,
     /// The tenant whose override disables it here, if any.
@@ -305,7 +307,7 @@ impl State {
                 }
                 let mut p = policy.clone();
                 p.version = e.version;
-                self.policies.insert(p.id.clone(), p);
+                self.policies.insert(p.id.clone(), Arc::new(p));
             }
             Op::DeletePolicy { id } => {
                 if self.policies.remove(id).is_none() {

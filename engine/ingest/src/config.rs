@@ -22,6 +22,8 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     #[serde(default)]
     pub http: HttpConfig,
+    #[serde(default)]
+    pub control: ControlConfig,
     /// Static tenants (`[[tenant]]` tables).
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
@@ -157,6 +159,35 @@ impl Default for HttpConfig {
     }
 }
 
+/// Tenants from the control plane (used when no `[[tenant]]` is configured).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    /// Directory of the rule packs policies name (`<packs>/<name>/`);
+    /// relative to the config file; by default `rules/packs` in the
+    /// working directory.
+    pub packs: Option<PathBuf>,
+    /// Seconds between two reads of the control log.
+    pub refresh_secs: f64,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            packs: None,
+            refresh_secs: 2.0,
+        }
+    }
+}
+
+impl ControlConfig {
+    pub fn packs_dir(&self) -> PathBuf {
+        self.packs
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("rules/packs"))
+    }
+}
+
 /// One tenant: which rules, indicators and mapping apply to it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -228,6 +259,11 @@ impl Config {
         let text = read(path)?;
         let mut c: Config = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
         anchor(&mut c.tenants, path);
+        if let Some(p) = &mut c.control.packs
+            && p.is_relative()
+        {
+            *p = path.parent().unwrap_or(Path::new(".")).join(&*p);
+        }
         Ok(c)
     }
 
@@ -250,6 +286,9 @@ impl Config {
             return bad(
                 "routing.topic_pattern is required when routing.tenant_from = \"topic\"".into(),
             );
+        }
+        if self.control.refresh_secs.is_nan() || self.control.refresh_secs <= 0.0 {
+            return bad("control.refresh_secs must be positive".into());
         }
         let p = &self.pipeline;
         if p.flush_bytes == 0 || p.flush_records == 0 || p.flush_interval_secs <= 0.0 {
@@ -352,6 +391,9 @@ mod example {
             "flush_interval_secs",
             "[http]",
             "listen",
+            "[control]",
+            "packs",
+            "refresh_secs",
             "[[tenant]]",
             "id",
             "rules",
@@ -365,7 +407,8 @@ mod example {
         let full = "[kafka]\nbrokers=\"b\"\ntopics=[\"t\"]\ngroup=\"g\"\nsession_timeout_ms=1\n[kafka.properties]\n\
             [routing]\ntenant_from=\"field\"\nfield=\"f\"\ntopic_pattern=\"x\"\norg_id_mismatch=\"deadletter\"\n\
             [store]\nurl=\"memory://\"\n[pipeline]\nmax_event_bytes=1\nmax_inflight_bytes=2\nflush_bytes=1\n\
-            flush_records=1\nflush_interval_secs=1.0\n[http]\nlisten=\"\"\n";
+            flush_records=1\nflush_interval_secs=1.0\n[http]\nlisten=\"\"\n\
+            [control]\npacks=\"p\"\nrefresh_secs=1.0\n";
         Config::parse(full).expect("every documented key is a real key");
     }
 }

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub inflight_bytes: IntGauge,
     pub paused: IntGauge,
     pub assigned: IntGauge,
+    pub control_version: IntGauge,
+    pub control_errors: IntCounter,
     pub ready: Arc<AtomicBool>,
 }
 
@@ -101,6 +103,13 @@ impl Metrics {
         )
         .expect("valid metric");
         r.register(Box::new(lag.clone())).expect("unique metric");
+        let control_errors = IntCounter::new(
+            "warden_control_errors_total",
+            "Failed reads of the control plane (retried)",
+        )
+        .expect("valid metric");
+        r.register(Box::new(control_errors.clone()))
+            .expect("unique metric");
         Metrics {
             events: counter(&r, "warden_events_total", "Events archived", &["tenant"]),
             event_bytes: counter(
@@ -138,6 +147,12 @@ impl Metrics {
             flush_seconds,
             flush_errors,
             commits,
+            control_version: gauge(
+                &r,
+                "warden_control_version",
+                "Control-plane version of the tenants and policies in use (0: a static config)",
+            ),
+            control_errors,
             lag,
             inflight_bytes: gauge(
                 &r,

@@ -5,6 +5,7 @@
 //! the object store. See [`crate::segment`] for the exactly-once protocol.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,14 +21,36 @@ use sonic_rs::JsonValueTrait;
 use warden_archive::batch::{AlertRow, Origin};
 use warden_archive::layout::Hour;
 use warden_archive::{TenantId, Topic, alert_id};
-use warden_detect::indicators::IndicatorScratch;
-use warden_detect::{RuleHit, Scratch, event};
+use warden_detect::event;
 
 use crate::config::{Config, Mismatch, TenantSource};
 use crate::metrics::Metrics;
 use crate::segment::{Counts, FlushJob, Intent, Segment, load_intents};
-use crate::tenants::Tenants;
+use crate::tenants::{DetectScratch, Tenants};
 use crate::{Error, Result};
+
+/// Where the tenants come from.
+#[derive(Debug)]
+pub enum Tenancy {
+    /// Compiled once, from a configuration.
+    Static(Tenants),
+    /// The control plane in the pipeline's own store: read at start, then
+    /// watched; changes apply without a restart, between two records.
+    Control {
+        /// Rule packs named by policies are `packs/<name>`.
+        packs: PathBuf,
+        /// How often the control log is re-read.
+        every: Duration,
+    },
+}
+
+impl From<Tenants> for Tenancy {
+    fn from(t: Tenants) -> Self {
+        Tenancy::Static(t)
+    }
+}
+
+pub use warden_control::CONTROL_VERSION_HEADER;
 
 /// How `run` ends.
 #[derive(Debug, Clone, Default)]
@@ -112,10 +135,11 @@ struct Part {
 }
 
 struct Work {
-    scratch: Vec<Scratch>,
-    ind_scratch: IndicatorScratch,
-    hits: Vec<RuleHit>,
-    ind_hits: Vec<warden_detect::indicators::IndicatorHit>,
+    tenants: Arc<Tenants>,
+    det: DetectScratch,
+    /// Alert ids raised for the current event (a rule or indicator in two
+    /// layers raises one alert).
+    raised: Vec<String>,
 }
 
 struct State {
@@ -132,7 +156,7 @@ struct State {
 
 struct Shared {
     cfg: Config,
-    tenants: Tenants,
+    control: Option<Control>,
     store: Arc<dyn ObjectStore>,
     rt: tokio::runtime::Handle,
     metrics: Arc<Metrics>,
@@ -143,6 +167,15 @@ struct Shared {
     done_rx: Mutex<Receiver<Done>>,
     /// Per partition, from librdkafka's statistics: (high watermark, committed, low watermark).
     watermarks: Mutex<HashMap<(String, i32), Marks>>,
+}
+
+/// The control plane the tenants come from, when they do.
+struct Control {
+    plane: warden_control::ControlPlane,
+    packs: PathBuf,
+    every: Duration,
+    /// Serialises reloads (the watcher and a record ahead of us).
+    reload: Mutex<()>,
 }
 
 impl Shared {
@@ -264,7 +297,7 @@ fn now_ms() -> i64 {
 }
 
 /// Runs the pipeline until shutdown or idle.
-pub fn run(cfg: Config, tenants: Tenants, opts: RunOptions) -> Result<Summary> {
+pub fn run(cfg: Config, tenants: impl Into<Tenancy>, opts: RunOptions) -> Result<Summary> {
     cfg.validate()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -315,11 +348,22 @@ pub fn run(cfg: Config, tenants: Tenants, opts: RunOptions) -> Result<Summary> {
         None => None,
     };
     let mismatch_path = event::segmentations(&cfg.routing.field);
-    let scratch = tenants
-        .detectors()
-        .iter()
-        .map(|d| d.engine.scratch())
-        .collect();
+    let (tenants, control) = match tenants.into() {
+        Tenancy::Static(t) => (t, None),
+        Tenancy::Control { packs, every } => {
+            let plane = rt
+                .block_on(warden_control::ControlPlane::open(store.clone()))
+                .map_err(|e| Error::Other(format!("control plane in {}: {e}", cfg.store.url)))?;
+            let t = Tenants::from_control(&plane.state(), &packs, None);
+            let c = Control {
+                plane,
+                packs,
+                every,
+                reload: Mutex::new(()),
+            };
+            (t, Some(c))
+        }
+    };
     let (done_tx, done_rx) = channel();
     let shared = Arc::new(Shared {
         store,
@@ -327,16 +371,15 @@ pub fn run(cfg: Config, tenants: Tenants, opts: RunOptions) -> Result<Summary> {
         metrics,
         topic_re,
         mismatch_path,
-        tenants,
+        control,
         state: Mutex::new(State {
             parts: HashMap::new(),
             inflight: 0,
             generation: 0,
             work: Work {
-                scratch,
-                ind_scratch: IndicatorScratch::default(),
-                hits: Vec::new(),
-                ind_hits: Vec::new(),
+                tenants: Arc::new(tenants),
+                det: DetectScratch::default(),
+                raised: Vec::new(),
             },
             summary: Summary::default(),
             to_commit: Vec::new(),
@@ -355,11 +398,35 @@ pub fn run(cfg: Config, tenants: Tenants, opts: RunOptions) -> Result<Summary> {
         brokers = %shared.cfg.kafka.brokers,
         topics = ?topics,
         group = %shared.cfg.kafka.group,
-        tenants = shared.tenants.len(),
+        tenants = shared.lock().work.tenants.len(),
         store = %shared.cfg.store.url,
         "consuming"
     );
+    let watcher = shared.control.as_ref().map(|c| {
+        let (sh, stop, every) = (shared.clone(), opts.shutdown.clone(), c.every);
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let h = std::thread::Builder::new()
+            .name("warden-control".into())
+            .spawn(move || {
+                let mut last = Instant::now();
+                while !stop.load(Ordering::SeqCst) && !d.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50));
+                    if last.elapsed() >= every {
+                        last = Instant::now();
+                        reload(&sh, None);
+                    }
+                }
+            });
+        (done, h)
+    });
     let result = main_loop(&shared, &consumer, &opts);
+    if let Some((done, h)) = watcher {
+        done.store(true, Ordering::SeqCst);
+        if let Ok(h) = h {
+            let _ = h.join();
+        }
+    }
     // Flush and commit everything still assigned, then leave the group.
     let parts: Vec<(String, i32)> = shared.lock().parts.keys().cloned().collect();
     drain(&shared, &consumer, &parts, Duration::from_secs(60));
@@ -463,6 +530,17 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
         }
         match consumer.poll(Duration::from_millis(50)) {
             Some(Ok(msg)) => {
+                if sh.control.is_some()
+                    && let Some(v) = control_version(&msg)
+                    && sh
+                        .lock()
+                        .work
+                        .tenants
+                        .version()
+                        .is_some_and(|have| have < v)
+                {
+                    reload(sh, Some(v));
+                }
                 last_record = Instant::now();
                 let mut st = sh.lock();
                 st.summary.first_record.get_or_insert(last_record);
@@ -649,7 +727,13 @@ fn decode(
     if let Some(Err(reason)) = &pre {
         return dead(seg, origin, "no_tenant", reason, None, None, key, payload);
     }
-    let check = |claimed: &str| sh.tenants.resolve(claimed);
+    let Work {
+        tenants,
+        det: dsc,
+        raised,
+    } = work;
+    let tenants: &Tenants = tenants;
+    let check = |claimed: &str| tenants.resolve(claimed);
     let mut resolved = None;
     if let Some(Ok(claimed)) = &pre {
         match check(claimed) {
@@ -743,25 +827,24 @@ fn decode(
             );
         }
     }
-    let det = sh.tenants.detector(idx);
+    let det = tenants.detector(idx);
     let promoted = det.promoted(&ev);
     let event_time = det.event_time(&ev).unwrap_or(origin.ingest_time);
     let hour = Hour::of_millis(origin.ingest_time);
-    det.engine
-        .detect_raw(payload, &ev, &mut work.scratch[idx], &mut work.hits);
-    if let Some(m) = &det.indicators {
-        m.scan(&ev, &mut work.ind_scratch, &mut work.ind_hits);
-    } else {
-        work.ind_hits.clear();
-    }
+    tenants.detect(idx, payload, &ev, dsc);
     let refs: [Option<&str>; 8] = std::array::from_fn(|i| promoted[i].as_deref());
     let detection_time = now_ms();
-    let n_alerts = work.hits.len() + work.ind_hits.len();
+    let mut n_alerts = 0usize;
+    raised.clear();
     let th = seg.tenant_hour(tenant, hour, origin.offset);
     th.events.append(tenant, origin, event_time, &refs, text);
     let mut alert =
         |rule_id: &str, title: &str, level: &str, tags: &[String], source: &str, matched: &str| {
             let id = alert_id(origin.topic, origin.partition, origin.offset, rule_id);
+            if raised.contains(&id) {
+                return;
+            }
+            n_alerts += 1;
             th.alerts.append(
                 &AlertRow {
                     alert_id: &id,
@@ -780,8 +863,9 @@ fn decode(
                 },
                 origin,
             );
+            raised.push(id);
         };
-    for h in &work.hits {
+    for h in &dsc.hits {
         let meta = &h.rule.meta;
         let matched = serde_json::to_string(&h.matched).unwrap_or_default();
         alert(
@@ -793,8 +877,8 @@ fn decode(
             &matched,
         );
     }
-    if let Some(m) = &det.indicators {
-        for h in &work.ind_hits {
+    for (layer, h) in &dsc.ind_hits {
+        if let Some(m) = &tenants.layer(*layer).indicators {
             let a = m.alert(h);
             let matched = serde_json::to_string(&a.matched).unwrap_or_default();
             alert(
@@ -811,6 +895,49 @@ fn decode(
     c.events += 1;
     c.bytes += payload.len() as u64;
     c.alerts += n_alerts as u64;
+}
+
+/// The control-plane version a record's producer saw, if it says.
+fn control_version(msg: &BorrowedMessage<'_>) -> Option<u64> {
+    use rdkafka::message::Headers;
+    let h = msg.headers()?;
+    h.iter()
+        .find(|h| h.key == CONTROL_VERSION_HEADER)
+        .and_then(|h| std::str::from_utf8(h.value?).ok()?.parse().ok())
+}
+
+/// Re-reads the control log and, if it moved, installs the tenants it
+/// describes (compiled outside the pipeline lock; unchanged layers are
+/// reused). With `want`, returns once the tenants are at least that version
+/// or the log has nothing newer.
+fn reload(sh: &Shared, want: Option<u64>) {
+    let Some(c) = &sh.control else { return };
+    let _one = c.reload.lock().unwrap_or_else(|e| e.into_inner());
+    let current = sh.lock().work.tenants.clone();
+    if want.is_some_and(|v| current.version().is_some_and(|have| have >= v)) {
+        return; // another reload got there first
+    }
+    if let Err(e) = sh.rt.block_on(c.plane.refresh()) {
+        tracing::warn!("control plane refresh: {e}");
+        sh.metrics.control_errors.inc();
+    }
+    let state = c.plane.state();
+    if current.version() == Some(state.version) {
+        return;
+    }
+    let started = Instant::now();
+    let next = Arc::new(Tenants::from_control(&state, &c.packs, Some(&current)));
+    let mut st = sh.lock();
+    let Work { tenants, det, .. } = &mut st.work;
+    next.carry_scratch(tenants, det);
+    st.work.tenants = next;
+    drop(st);
+    sh.metrics.control_version.set(state.version as i64);
+    tracing::info!(
+        version = state.version,
+        took_ms = started.elapsed().as_millis() as u64,
+        "control plane change applied"
+    );
 }
 
 /// Closes a partition's open segment and starts writing it.

@@ -5,27 +5,43 @@
 //! compiled rule set.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sonic_rs::{JsonContainerTrait, Value};
 use warden_archive::TenantId;
 use warden_archive::schema::PROMOTED;
-use warden_detect::indicators::{IndicatorMatcher, IndicatorSet, load_path};
-use warden_detect::{Engine, Mapping, event};
+use warden_detect::indicators::{
+    IndicatorHit, IndicatorMatcher, IndicatorScratch, IndicatorSet, load_path, parse_plain,
+};
+use warden_detect::{Engine, Mapping, RuleHit, Scratch, event};
 
 use crate::config::TenantConfig;
 use crate::{Error, Result};
 
-/// One compiled rule set with its indicators, shared by the tenants that use it.
+/// One compiled policy layer: a rule set with its indicators, compiled once
+/// and shared by every tenant it applies to.
 #[derive(Debug)]
-pub struct Detector {
+pub struct Layer {
+    /// What it was compiled from (equal keys, equal layers).
+    pub key: String,
     pub engine: Engine,
     pub indicators: Option<IndicatorMatcher>,
+    /// Rules rejected while compiling, plus the problems below.
+    pub rejected: usize,
+    /// What could not be read or parsed at all (a missing pack, a YAML
+    /// error), each naming where.
+    pub problems: Vec<String>,
+}
+
+/// What a tenant runs: its layers, and where its promoted columns and time
+/// are found (from its mapping).
+#[derive(Debug)]
+pub struct Detector {
+    /// Indices into [`Tenants::layers`].
+    pub layers: Vec<usize>,
     promote: Vec<Vec<Vec<String>>>,
     time: Vec<Vec<String>>,
-    /// Rule files rejected while compiling (reported at start).
-    pub rejected: usize,
 }
 
 /// Where the promoted columns are found, per mapping family. The first
@@ -83,49 +99,120 @@ const TIME_PATHS: &[&str] = &[
     "EventTime",
 ];
 
-impl Detector {
-    fn build(cfg: &TenantConfig) -> Result<Detector> {
-        let who = |m: String| Error::Tenant {
-            tenant: cfg.id.clone(),
-            message: m,
+/// Where one layer's rules and indicators come from.
+#[derive(Default)]
+struct LayerSpec {
+    /// Names the layer in logs: a tenant of the config, or a policy.
+    who: String,
+    key: String,
+    mapping: Option<Mapping>,
+    placeholders: Option<warden_detect::compile::Placeholders>,
+    rule_paths: Vec<PathBuf>,
+    /// Inline YAML documents, with the label they are reported under.
+    yaml: Vec<(String, PathBuf)>,
+    indicator_paths: Vec<PathBuf>,
+    /// Inline indicator lists, with their source name.
+    indicator_text: Vec<(String, String)>,
+    /// Found while gathering the above.
+    problems: Vec<String>,
+}
+
+impl Layer {
+    /// Compiles a layer. `strict`: a missing rule or indicator file fails
+    /// (a static config); otherwise it is logged and the rest compiles (a
+    /// control-plane policy must never stop the stream).
+    fn build(spec: LayerSpec, strict: bool) -> Result<Layer> {
+        let who = spec.who.clone();
+        let mut problems = spec.problems;
+        let mut fail = |m: String| -> Result<()> {
+            if strict {
+                Err(Error::Tenant {
+                    tenant: who.clone(),
+                    message: m,
+                })
+            } else {
+                tracing::error!(layer = %who, "{m}");
+                problems.push(m);
+                Ok(())
+            }
         };
-        let mapping = cfg
-            .mapping
-            .as_deref()
-            .map(Mapping::resolve)
-            .transpose()
-            .map_err(|e| who(e.to_string()))?;
         let mut b = Engine::builder();
-        if let Some(m) = &mapping {
+        if let Some(m) = &spec.mapping {
             b = b.mapping(m.clone());
         }
-        if let Some(p) = &cfg.placeholders {
-            b = b.placeholders(
-                warden_detect::placeholders::load(p).map_err(|e| who(e.to_string()))?,
-            );
+        if let Some(p) = spec.placeholders {
+            b = b.placeholders(p);
         }
-        for p in &cfg.rules {
-            b.add_path(p).map_err(|e| who(e.to_string()))?;
+        for p in &spec.rule_paths {
+            if let Err(e) = b.add_path(p) {
+                fail(e.to_string())?;
+            }
+        }
+        for (text, label) in &spec.yaml {
+            if let Err(e) = b.add_yaml(text, label) {
+                fail(e.to_string())?;
+            }
         }
         let engine = b.build();
-        let indicators = if cfg.indicators.is_empty() {
-            None
-        } else {
-            let mut all = Vec::new();
-            for p in &cfg.indicators {
-                let loaded = load_path(p).map_err(|e| who(e.to_string()))?;
-                for r in &loaded.rejected {
-                    tracing::warn!(tenant = %cfg.id, "indicator rejected: {r}");
+        let mut all = Vec::new();
+        for p in &spec.indicator_paths {
+            match load_path(p) {
+                Ok(loaded) => {
+                    for r in &loaded.rejected {
+                        tracing::warn!(layer = %who, "indicator rejected: {r}");
+                    }
+                    all.extend(loaded.indicators);
                 }
-                all.extend(loaded.indicators);
+                Err(e) => fail(e.to_string())?,
             }
-            Some(IndicatorMatcher::new(
+        }
+        for (text, source) in &spec.indicator_text {
+            let loaded = parse_plain(text, source, source);
+            for r in &loaded.rejected {
+                tracing::warn!(layer = %who, "indicator rejected: {r}");
+            }
+            all.extend(loaded.indicators);
+        }
+        let indicators = (!all.is_empty()).then(|| {
+            IndicatorMatcher::new(
                 IndicatorSet::build(all),
-                mapping.as_ref().map(|m| &m.indicators),
-            ))
-        };
-        let family = mapping.as_ref().map(|m| m.name.as_str());
-        let promote = promote_paths(family)
+                spec.mapping.as_ref().map(|m| &m.indicators),
+            )
+        });
+        for r in engine.rejections() {
+            // A shared pack holds rules for other platforms; those are expected.
+            if r.reason.contains("is not covered by mapping") {
+                tracing::debug!(layer = %who, file = %r.file.display(), "rule skipped: {}", r.reason);
+                continue;
+            }
+            tracing::warn!(
+                layer = %who,
+                file = %r.file.display(),
+                rule = r.rule_id.as_deref().unwrap_or("-"),
+                "rule rejected: {}",
+                r.reason
+            );
+        }
+        tracing::info!(
+            layer = %who,
+            rules = engine.rules().len(),
+            rejected = engine.rejections().len(),
+            memory_bytes = engine.memory_usage(),
+            "compiled layer"
+        );
+        Ok(Layer {
+            key: spec.key,
+            rejected: engine.rejections().len() + problems.len(),
+            problems,
+            engine,
+            indicators,
+        })
+    }
+}
+
+impl Detector {
+    fn new(layers: Vec<usize>, mapping: Option<&str>) -> Detector {
+        let promote = promote_paths(mapping)
             .iter()
             .map(|cands| cands.iter().flat_map(|p| event::segmentations(p)).collect())
             .collect();
@@ -133,27 +220,11 @@ impl Detector {
             .iter()
             .flat_map(|p| event::segmentations(p))
             .collect();
-        for r in engine.rejections() {
-            // A shared pack holds rules for other platforms; those are expected.
-            if r.reason.contains("is not covered by mapping") {
-                tracing::debug!(tenant = %cfg.id, file = %r.file.display(), "rule skipped: {}", r.reason);
-                continue;
-            }
-            tracing::warn!(
-                tenant = %cfg.id,
-                file = %r.file.display(),
-                rule = r.rule_id.as_deref().unwrap_or("-"),
-                "rule rejected: {}",
-                r.reason
-            );
-        }
-        Ok(Detector {
-            rejected: engine.rejections().len(),
-            engine,
-            indicators,
+        Detector {
+            layers,
             promote,
             time,
-        })
+        }
     }
 
     /// The promoted columns of `ev`, in [`PROMOTED`] order.
@@ -218,81 +289,388 @@ pub fn parse_time(s: &str) -> Option<i64> {
     None
 }
 
-/// The tenants this engine serves.
+/// How a tenant id resolves.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    /// Served by this detector.
+    Serve(usize),
+    /// Known but suspended: its events go to the dead letters.
+    Suspended,
+}
+
+/// The tenants this engine serves, and their compiled layers.
 #[derive(Debug, Default)]
 pub struct Tenants {
-    by_id: HashMap<TenantId, usize>,
-    detectors: Vec<Arc<Detector>>,
+    by_id: HashMap<TenantId, Slot>,
+    detectors: Vec<Detector>,
+    layers: Vec<Arc<Layer>>,
+    /// The control-plane version these were built from (none: a static config).
+    version: Option<u64>,
+}
+
+/// Per-thread working memory for [`Tenants::detect`], and its results.
+#[derive(Debug, Default)]
+pub struct DetectScratch {
+    /// Per layer, created on first use.
+    scratch: Vec<Option<Scratch>>,
+    ind: IndicatorScratch,
+    layer_hits: Vec<RuleHit>,
+    layer_ind: Vec<IndicatorHit>,
+    /// The rules that matched the last event, each rule id once.
+    pub hits: Vec<RuleHit>,
+    /// The indicators that matched it, with the layer whose list holds them.
+    pub ind_hits: Vec<(usize, IndicatorHit)>,
+}
+
+fn rule_key(h: &RuleHit) -> &str {
+    h.rule
+        .meta
+        .id
+        .as_deref()
+        .unwrap_or(h.rule.meta.title.as_str())
 }
 
 impl Tenants {
-    /// Compiles every tenant's detector, sharing identical ones.
+    /// Compiles every configured tenant's detector, sharing identical ones.
     pub fn build(cfgs: &[TenantConfig]) -> Result<Tenants> {
-        type Key = (Vec<PathBuf>, Vec<PathBuf>, Option<String>, Option<PathBuf>);
-        let mut shared: HashMap<Key, usize> = HashMap::new();
         let mut t = Tenants::default();
+        let mut layer_of: HashMap<String, usize> = HashMap::new();
         for c in cfgs {
             let id = TenantId::new(&c.id).map_err(|e| Error::Config(format!("tenant: {e}")))?;
-            let key = (
-                c.rules.clone(),
-                c.indicators.clone(),
-                c.mapping.clone(),
-                c.placeholders.clone(),
+            let key = format!(
+                "{:?}",
+                (&c.rules, &c.indicators, &c.mapping, &c.placeholders)
             );
-            let idx = match shared.get(&key) {
+            let idx = match layer_of.get(&key) {
                 Some(&i) => i,
                 None => {
-                    let d = Detector::build(c)?;
-                    tracing::info!(
-                        tenant = %c.id,
-                        rules = d.engine.rules().len(),
-                        rejected = d.rejected,
-                        memory_bytes = d.engine.memory_usage(),
-                        "compiled detector"
-                    );
-                    t.detectors.push(Arc::new(d));
-                    shared.insert(key, t.detectors.len() - 1);
+                    let who = |m: String| Error::Tenant {
+                        tenant: c.id.clone(),
+                        message: m,
+                    };
+                    let mapping = c
+                        .mapping
+                        .as_deref()
+                        .map(Mapping::resolve)
+                        .transpose()
+                        .map_err(|e| who(e.to_string()))?;
+                    let placeholders = c
+                        .placeholders
+                        .as_deref()
+                        .map(warden_detect::placeholders::load)
+                        .transpose()
+                        .map_err(|e| who(e.to_string()))?;
+                    let family = mapping.as_ref().map(|m| m.name.clone());
+                    let layer = Layer::build(
+                        LayerSpec {
+                            who: c.id.clone(),
+                            key: key.clone(),
+                            mapping,
+                            placeholders,
+                            rule_paths: c.rules.clone(),
+                            indicator_paths: c.indicators.clone(),
+                            ..LayerSpec::default()
+                        },
+                        true,
+                    )?;
+                    t.layers.push(Arc::new(layer));
+                    t.detectors
+                        .push(Detector::new(vec![t.layers.len() - 1], family.as_deref()));
+                    layer_of.insert(key, t.detectors.len() - 1);
                     t.detectors.len() - 1
                 }
             };
-            if t.by_id.insert(id, idx).is_some() {
+            if t.by_id.insert(id, Slot::Serve(idx)).is_some() {
                 return Err(Error::Config(format!("tenant {:?} is listed twice", c.id)));
             }
         }
         Ok(t)
     }
 
+    /// The tenants of a control-plane state: each active tenant runs the
+    /// policies it inherits, each policy compiled once per (mapping,
+    /// exceptions) and shared by every tenant it applies to. Layers equal to
+    /// one of `prev`'s are reused, not recompiled. Rule packs are read from
+    /// `packs/<name>`. Problems in a policy are logged; they never fail the
+    /// build.
+    pub fn from_control(
+        state: &warden_control::State,
+        packs: &Path,
+        prev: Option<&Tenants>,
+    ) -> Tenants {
+        let mut t = Tenants {
+            version: Some(state.version),
+            ..Tenants::default()
+        };
+        let reuse: HashMap<&str, &Arc<Layer>> = prev
+            .map(|p| p.layers.iter().map(|l| (l.key.as_str(), l)).collect())
+            .unwrap_or_default();
+        let mut layer_of: HashMap<String, usize> = HashMap::new();
+        let mut detector_of: HashMap<(Option<String>, Vec<usize>), usize> = HashMap::new();
+        let mut mappings: HashMap<String, Option<Mapping>> = HashMap::new();
+        let (mut compiled, mut reused) = (0usize, 0usize);
+        for tenant in state.tenants.values() {
+            if tenant.status != warden_control::Status::Active {
+                t.by_id.insert(tenant.id.clone(), Slot::Suspended);
+                continue;
+            }
+            let Some(eff) = state.effective(&tenant.id) else {
+                continue;
+            };
+            let family = eff.mapping.as_ref().map(|(m, _)| m.clone());
+            let mut layers = Vec::new();
+            for a in eff.policies.iter().filter(|a| a.disabled_by.is_none()) {
+                let mut key = format!(
+                    "{}|{}@{}",
+                    family.as_deref().unwrap_or("-"),
+                    a.policy.id,
+                    a.policy.version
+                );
+                for e in &a.exceptions {
+                    key.push_str(&format!(
+                        "+{}:{}",
+                        e.tenant,
+                        warden_control::keys::digest(&e.filter)
+                    ));
+                }
+                if let Some(&i) = layer_of.get(&key) {
+                    layers.push(i);
+                    continue;
+                }
+                let layer = match reuse.get(key.as_str()) {
+                    Some(&l) => {
+                        reused += 1;
+                        l.clone()
+                    }
+                    None => {
+                        compiled += 1;
+                        let mapping = mappings
+                            .entry(family.clone().unwrap_or_default())
+                            .or_insert_with(|| {
+                                let m = family.as_deref().map(Mapping::resolve).transpose();
+                                m.unwrap_or_else(|e| {
+                                    tracing::error!(tenant = %tenant.id, "mapping: {e}");
+                                    None
+                                })
+                            })
+                            .clone();
+                        Arc::new(policy_layer(a, key.clone(), mapping, packs))
+                    }
+                };
+                t.layers.push(layer);
+                layer_of.insert(key, t.layers.len() - 1);
+                layers.push(t.layers.len() - 1);
+            }
+            let dkey = (family, layers);
+            let d = match detector_of.get(&dkey) {
+                Some(&d) => d,
+                None => {
+                    t.detectors
+                        .push(Detector::new(dkey.1.clone(), dkey.0.as_deref()));
+                    detector_of.insert(dkey, t.detectors.len() - 1);
+                    t.detectors.len() - 1
+                }
+            };
+            t.by_id.insert(tenant.id.clone(), Slot::Serve(d));
+        }
+        tracing::info!(
+            version = state.version,
+            tenants = t.by_id.len(),
+            layers = t.layers.len(),
+            compiled,
+            reused,
+            memory_bytes = t.memory_usage(),
+            "tenants loaded from the control plane"
+        );
+        t
+    }
+
     /// A tenant named by untrusted input, without allocating on success:
     /// its id and detector index, or the dead-letter class and reason.
     pub fn resolve(&self, claimed: &str) -> Result<(&TenantId, usize), (&'static str, String)> {
-        if let Some((id, idx)) = self.by_id.get_key_value(claimed) {
-            return Ok((id, *idx));
-        }
-        match TenantId::new(claimed) {
-            Err(e) => Err(("invalid_tenant", format!("no tenant: {e}"))),
-            Ok(_) => Err(("unknown_tenant", format!("unknown tenant {claimed:?}"))),
+        match self.by_id.get_key_value(claimed) {
+            Some((id, Slot::Serve(idx))) => Ok((id, *idx)),
+            Some((_, Slot::Suspended)) => Err((
+                "suspended_tenant",
+                format!("tenant {claimed:?} is suspended"),
+            )),
+            None => match TenantId::new(claimed) {
+                Err(e) => Err(("invalid_tenant", format!("no tenant: {e}"))),
+                Ok(_) => Err(("unknown_tenant", format!("unknown tenant {claimed:?}"))),
+            },
         }
     }
 
-    pub fn detector(&self, idx: usize) -> &Arc<Detector> {
+    pub fn detector(&self, idx: usize) -> &Detector {
         &self.detectors[idx]
     }
 
-    pub fn detectors(&self) -> &[Arc<Detector>] {
+    pub fn detectors(&self) -> &[Detector] {
         &self.detectors
     }
 
+    /// Every distinct compiled layer.
+    pub fn layers(&self) -> &[Arc<Layer>] {
+        &self.layers
+    }
+
+    pub fn layer(&self, idx: usize) -> &Layer {
+        &self.layers[idx]
+    }
+
+    /// The control-plane version these were built from.
+    pub fn version(&self) -> Option<u64> {
+        self.version
+    }
+
+    /// Tenants served (suspended ones excluded).
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.by_id
+            .values()
+            .filter(|s| matches!(s, Slot::Serve(_)))
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.len() == 0
     }
 
+    /// Served tenants.
     pub fn ids(&self) -> impl Iterator<Item = &TenantId> {
-        self.by_id.keys()
+        self.by_id
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Serve(_)))
+            .map(|(id, _)| id)
     }
+
+    /// Approximate heap bytes: the compiled layers, plus each tenant's entry.
+    pub fn memory_usage(&self) -> usize {
+        let layers: usize = self.layers.iter().map(|l| l.engine.memory_usage()).sum();
+        let tenants = self.by_id.capacity() * (std::mem::size_of::<(TenantId, Slot)>() + 8)
+            + self.by_id.keys().map(|k| k.as_str().len()).sum::<usize>();
+        let detectors: usize = self
+            .detectors
+            .iter()
+            .map(|d| {
+                std::mem::size_of::<Detector>()
+                    + d.layers.len() * 8
+                    + d.promote
+                        .iter()
+                        .chain(std::iter::once(&d.time))
+                        .flatten()
+                        .flatten()
+                        .map(|s| s.len() + 24)
+                        .sum::<usize>()
+            })
+            .sum();
+        layers + tenants + detectors
+    }
+
+    /// Runs detector `det` on one event: every layer's rules and
+    /// indicators; a rule present in two layers fires once.
+    pub fn detect(&self, det: usize, raw: &[u8], ev: &Value, sc: &mut DetectScratch) {
+        sc.hits.clear();
+        sc.ind_hits.clear();
+        if sc.scratch.len() < self.layers.len() {
+            sc.scratch.resize_with(self.layers.len(), || None);
+        }
+        let d = &self.detectors[det];
+        let single = d.layers.len() == 1;
+        for &l in &d.layers {
+            let layer = &self.layers[l];
+            if !layer.engine.rules().is_empty() {
+                let s = sc.scratch[l].get_or_insert_with(|| layer.engine.scratch());
+                if single {
+                    layer.engine.detect_raw(raw, ev, s, &mut sc.hits);
+                } else {
+                    layer.engine.detect_raw(raw, ev, s, &mut sc.layer_hits);
+                    for h in sc.layer_hits.drain(..) {
+                        if !sc.hits.iter().any(|x| rule_key(x) == rule_key(&h)) {
+                            sc.hits.push(h);
+                        }
+                    }
+                }
+            }
+            if let Some(m) = &layer.indicators {
+                m.scan(ev, &mut sc.ind, &mut sc.layer_ind);
+                sc.ind_hits.extend(sc.layer_ind.drain(..).map(|h| (l, h)));
+            }
+        }
+    }
+
+    /// Moves `sc`'s per-layer scratch from `old`'s layer numbering to
+    /// this one's, keeping it for layers both share.
+    pub fn carry_scratch(&self, old: &Tenants, sc: &mut DetectScratch) {
+        let mut next: Vec<Option<Scratch>> = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            let kept = old
+                .layers
+                .iter()
+                .position(|o| Arc::ptr_eq(o, l))
+                .and_then(|i| sc.scratch.get_mut(i).and_then(Option::take));
+            next.push(kept);
+        }
+        sc.scratch = next;
+    }
+}
+
+/// Compiles one policy as it applies below `a.from`: its packs, inline
+/// rules and indicators, and the exceptions of the tenants between.
+fn policy_layer(
+    a: &warden_control::state::Applied,
+    key: String,
+    mapping: Option<Mapping>,
+    packs: &Path,
+) -> Layer {
+    let p = &a.policy;
+    let mut spec = LayerSpec {
+        who: format!("policy {} (tenant {})", p.id, p.tenant),
+        key,
+        mapping,
+        ..LayerSpec::default()
+    };
+    for name in &p.rule_packs {
+        // Names are checked on commit (a fixed alphabet, no separators).
+        let dir = packs.join(name);
+        if dir.is_dir() {
+            spec.rule_paths.push(dir);
+        } else {
+            let m = format!(
+                "rule pack {name:?} not found: no directory {}",
+                dir.display()
+            );
+            tracing::error!(policy = %p.id, "{m}");
+            spec.problems.push(m);
+        }
+    }
+    for (i, r) in p.rules.iter().enumerate() {
+        spec.yaml.push((
+            r.clone(),
+            PathBuf::from(format!("policy:{}/rules[{i}]", p.id)),
+        ));
+    }
+    for (i, e) in a.exceptions.iter().enumerate() {
+        spec.yaml.push((
+            e.filter.clone(),
+            PathBuf::from(format!("override:{}/{}/exceptions[{i}]", e.tenant, p.id)),
+        ));
+    }
+    if !p.indicators.is_empty() {
+        spec.indicator_text
+            .push((p.indicators.join("\n"), format!("policy:{}", p.id)));
+    }
+    let key = spec.key.clone();
+    Layer::build(spec, false).unwrap_or_else(|e| {
+        // Not strict: only a bug gets here; serve the policy empty.
+        tracing::error!(policy = %p.id, "{e}");
+        Layer {
+            key,
+            engine: Engine::builder().build(),
+            indicators: None,
+            rejected: 1,
+            problems: vec![e.to_string()],
+        }
+    })
 }
 
 #[cfg(test)]
