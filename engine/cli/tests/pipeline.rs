@@ -800,13 +800,20 @@ fn api_server_bootstraps_creates_tenants_and_stamps_ingest_with_the_keys_tenant(
     let (s, _) = call(&addr, "GET", "/v1/alerts", &acme, "");
     assert_eq!(s, 403);
 
-    let tenants = dir.path().join("tenants.toml");
-    std::fs::write(
-        &tenants,
-        "[[tenant]]\nid = \"acme\"\n\n[[tenant]]\nid = \"globex\"\n",
-    )
-    .expect("tenants");
-    run_until_idle(&broker.addr, "api-events", &store, &tenants, None);
+    // No tenants file: the pipeline takes its tenants from the control plane.
+    let out = Command::new(BIN)
+        .args(["run", "--brokers", &broker.addr, "--topic", "api-events"])
+        .args(["--group", "api", "--store", &store, "--listen", ""])
+        .arg("--packs")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/packs"))
+        .args(["--until-idle", "2"])
+        .output()
+        .expect("run warden");
+    assert!(
+        out.status.success(),
+        "warden run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows = query(&store, &[], "SELECT org_id, raw FROM events");
     assert_eq!(rows.len(), 5, "{rows:?}");
     for r in &rows {
@@ -814,4 +821,265 @@ fn api_server_bootstraps_creates_tenants_and_stamps_ingest_with_the_keys_tenant(
         let raw: Value = serde_json::from_str(r["raw"].as_str().expect("raw")).expect("raw json");
         assert_eq!(raw["org_id"], "acme");
     }
+}
+
+/// A free port on 127.0.0.1 (for the pipeline's metrics listener).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `warden serve` on a free port: the server and its address.
+fn serve(store: &str, broker: &str, topic: &str) -> (Server, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--store", store, "--brokers", broker])
+        .args(["--topic", topic, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address");
+    let addr = line
+        .trim()
+        .trim_start_matches("listening on http://")
+        .to_owned();
+    (Server(child), addr)
+}
+
+/// `call`, asserting the status.
+fn call_ok(addr: &str, method: &str, path: &str, key: &str, body: &str, want: u16) -> Value {
+    let (s, b) = call(addr, method, path, key, body);
+    assert_eq!(s, want, "{method} {path}: {b}");
+    if b.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&b).expect("json body")
+    }
+}
+
+fn sigma_rule(id: &str, word: &str) -> String {
+    format!(
+        "title: {word} seen\nid: {id}\nlevel: high\nlogsource:\n  product: test\ndetection:\n  sel:\n    msg|contains: {word}\n  condition: sel\n"
+    )
+}
+
+/// Ingests `n` events saying `msg` with `key`.
+fn ingest(addr: &str, key: &str, msg: &str, n: usize) {
+    let body = (0..n)
+        .map(|i| serde_json::json!({ "msg": msg, "n": i }).to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    call_ok(addr, "POST", "/v1/ingest", key, &body, 202);
+}
+
+/// The pipeline follows the control plane while events flow: a tenant
+/// created just before its first events, a policy added and an exception
+/// set between two batches, and a tenant created with no ingest to prompt
+/// it (picked up by the watcher) all apply without a restart, and every
+/// event is archived once under its tenant.
+#[test]
+fn the_pipeline_follows_control_plane_changes_while_events_flow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store").display().to_string();
+    let topic = "hot-events";
+    let broker = Broker::start(topic, 2);
+    let out = Command::new(BIN)
+        .args(["admin", "bootstrap", "--store", &store, "--root", "msp"])
+        .output()
+        .expect("bootstrap");
+    assert!(out.status.success());
+    let root = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (_server, api) = serve(&store, &broker.addr, topic);
+    let policy = |id: &str, tenant: &str, rules: &[String]| {
+        serde_json::json!({ "id": id, "tenant": tenant, "rules": rules }).to_string()
+    };
+    call_ok(
+        &api,
+        "POST",
+        "/v1/policies",
+        &root,
+        &policy("baseline", "msp", &[sigma_rule("r-alpha", "alpha")]),
+        201,
+    );
+    let tenant = |id: &str| {
+        call_ok(
+            &api,
+            "POST",
+            "/v1/tenants",
+            &root,
+            &format!(r#"{{"id":"{id}","name":"{id}"}}"#),
+            201,
+        );
+        let k = call_ok(
+            &api,
+            "POST",
+            &format!("/v1/tenants/{id}/keys"),
+            &root,
+            r#"{"role":"viewer","scopes":["ingest"]}"#,
+            201,
+        );
+        k["key"].as_str().expect("key").to_owned()
+    };
+    let acme = tenant("acme");
+    let initech = tenant("initech");
+
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let packs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/packs");
+    // Short segments, so each step is archived before the next change.
+    let cfg = dir.path().join("warden.toml");
+    std::fs::write(
+        &cfg,
+        "[pipeline]\nflush_interval_secs = 0.3\n[control]\nrefresh_secs = 4.0\n",
+    )
+    .expect("config");
+    let mut run = Command::new(BIN)
+        .args(["run", "--brokers", &broker.addr, "--topic", topic])
+        .args(["--group", "hot", "--store", &store, "--listen", &metrics])
+        .arg("--packs")
+        .arg(&packs)
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("warden run");
+    let stderr = run.stderr.take().expect("stderr");
+    let log = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s);
+        s
+    });
+    let scrape = |name: &str| -> u64 {
+        let (_, body) = call(&metrics, "GET", "/metrics", "", "");
+        body.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    // Waits until `n` records are archived (as events or dead letters).
+    let archived = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = scrape("warden_events_total{") + scrape("warden_deadletters_total{");
+            if got >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {got} of {n} records archived"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    // Before "extra" exists, beta raises nothing.
+    ingest(&api, &acme, "alpha", 5);
+    ingest(&api, &acme, "beta", 2);
+    archived(7);
+    // Created and fed at once: the records carry the control version the
+    // API authorised them under, so the pipeline catches up first.
+    let hooli = tenant("hooli");
+    ingest(&api, &hooli, "alpha", 5);
+    ingest(&api, &hooli, "plain", 5);
+    archived(17);
+    call_ok(
+        &api,
+        "POST",
+        "/v1/policies",
+        &root,
+        &policy("extra", "acme", &[sigma_rule("r-beta", "beta")]),
+        201,
+    );
+    call_ok(
+        &api,
+        "PUT",
+        "/v1/tenants/initech/overrides/baseline",
+        &root,
+        &serde_json::json!({ "exceptions": ["title: ok\nlogsource:\n  product: test\nfilter:\n  rules: [r-alpha]\n  sel:\n    msg|contains: alpha-ok\n  condition: not sel\n"] }).to_string(),
+        201,
+    );
+    ingest(&api, &acme, "beta", 5);
+    ingest(&api, &initech, "alpha-ok", 5);
+    ingest(&api, &initech, "alpha", 5);
+    archived(32);
+
+    // No ingest through the API this time: the watcher must notice.
+    tenant("umbrella");
+    let version = call_ok(&api, "GET", "/v1/audit", &root, "", 200)["entries"]
+        .as_array()
+        .and_then(|e| e.iter().filter_map(|x| x["version"].as_u64()).max())
+        .expect("audit versions");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scrape("warden_control_version ") < version {
+        assert!(
+            Instant::now() < deadline,
+            "control version never reached {version}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .create()
+        .expect("producer");
+    for i in 0..3 {
+        let payload = format!(r#"{{"org_id":"umbrella","msg":"alpha {i}"}}"#);
+        producer
+            .send(BaseRecord::to(topic).key("umbrella").payload(&payload))
+            .expect("send");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+    archived(35);
+
+    // SAFETY-free: the binary treats SIGTERM as a graceful stop.
+    let _ = Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status();
+    let status = run.wait().expect("wait");
+    let log = log.join().expect("log");
+    assert!(status.success(), "warden run: {log}");
+    assert!(log.contains("control plane change applied"), "{log}");
+
+    let per_tenant = counts(
+        &query(
+            &store,
+            &[],
+            "SELECT org_id, count(*) AS n FROM events GROUP BY 1",
+        ),
+        "org_id",
+        "n",
+    );
+    let want: BTreeMap<String, u64> = [
+        ("acme", 12),
+        ("hooli", 10),
+        ("initech", 10),
+        ("umbrella", 3),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(per_tenant, want);
+    let dead = query(&store, &[], "SELECT count(*) AS n FROM deadletters");
+    assert_eq!(dead[0]["n"].as_u64(), Some(0), "{dead:?}");
+    let rows = query(
+        &store,
+        &[],
+        "SELECT org_id || '/' || rule_id AS k, count(*) AS n FROM alerts GROUP BY 1",
+    );
+    let alerts = counts(&rows, "k", "n");
+    let want: BTreeMap<String, u64> = [
+        ("acme/r-alpha", 5),
+        ("acme/r-beta", 5),
+        ("hooli/r-alpha", 5),
+        ("initech/r-alpha", 5),
+        ("umbrella/r-alpha", 3),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(alerts, want);
 }

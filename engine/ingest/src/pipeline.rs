@@ -532,14 +532,12 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
             Some(Ok(msg)) => {
                 if sh.control.is_some()
                     && let Some(v) = control_version(&msg)
-                    && sh
-                        .lock()
-                        .work
-                        .tenants
-                        .version()
-                        .is_some_and(|have| have < v)
                 {
-                    reload(sh, Some(v));
+                    // Not in the condition: its guard would live through the reload.
+                    let have = sh.lock().work.tenants.version();
+                    if have.is_some_and(|have| have < v) {
+                        reload(sh, Some(v));
+                    }
                 }
                 last_record = Instant::now();
                 let mut st = sh.lock();
