@@ -68,6 +68,8 @@ pub struct App {
     pub store: Arc<dyn object_store::ObjectStore>,
     pub sink: Option<Sink>,
     pub limits: Limits,
+    /// Today's ingest per tenant, for the daily quotas.
+    pub usage: ingest::Usage,
 }
 
 pub type Shared = Arc<App>;
@@ -79,6 +81,8 @@ pub struct ApiError {
     pub message: String,
     /// More fields of the body, beside `error`.
     pub detail: Option<serde_json::Map<String, Value>>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -87,6 +91,7 @@ impl ApiError {
             status,
             message: message.into(),
             detail: None,
+            retry_after: None,
         }
     }
 
@@ -121,7 +126,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = self.detail.unwrap_or_default();
         body.insert("error".into(), Value::String(self.message));
-        (self.status, Json(Value::Object(body))).into_response()
+        let mut r = (self.status, Json(Value::Object(body))).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
+        r
     }
 }
 

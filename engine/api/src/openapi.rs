@@ -128,7 +128,7 @@ const ROUTES: &[(&str, &str, &str, &str)] = &[
     (
         "post",
         "/v1/ingest",
-        "NDJSON events for the key's tenant (org_id overwritten), produced to Kafka",
+        "NDJSON events for the key's tenant (org_id overwritten), produced to Kafka. 202 accepted; 400 names the bad lines (nothing ingested); 413 over the body cap; 429 over a daily quota (Retry-After: seconds to the next UTC day; nothing ingested); 503 names failed_lines Kafka did not acknowledge (resend only those)",
         "any role; ingest",
     ),
     (

@@ -101,6 +101,7 @@ async fn env() -> Env {
         store: store.clone(),
         sink: None,
         limits: Limits::default(),
+        usage: Default::default(),
     }));
     let mut alerts = std::collections::BTreeMap::new();
     for (i, t) in ["acme", "acme-eu", "globex"].iter().enumerate() {

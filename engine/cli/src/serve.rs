@@ -70,6 +70,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
                 max_body_bytes: args.max_body_bytes,
                 ..Limits::default()
             },
+            usage: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
