@@ -124,6 +124,31 @@ impl DevBroker {
         mc.create_topic(name, partitions, 1)?;
         Ok(())
     }
+
+    /// Fault injection for tests: the broker answers the next
+    /// `errors.len()` requests of `api` with these errors, in order.
+    pub fn fail_requests(
+        &self,
+        api: rdkafka::types::RDKafkaApiKey,
+        errors: &[rdkafka::types::RDKafkaRespErr],
+    ) -> Result<()> {
+        self.producer
+            .client()
+            .mock_cluster()
+            .ok_or_else(|| Error::Other("mock cluster is gone".into()))?
+            .request_errors(api, errors);
+        Ok(())
+    }
+
+    /// Ends [`DevBroker::fail_requests`] for `api`.
+    pub fn clear_failures(&self, api: rdkafka::types::RDKafkaApiKey) -> Result<()> {
+        self.producer
+            .client()
+            .mock_cluster()
+            .ok_or_else(|| Error::Other("mock cluster is gone".into()))?
+            .clear_request_errors(api);
+        Ok(())
+    }
 }
 
 impl Drop for DevBroker {

@@ -148,7 +148,9 @@ struct State {
     generation: u64,
     work: Work,
     summary: Summary,
-    to_commit: Vec<(String, i32, i64)>,
+    /// Durable segments awaiting their offset commit: (topic, partition,
+    /// first offset, the assignment generation that wrote them).
+    to_commit: Vec<(String, i32, i64, u64)>,
     assigned_once: bool,
     /// Partitions are paused for memory.
     paused: bool,
@@ -1094,7 +1096,7 @@ fn accept_done(sh: &Shared, st: &mut State, d: Done) {
                 .flush_seconds
                 .with_label_values(&["latency"])
                 .observe(d.latency.as_secs_f64());
-            to_commit.push((d.topic.clone(), d.partition, p.first_offset));
+            to_commit.push((d.topic.clone(), d.partition, p.first_offset, d.generation));
         }
     }
     if let Some(next) = commit_to {
@@ -1103,16 +1105,29 @@ fn accept_done(sh: &Shared, st: &mut State, d: Done) {
 }
 
 /// Commits what `accept_done` made durable, then deletes those segments' intents.
+///
+/// Only a segment whose partition is still ours, in the assignment that
+/// wrote it, and whose offset was in a commit the broker accepted loses its
+/// intent. A segment of a partition revoked before its commit went through
+/// keeps its intent: the next owner starts at the last commit that did
+/// succeed and must replay that segment exactly as it was cut (it deletes
+/// the intents below where it starts).
 fn commit<C: ConsumerContext>(sh: &Shared, st: &mut State, consumer: &BaseConsumer<C>) {
-    if st.to_commit.is_empty() {
+    let State {
+        parts, to_commit, ..
+    } = st;
+    to_commit.retain(|(t, p, _, g)| {
+        parts
+            .get(&(t.clone(), *p))
+            .is_some_and(|part| part.generation == *g && part.committed.is_some())
+    });
+    if to_commit.is_empty() {
         return;
     }
     let mut tpl = TopicPartitionList::new();
     let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for (t, p, _) in &st.to_commit {
-        if let Some(part) = st.parts.get(&(t.clone(), *p))
-            && let Some(c) = part.committed
-        {
+    for (t, p, _, _) in to_commit.iter() {
+        if let Some(c) = parts.get(&(t.clone(), *p)).and_then(|part| part.committed) {
             offsets.insert((t.clone(), *p), c);
         }
     }
@@ -1124,7 +1139,7 @@ fn commit<C: ConsumerContext>(sh: &Shared, st: &mut State, consumer: &BaseConsum
             sh.metrics.commits.inc();
             st.summary.last_commit = Some(Instant::now());
             // The segments are committed: their intents are no longer needed.
-            for (t, p, first) in st.to_commit.drain(..) {
+            for (t, p, first, _) in st.to_commit.drain(..) {
                 if let Ok(topic) = Topic::new(&t) {
                     let path = warden_archive::layout::intent_object(&topic, p, first);
                     let store = sh.store.clone();
