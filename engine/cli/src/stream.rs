@@ -269,7 +269,7 @@ pub struct DemoArgs {
     pub events: u64,
     #[arg(long, default_value_t = 12)]
     pub tenants: usize,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 12)]
     pub partitions: i32,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -378,13 +378,16 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
         start_ms: chrono::Utc::now().timestamp_millis(),
         ..StreamSpec::default()
     };
+    // Spread over the partitions rather than by tenant key (the tenant is
+    // still the key): the in-process broker keeps only ~5 MiB per partition,
+    // and the busiest tenant alone would overflow one.
     let produced = warden_ingest::produce::produce(
         broker.bootstrap_servers(),
         topic,
         spec,
         args.events,
         None,
-        &[],
+        &[("partitioner".into(), "random".into())],
     )?;
     eprintln!(
         "warden demo: produced {} events for {} tenants",
@@ -419,6 +422,14 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     drop(broker);
+    if summary.records < produced.events {
+        bail!(
+            "{} of {} events never reached the pipeline: the in-process broker keeps only \
+             ~5 MiB per partition and dropped the oldest; run with fewer --events or more --partitions",
+            produced.events - summary.records,
+            produced.events
+        );
+    }
     let archive = Archive::new(warden_archive::store::open(&dir.display().to_string())?);
     let report = rt.block_on(async {
         let ctx = archive.operator_session().await?;

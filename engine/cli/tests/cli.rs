@@ -284,3 +284,42 @@ fn placeholders_file_configures_expand() {
             .contains("placeholder '%admins%' is not configured")
     );
 }
+
+/// The README's first command, smaller: every produced event is archived
+/// and every planted attack raises exactly one alert (the benign mix raises
+/// none with the starter rules).
+#[test]
+fn demo_archives_every_event_and_alerts_on_every_planted_attack() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let data = data.to_str().unwrap();
+    let out = warden(&["demo", "--dir", data, "--events", "6000", "--seed", "11"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{err}\n{text}");
+    let number_before = |s: &str, word: &str| -> u64 {
+        let at = s.find(word).unwrap_or_else(|| panic!("no {word:?} in {s}"));
+        s[..at]
+            .split_whitespace()
+            .last()
+            .and_then(|n| n.trim_matches(',').parse().ok())
+            .unwrap_or_else(|| panic!("no number before {word:?} in {s}"))
+    };
+    assert_eq!(number_before(&err, " events, "), 6000, "{err}");
+    let alerts = number_before(&err, " alerts, ");
+    let planted: u64 = text
+        .split("Planted attacks: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no planted count in {text}"));
+    assert!(planted > 0, "{text}");
+    assert_eq!(alerts, planted, "{err}\n{text}");
+    // Run again over the same directory: it is cleared, not appended to.
+    let again = warden(&["demo", "--dir", data, "--events", "6000", "--seed", "11"]);
+    assert!(again.status.success());
+    assert_eq!(
+        number_before(&String::from_utf8_lossy(&again.stderr), " events, "),
+        6000
+    );
+}
