@@ -12,6 +12,9 @@ use warden_benches::{parse_only, windows_events};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const EVENTS: usize = 20_000;
+/// Events per file when a 2 MiB segment is split across 12 tenants, as in
+/// the pipeline bench: many small files, each with every column chunk.
+const SMALL_FILE: usize = 150;
 
 fn build(events: &[String], tenant: &TenantId, topic: &Topic) -> EventsBuilder {
     let mut b = EventsBuilder::default();
@@ -28,6 +31,17 @@ fn build(events: &[String], tenant: &TenantId, topic: &Topic) -> EventsBuilder {
         b.append(tenant, origin, 1_700_000_000_000, &promoted, e);
     }
     b
+}
+
+/// Encodes the events as files of [`SMALL_FILE`] events; total bytes.
+fn small_files(events: &[String], tenant: &TenantId, topic: &Topic) -> usize {
+    events
+        .chunks(SMALL_FILE)
+        .map(|chunk| {
+            let batch = build(chunk, tenant, topic).finish().expect("batch");
+            to_parquet(&batch).expect("parquet").len()
+        })
+        .sum()
 }
 
 fn bench(c: &mut Criterion) {
@@ -48,12 +62,20 @@ fn bench(c: &mut Criterion) {
             to_parquet(&batch).expect("parquet").len()
         })
     });
+    g.bench_function("append_and_encode_small_files", |b| {
+        b.iter(|| small_files(&events, &tenant, &topic))
+    });
     g.finish();
     let batch = build(&events, &tenant, &topic).finish().expect("batch");
     let file = to_parquet(&batch).expect("parquet").len();
     eprintln!(
         "archive: {EVENTS} events, {bytes} bytes of JSON -> {file} bytes of Parquet ({:.1}x)",
         bytes as f64 / file as f64
+    );
+    let small = small_files(&events, &tenant, &topic);
+    eprintln!(
+        "archive: the same in files of {SMALL_FILE} events -> {small} bytes ({:.1}x)",
+        bytes as f64 / small as f64
     );
 }
 

@@ -30,18 +30,17 @@ use warden_ingest::tenants::Tenants;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TOPIC: &str = "bench";
-const TENANTS: usize = 12;
 const REPS: usize = 3;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn tenants(sigmahq: bool) -> Vec<TenantConfig> {
+fn tenants(n: usize, sigmahq: bool) -> Vec<TenantConfig> {
     let starter = repo().join("rules/packs/warden-starter");
     let ind = repo().join("rules/indicators/demo.csv");
     let shared = repo().join("../shared/sigma");
-    (0..TENANTS)
+    (0..n)
         .map(|i| {
             let kind = tenant_kind(i);
             let mut rules = vec![starter.clone()];
@@ -118,9 +117,17 @@ fn main() {
         .build()
         .expect("runtime");
     let broker = DevBroker::start(None, rt.handle()).expect("dev broker");
-    broker.create_topic(TOPIC, 8).expect("topic");
+    let tenants: usize = std::env::var("WARDEN_BENCH_TENANTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    let partitions: i32 = std::env::var("WARDEN_BENCH_PARTITIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    broker.create_topic(TOPIC, partitions).expect("topic");
     let spec = StreamSpec {
-        tenants: TENANTS,
+        tenants,
         seed: 3,
         ..StreamSpec::default()
     };
@@ -128,10 +135,10 @@ fn main() {
         warden_ingest::produce::produce(broker.bootstrap_servers(), TOPIC, spec, events, None, &[])
             .expect("produce");
     let n = produced.events as usize;
-    let cfgs = tenants(sigmahq);
+    let cfgs = self::tenants(tenants, sigmahq);
     let compiled = Tenants::build(&cfgs).expect("tenants");
     eprintln!(
-        "bench: {n} records in 8 partitions, {TENANTS} tenants, rules: {}",
+        "bench: {n} records in {partitions} partitions, {tenants} tenants, rules: {}",
         if sigmahq {
             "starter + SigmaHQ (Windows tenants)"
         } else {
@@ -185,7 +192,11 @@ fn main() {
         // Segments of ~2 MiB, so encoding overlaps with consuming as in a
         // long-running stream (the 64 MiB default would hold this whole
         // 40 MB run in memory until the final flush).
-        cfg.pipeline.flush_bytes = 2 << 20;
+        cfg.pipeline.flush_bytes = std::env::var("WARDEN_BENCH_SEGMENT_MIB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(2)
+            << 20;
         cfg.tenants = cfgs.clone();
         let tenants = Tenants::build(&cfgs).expect("tenants");
         let t = Instant::now();

@@ -324,31 +324,56 @@ impl DeadLettersBuilder {
 /// well as 3 here, at a fraction of the CPU.
 const ZSTD_LEVEL: i32 = 1;
 
-/// Encodes a batch as one Parquet file: zstd, statistics on, the schema
-/// version in the key-value metadata.
+/// Encodes a batch as one Parquet file, the schema version in the
+/// key-value metadata.
 ///
-/// Columns holding whole events or near-unique values (`raw`, `matched`,
-/// `command_line`, `alert_id`) skip dictionary encoding and min/max
-/// statistics: a dictionary would be tried and abandoned for every page,
-/// and no query prunes row groups on a whole event. That halves the
-/// encoding cost of an events file; zstd then does the compressing.
+/// The columns holding whole events or near-unique text (`raw`, `matched`,
+/// `command_line`, `alert_id`) are zstd-compressed and skip dictionary
+/// encoding and min/max statistics, since a dictionary would be tried and
+/// abandoned for every page and no query prunes row groups on a whole
+/// event. Every other column encodes to little on its own: short repeated
+/// strings (tenant, topic, host, user, rule...) as a dictionary and runs,
+/// offsets and times delta-encoded (consecutive offsets take no bits per
+/// row), so they are left uncompressed, addresses excepted. parquet creates
+/// a zstd context for each compressed column chunk, and the pipeline writes
+/// one file per tenant and hour of each segment, so this spares most of the
+/// per-file cost of small files (measured in `benches/README.md`).
 pub fn to_parquet(batch: &RecordBatch) -> Result<Bytes> {
+    use parquet::basic::Encoding;
     use parquet::file::properties::EnabledStatistics;
     use parquet::schema::types::ColumnPath;
+    let zstd =
+        Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| Error::encode("parquet", e))?);
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(ZSTD_LEVEL).map_err(|e| Error::encode("parquet", e))?,
-        ))
+        .set_compression(Compression::UNCOMPRESSED)
         .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
             "warden.schema_version".into(),
             schema::SCHEMA_VERSION.to_string(),
         )]));
+    let schema = batch.schema();
+    let has = |col: &str| schema.column_with_name(col).is_some();
     for col in ["raw", "matched", "command_line", "alert_id"] {
-        if batch.schema().column_with_name(col).is_some() {
+        if has(col) {
+            let path = ColumnPath::from(col);
+            props = props
+                .set_column_compression(path.clone(), zstd)
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_statistics_enabled(path, EnabledStatistics::None);
+        }
+    }
+    // Addresses can take more distinct values than a dictionary page holds
+    // (parquet then falls back to plain values): compressed too.
+    for col in ["src_ip", "dst_ip"] {
+        if has(col) {
+            props = props.set_column_compression(ColumnPath::from(col), zstd);
+        }
+    }
+    for col in ["offset", "event_time", "ingest_time", "detection_time"] {
+        if has(col) {
             let path = ColumnPath::from(col);
             props = props
                 .set_column_dictionary_enabled(path.clone(), false)
-                .set_column_statistics_enabled(path, EnabledStatistics::None);
+                .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
         }
     }
     let props = props.build();
