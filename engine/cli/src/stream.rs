@@ -189,6 +189,17 @@ pub struct GenArgs {
     /// Planted attacks per 10,000 events.
     #[arg(long, default_value_t = 20)]
     pub attacks_per_10k: u32,
+    /// A librdkafka producer property, as KEY=VALUE (repeatable):
+    /// security.protocol, sasl.*, ssl.*, linger.ms, compression.type, ...
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub property: Vec<(String, String)>,
+}
+
+fn parse_property(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
 }
 
 pub fn gen_cmd(args: GenArgs) -> Result<ExitCode> {
@@ -206,7 +217,7 @@ pub fn gen_cmd(args: GenArgs) -> Result<ExitCode> {
         spec,
         args.events,
         args.rate,
-        &[],
+        &args.property,
     )?;
     println!("{}", serde_json::to_string(&out)?);
     Ok(ExitCode::SUCCESS)

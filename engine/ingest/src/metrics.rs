@@ -40,6 +40,7 @@ pub struct Metrics {
     pub assigned: IntGauge,
     pub control_version: IntGauge,
     pub control_errors: IntCounter,
+    pub redelivered: IntCounter,
     pub ready: Arc<AtomicBool>,
 }
 
@@ -103,6 +104,13 @@ impl Metrics {
         )
         .expect("valid metric");
         r.register(Box::new(lag.clone())).expect("unique metric");
+        let redelivered = IntCounter::new(
+            "warden_redelivered_records_total",
+            "Records a broker delivered again at an offset already read in the same assignment (skipped)",
+        )
+        .expect("valid metric");
+        r.register(Box::new(redelivered.clone()))
+            .expect("unique metric");
         let control_errors = IntCounter::new(
             "warden_control_errors_total",
             "Failed reads of the control plane (retried)",
@@ -153,6 +161,7 @@ impl Metrics {
                 "Control-plane version of the tenants and policies in use (0: a static config)",
             ),
             control_errors,
+            redelivered,
             lag,
             inflight_bytes: gauge(
                 &r,

@@ -127,6 +127,8 @@ struct Part {
     seg: Option<Segment>,
     pending: VecDeque<Pending>,
     /// Next offset to read (after the last record seen), once known.
+    /// A broker re-delivered an offset already read (warned once).
+    redelivery_seen: bool,
     next_offset: Option<i64>,
     /// The committed offset, once known.
     committed: Option<i64>,
@@ -152,6 +154,8 @@ struct State {
     /// first offset, the assignment generation that wrote them).
     to_commit: Vec<(String, i32, i64, u64)>,
     assigned_once: bool,
+    /// The last revoke or assignment: `until_idle` counts from here too.
+    rebalanced_at: Instant,
     /// Partitions are paused for memory.
     paused: bool,
 }
@@ -228,6 +232,7 @@ impl ConsumerContext for Ctx {
             let timeout =
                 Duration::from_millis(u64::from(self.shared.cfg.kafka.session_timeout_ms) / 2);
             drain(&self.shared, consumer, &parts, timeout);
+            self.shared.lock().rebalanced_at = Instant::now();
         }
     }
 
@@ -276,11 +281,13 @@ impl ConsumerContext for Ctx {
                             next_offset: None,
                             committed: None,
                             cleaned: false,
+                            redelivery_seen: false,
                             cancel: Arc::new(AtomicBool::new(false)),
                         });
                 }
                 let mut st = sh.lock();
                 st.assigned_once = true;
+                st.rebalanced_at = Instant::now();
                 sh.metrics.assigned.set(st.parts.len() as i64);
                 sh.metrics.set_ready(true);
                 tracing::info!(partitions = st.parts.len(), "partitions assigned");
@@ -386,6 +393,7 @@ pub fn run(cfg: Config, tenants: impl Into<Tenancy>, opts: RunOptions) -> Result
             summary: Summary::default(),
             to_commit: Vec::new(),
             assigned_once: false,
+            rebalanced_at: Instant::now(),
             paused: false,
         }),
         done_tx,
@@ -487,6 +495,7 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
     let mut last_record = Instant::now();
     let mut last_tick = Instant::now();
     let mut last_lag = Instant::now();
+    let mut last_group_check = Instant::now();
     loop {
         if opts.shutdown.load(Ordering::SeqCst) {
             return Ok(());
@@ -561,8 +570,9 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
         }
         if let Some(idle) = opts.until_idle
             && last_record.elapsed() >= idle
-            && sh.lock().assigned_once
+            && settled_for(sh, idle)
             && all_at_end(sh, consumer)
+            && share_done(sh, consumer, idle, &mut last_group_check)
         {
             // Flush what is open, wait for it, and check once more that
             // nothing arrived meanwhile.
@@ -599,6 +609,16 @@ fn record(sh: &Shared, st: &mut State, msg: &BorrowedMessage<'_>) {
         return;
     };
     let offset = msg.offset();
+    // Kafka never hands a consumer an offset below its position; a broker
+    // that does (seen with tansu 0.6 at a partition's end) would have the
+    // record archived twice. Within an assignment, offsets only go up.
+    if part.next_offset.is_some_and(|next| offset < next) {
+        sh.metrics.redelivered.inc();
+        if !std::mem::replace(&mut part.redelivery_seen, true) {
+            tracing::warn!(topic = %part.topic, partition, offset, "the broker delivered an offset already read: skipped (counted in warden_redelivered_records_total)");
+        }
+        return;
+    }
     if !part.cleaned {
         part.cleaned = true;
         // Intents below the first offset we are given are of committed segments.
@@ -1237,6 +1257,95 @@ fn drain<C: ConsumerContext>(
 }
 
 /// Every assigned partition has been read to its end and nothing waits to be written.
+/// `until_idle`: an assignment has been received and has held still for
+/// `idle` (a revoke or a new assignment restarts the count).
+fn settled_for(sh: &Shared, idle: Duration) -> bool {
+    let st = sh.lock();
+    st.assigned_once && st.rebalanced_at.elapsed() >= idle
+}
+
+/// `until_idle`, once this instance's partitions are at their end: an
+/// instance holding none is done only once the whole group is (checked at
+/// most every `idle`), or a rebalance could still hand it a backlog.
+fn share_done(
+    sh: &Shared,
+    consumer: &BaseConsumer<Ctx>,
+    idle: Duration,
+    last_check: &mut Instant,
+) -> bool {
+    let holds = !sh.lock().parts.is_empty();
+    if holds {
+        return true;
+    }
+    if last_check.elapsed() < idle {
+        return false;
+    }
+    *last_check = Instant::now();
+    if group_caught_up(sh, consumer) {
+        return true;
+    }
+    // Still nothing after two session timeouts while the group has a
+    // backlog: a dead member's partitions should have been handed out by
+    // now. Some brokers (tansu 0.6) only rebalance on a join, so join again.
+    let session = Duration::from_millis(u64::from(sh.cfg.kafka.session_timeout_ms));
+    if sh.lock().rebalanced_at.elapsed() >= 2 * session {
+        let topics: Vec<&str> = sh.cfg.kafka.topics.iter().map(String::as_str).collect();
+        tracing::info!("holding no partitions while the group has unread records: rejoining");
+        consumer.unsubscribe();
+        if let Err(e) = consumer.subscribe(&topics) {
+            tracing::warn!("rejoining the group failed: {e}");
+        }
+        sh.lock().rebalanced_at = Instant::now();
+    }
+    false
+}
+
+/// For an instance that holds no partitions: whether the whole group has
+/// read everything (committed offsets at every partition's end). A member
+/// that died holding partitions keeps them until its session expires, and
+/// some brokers hand a newcomer nothing until then: exiting on an empty
+/// assignment would leave that backlog unread. A topic pattern (`^...`)
+/// cannot be listed here; such an instance waits two session timeouts.
+fn group_caught_up(sh: &Shared, consumer: &BaseConsumer<Ctx>) -> bool {
+    let timeout = Duration::from_secs(5);
+    let topics = &sh.cfg.kafka.topics;
+    if topics.iter().any(|t| t.starts_with('^')) {
+        let wait = Duration::from_millis(2 * u64::from(sh.cfg.kafka.session_timeout_ms));
+        return sh.lock().rebalanced_at.elapsed() >= wait;
+    }
+    let mut tpl = TopicPartitionList::new();
+    for t in topics {
+        let Ok(md) = consumer.fetch_metadata(Some(t), timeout) else {
+            return false;
+        };
+        for topic in md.topics() {
+            for p in topic.partitions() {
+                tpl.add_partition(topic.name(), p.id());
+            }
+        }
+    }
+    // The list is dropped before anything else is asked of the consumer.
+    let committed: Vec<(String, i32, i64)> = match consumer.committed_offsets(tpl, timeout) {
+        Ok(list) => list
+            .elements()
+            .iter()
+            .map(|e| {
+                let c = match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => -1,
+                };
+                (e.topic().to_owned(), e.partition(), c)
+            })
+            .collect(),
+        Err(_) => return false,
+    };
+    committed.iter().all(|(t, p, c)| {
+        consumer
+            .fetch_watermarks(t, *p, timeout)
+            .is_ok_and(|(low, high)| (if *c >= 0 { *c } else { low }) >= high)
+    })
+}
+
 fn all_at_end(sh: &Shared, consumer: &BaseConsumer<Ctx>) -> bool {
     let st = sh.lock();
     if st.parts.values().any(|p| !p.pending.is_empty()) {
