@@ -386,17 +386,54 @@ fn crash_at_random_moments_loses_and_duplicates_nothing() {
     check_alerts(&store, &summary);
 }
 
-/// `tansu` from `WARDEN_TANSU`, or on the PATH (`.ci/run` installs it with
+/// A test server binary: from the environment variable `env`, or `name` on
+/// the PATH (`.ci/run` installs moto_server from PyPI and tansu with
 /// `cargo install tansu@0.6.0 --features dynostore`).
-fn find_tansu() -> Option<std::path::PathBuf> {
-    if let Some(p) = std::env::var_os("WARDEN_TANSU") {
+fn find_tool(env: &str, name: &str) -> Option<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
         return Some(p.into());
     }
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|d| d.join("tansu"))
+            .map(|d| d.join(name))
             .find(|p| p.is_file())
     })
+}
+
+/// Starts a server on a free port (`cmd` builds its command line for a
+/// port) and waits until it accepts connections: the guard that kills it
+/// and its address. A server that exits (another test took the port
+/// meanwhile) is started again on another port.
+fn start_server(cmd: impl Fn(u16) -> Command) -> (KillOnDrop, String) {
+    for _ in 0..5 {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut c = cmd(port);
+        let mut guard = KillOnDrop(
+            c.stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {c:?}: {e}")),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut up = false;
+        while Instant::now() < deadline {
+            if guard.0.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                // Ours, not another test's server on a reused port.
+                std::thread::sleep(Duration::from_millis(300));
+                up = guard.0.try_wait().ok().flatten().is_none();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if up {
+            return (guard, addr);
+        }
+    }
+    panic!("{:?} did not start", cmd(0));
 }
 
 /// A second, independent Kafka implementation (tansu, in memory): the
@@ -405,39 +442,22 @@ fn find_tansu() -> Option<std::path::PathBuf> {
 /// mid-stream, then checks every event once and commits that hold.
 #[test]
 fn end_to_end_on_a_second_broker_with_a_crash() {
-    let Some(tansu) = find_tansu() else {
+    let Some(tansu) = find_tool("WARDEN_TANSU", "tansu") else {
         eprintln!(
             "SKIPPED end_to_end_on_a_second_broker_with_a_crash: no tansu \
              (cargo install tansu@0.6.0 --locked --features dynostore; .ci/run does)"
         );
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let (_broker, addr) = start_server(|port| {
+        let url = format!("tcp://127.0.0.1:{port}");
+        let mut c = Command::new(&tansu);
+        c.args(["broker", "--listener-url", &url])
+            .args(["--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"]);
+        c
+    });
     let url = format!("tcp://{addr}");
-    let _broker = Moto(
-        Command::new(&tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let created = Command::new(&tansu)
         .args([
             "topic",
@@ -692,22 +712,9 @@ fn dead_letters_unknown_tenants_and_spoofed_fields() {
     );
 }
 
-/// `moto_server` from `WARDEN_MOTO_SERVER`, or on the PATH (`.ci/run`
-/// installs it from PyPI into a virtualenv and puts it there).
-fn find_moto() -> Option<std::path::PathBuf> {
-    if let Some(p) = std::env::var_os("WARDEN_MOTO_SERVER") {
-        return Some(p.into());
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("moto_server"))
-            .find(|p| p.is_file())
-    })
-}
+struct KillOnDrop(Child);
 
-struct Moto(Child);
-
-impl Drop for Moto {
+impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -725,30 +732,17 @@ fn http(addr: &str, request: &str) -> String {
 
 #[test]
 fn end_to_end_on_s3() {
-    let Some(moto) = find_moto() else {
+    let Some(moto) = find_tool("WARDEN_MOTO_SERVER", "moto_server") else {
         eprintln!(
             "SKIPPED end_to_end_on_s3: no moto_server (pip install 'moto[server]'; .ci/run does)"
         );
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let _server = Moto(
-        Command::new(moto)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_server, addr) = start_server(|port| {
+        let mut c = Command::new(&moto);
+        c.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        c
+    });
     let created = http(
         &addr,
         &format!(
