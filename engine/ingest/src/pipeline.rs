@@ -70,7 +70,10 @@ pub struct Summary {
     pub deadletters: u64,
     pub segments: u64,
     pub files: u64,
-    /// When the first record was polled (for throughput without start-up).
+    /// When the first non-empty assignment arrived (fetching starts there).
+    #[serde(skip)]
+    pub first_assigned: Option<Instant>,
+    /// When the first record was polled.
     #[serde(skip)]
     pub first_record: Option<Instant>,
     /// When the last record was polled.
@@ -86,11 +89,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Records per second from the first record polled to the last offset
-    /// commit: the sustained rate, without group join, start-up and the
-    /// idle wait of `until_idle`.
+    /// Records per second from the first assignment (else the first record
+    /// polled) to the last offset commit: the sustained rate, without group
+    /// join, start-up and the idle wait of `until_idle`. Counting from the
+    /// assignment includes what librdkafka prefetched before the first
+    /// record was handed over.
     pub fn sustained_rate(&self) -> Option<f64> {
-        let mut busy = self.last_commit?.duration_since(self.first_record?);
+        let start = self.first_assigned.or(self.first_record)?;
+        let mut busy = self.last_commit?.duration_since(start);
         if let (Some(last), Some(idle)) = (self.last_record, self.idle_at) {
             busy = busy.saturating_sub(idle.saturating_duration_since(last));
         }
@@ -288,6 +294,9 @@ impl ConsumerContext for Ctx {
                 let mut st = sh.lock();
                 st.assigned_once = true;
                 st.rebalanced_at = Instant::now();
+                if tpl.count() > 0 {
+                    st.summary.first_assigned.get_or_insert_with(Instant::now);
+                }
                 sh.metrics.assigned.set(st.parts.len() as i64);
                 sh.metrics.set_ready(true);
                 tracing::info!(partitions = st.parts.len(), "partitions assigned");
