@@ -98,6 +98,11 @@ fn bare_consume(brokers: &str, group: &str, n: usize) -> (Duration, Vec<(String,
             started = Some(Instant::now());
         }
         if let Some(Ok(m)) = polled {
+            if out.is_empty()
+                && let Some(s) = started
+            {
+                eprintln!("  bare: assignment to first record {:?}", s.elapsed());
+            }
             started.get_or_insert_with(Instant::now);
             last = Instant::now();
             let key = m
