@@ -63,6 +63,14 @@ fn tenants(n: usize, sigmahq: bool) -> Vec<TenantConfig> {
         .collect()
 }
 
+/// A numeric setting from the environment, or its default.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -120,10 +128,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let events: u64 = std::env::var("WARDEN_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(40_000);
+    let events: u64 = env_or("WARDEN_BENCH_EVENTS", 40_000);
     let sigmahq = std::env::var("WARDEN_BENCH_RULES").is_ok_and(|v| v == "sigmahq");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -131,14 +136,8 @@ fn main() {
         .build()
         .expect("runtime");
     let broker = DevBroker::start(None, rt.handle()).expect("dev broker");
-    let tenants: usize = std::env::var("WARDEN_BENCH_TENANTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12);
-    let partitions: i32 = std::env::var("WARDEN_BENCH_PARTITIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+    let tenants: usize = env_or("WARDEN_BENCH_TENANTS", 12);
+    let partitions: i32 = env_or("WARDEN_BENCH_PARTITIONS", 8);
     broker.create_topic(TOPIC, partitions).expect("topic");
     let spec = StreamSpec {
         tenants,
@@ -206,11 +205,7 @@ fn main() {
         // Segments of ~2 MiB, so encoding overlaps with consuming as in a
         // long-running stream (the 64 MiB default would hold this whole
         // 40 MB run in memory until the final flush).
-        cfg.pipeline.flush_bytes = std::env::var("WARDEN_BENCH_SEGMENT_MIB")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(2)
-            << 20;
+        cfg.pipeline.flush_bytes = env_or::<usize>("WARDEN_BENCH_SEGMENT_MIB", 2) << 20;
         cfg.tenants = cfgs.clone();
         let tenants = Tenants::build(&cfgs).expect("tenants");
         let t = Instant::now();

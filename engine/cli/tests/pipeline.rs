@@ -140,7 +140,14 @@ fn run_cmd(broker: &str, topic: &str, store: &str, tenants: &Path) -> Command {
     cmd
 }
 
-fn run_until_idle(broker: &str, topic: &str, store: &str, tenants: &Path, config: Option<&Path>) {
+/// `warden run --until-idle 2`: the run's summary (`{"records": ...}`).
+fn run_until_idle(
+    broker: &str,
+    topic: &str,
+    store: &str,
+    tenants: &Path,
+    config: Option<&Path>,
+) -> Value {
     let mut cmd = run_cmd(broker, topic, store, tenants);
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
@@ -149,11 +156,46 @@ fn run_until_idle(broker: &str, topic: &str, store: &str, tenants: &Path, config
         .args(["--until-idle", "2"])
         .output()
         .expect("run warden");
-    assert!(
-        out.status.success(),
-        "warden run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "warden run failed: {err}");
+    err.lines()
+        .find_map(|l| l.strip_prefix("warden: "))
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_else(|| panic!("run prints its summary: {err}"))
+}
+
+/// A config of small segments, so that a kill lands between, during and
+/// after writes.
+fn small_segments_config(dir: &Path) -> std::path::PathBuf {
+    let cfg = dir.join("warden.toml");
+    std::fs::write(
+        &cfg,
+        "[kafka]\nsession_timeout_ms = 6000\n[pipeline]\nflush_records = 300\nflush_interval_secs = 0.3\n",
+    )
+    .expect("config");
+    cfg
+}
+
+/// Starts `warden run` with `cfg` and kills it (SIGKILL: no chance to
+/// flush or commit) after `wait`.
+fn run_and_kill(
+    broker: &str,
+    topic: &str,
+    store: &str,
+    tenants: &Path,
+    cfg: &Path,
+    wait: Duration,
+) {
+    let mut child = run_cmd(broker, topic, store, tenants)
+        .arg("--config")
+        .arg(cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start warden run");
+    std::thread::sleep(wait);
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
 }
 
 fn query(store: &str, tenants: &[&str], sql: &str) -> Vec<Value> {
@@ -340,13 +382,7 @@ fn crash_at_random_moments_loses_and_duplicates_nothing() {
     let store = dir.path().join("store").display().to_string();
     let broker = Broker::start("crash", 4);
     let tenants = write_tenants(dir.path(), 5);
-    // Small segments so that crashes land between, during and after writes.
-    let cfg = dir.path().join("warden.toml");
-    std::fs::write(
-        &cfg,
-        "[kafka]\nsession_timeout_ms = 6000\n[pipeline]\nflush_records = 300\nflush_interval_secs = 0.3\n",
-    )
-    .expect("config");
+    let cfg = small_segments_config(dir.path());
     let producer = {
         let addr = broker.addr.clone();
         std::thread::spawn(move || generate(&addr, "crash", 5, 12_000, 5, Some(4000)))
@@ -354,24 +390,11 @@ fn crash_at_random_moments_loses_and_duplicates_nothing() {
     // A deterministic "random" schedule (xorshift) of kill -9 moments.
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     for round in 0..4 {
-        let mut child = run_cmd(&broker.addr, "crash", &store, &tenants)
-            .arg("--config")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start warden run");
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         let wait = Duration::from_millis(1200 + x % 2500);
-        let started = Instant::now();
-        while started.elapsed() < wait {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // SIGKILL: no chance to flush or commit.
-        child.kill().expect("kill -9");
-        child.wait().expect("reap");
+        run_and_kill(&broker.addr, "crash", &store, &tenants, &cfg, wait);
         eprintln!("round {round}: killed after {wait:?}");
     }
     let summary = producer.join().expect("producer");
@@ -478,12 +501,7 @@ fn end_to_end_on_a_second_broker_with_a_crash() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("store").display().to_string();
     let tenants = write_tenants(dir.path(), 4);
-    let cfg = dir.path().join("warden.toml");
-    std::fs::write(
-        &cfg,
-        "[kafka]\nsession_timeout_ms = 6000\n[pipeline]\nflush_records = 300\nflush_interval_secs = 0.3\n",
-    )
-    .expect("config");
+    let cfg = small_segments_config(dir.path());
     // One record per producer batch: tansu 0.6 answers a fetch at an offset
     // inside a record batch with the next batch (the rest of the batch is
     // never delivered; measured with a plain consumer), so a restart from a
@@ -497,16 +515,14 @@ fn end_to_end_on_a_second_broker_with_a_crash() {
             generate_with(&addr, "real", 4, 3000, 32, Some(1000), &one_per_batch)
         })
     };
-    let mut child = run_cmd(&addr, "real", &store, &tenants)
-        .arg("--config")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start warden run");
-    std::thread::sleep(Duration::from_millis(2000));
-    child.kill().expect("kill -9");
-    child.wait().expect("reap");
+    run_and_kill(
+        &addr,
+        "real",
+        &store,
+        &tenants,
+        &cfg,
+        Duration::from_millis(2000),
+    );
     // Killed mid-stream: part of the stream archived, the rest still to come.
     let before = query(&store, &[], "SELECT count(*) AS n FROM events");
     let before = before[0]["n"].as_u64().expect("n");
@@ -521,19 +537,7 @@ fn end_to_end_on_a_second_broker_with_a_crash() {
     assert_eq!(expected.values().sum::<u64>(), 6000);
     check_exactly_once(&store, &expected);
     // The committed offsets hold on this broker: a further run reads nothing.
-    let out = run_cmd(&addr, "real", &store, &tenants)
-        .args(["--config"])
-        .arg(&cfg)
-        .args(["--until-idle", "2"])
-        .output()
-        .expect("run warden");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let summary: Value = err
-        .lines()
-        .find_map(|l| l.strip_prefix("warden: "))
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_else(|| panic!("run prints its summary: {err}"));
+    let summary = run_until_idle(&addr, "real", &store, &tenants, Some(&cfg));
     assert_eq!(summary["records"], 0, "{summary}");
     check_exactly_once(&store, &expected);
     // Alerts: the planted attacks of both batches, once each.

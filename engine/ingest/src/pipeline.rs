@@ -132,9 +132,9 @@ struct Part {
     intents: BTreeMap<i64, Intent>,
     seg: Option<Segment>,
     pending: VecDeque<Pending>,
-    /// Next offset to read (after the last record seen), once known.
     /// A broker re-delivered an offset already read (warned once).
     redelivery_seen: bool,
+    /// Next offset to read (after the last record seen), once known.
     next_offset: Option<i64>,
     /// The committed offset, once known.
     committed: Option<i64>,
@@ -1148,7 +1148,7 @@ fn commit<C: ConsumerContext>(sh: &Shared, st: &mut State, consumer: &BaseConsum
     to_commit.retain(|(t, p, _, g)| {
         parts
             .get(&(t.clone(), *p))
-            .is_some_and(|part| part.generation == *g && part.committed.is_some())
+            .is_some_and(|part| part.generation == *g)
     });
     if to_commit.is_empty() {
         return;
@@ -1265,7 +1265,6 @@ fn drain<C: ConsumerContext>(
     }
 }
 
-/// Every assigned partition has been read to its end and nothing waits to be written.
 /// `until_idle`: an assignment has been received and has held still for
 /// `idle` (a revoke or a new assignment restarts the count).
 fn settled_for(sh: &Shared, idle: Duration) -> bool {
@@ -1293,11 +1292,9 @@ fn share_done(
     if group_caught_up(sh, consumer) {
         return true;
     }
-    // Still nothing after two session timeouts while the group has a
-    // backlog: a dead member's partitions should have been handed out by
-    // now. Some brokers (tansu 0.6) only rebalance on a join, so join again.
-    let session = Duration::from_millis(u64::from(sh.cfg.kafka.session_timeout_ms));
-    if sh.lock().rebalanced_at.elapsed() >= 2 * session {
+    // Still nothing while the group has a backlog: some brokers (tansu 0.6)
+    // rebalance only on a join, so join again.
+    if two_sessions_since_rebalance(sh) {
         let topics: Vec<&str> = sh.cfg.kafka.topics.iter().map(String::as_str).collect();
         tracing::info!("holding no partitions while the group has unread records: rejoining");
         consumer.unsubscribe();
@@ -1307,6 +1304,13 @@ fn share_done(
         sh.lock().rebalanced_at = Instant::now();
     }
     false
+}
+
+/// Two session timeouts since the last revoke or assignment: by then a
+/// dead member's partitions should have been handed out.
+fn two_sessions_since_rebalance(sh: &Shared) -> bool {
+    let session = Duration::from_millis(u64::from(sh.cfg.kafka.session_timeout_ms));
+    sh.lock().rebalanced_at.elapsed() >= 2 * session
 }
 
 /// For an instance that holds no partitions: whether the whole group has
@@ -1319,8 +1323,7 @@ fn group_caught_up(sh: &Shared, consumer: &BaseConsumer<Ctx>) -> bool {
     let timeout = Duration::from_secs(5);
     let topics = &sh.cfg.kafka.topics;
     if topics.iter().any(|t| t.starts_with('^')) {
-        let wait = Duration::from_millis(2 * u64::from(sh.cfg.kafka.session_timeout_ms));
-        return sh.lock().rebalanced_at.elapsed() >= wait;
+        return two_sessions_since_rebalance(sh);
     }
     let mut tpl = TopicPartitionList::new();
     for t in topics {
@@ -1355,6 +1358,7 @@ fn group_caught_up(sh: &Shared, consumer: &BaseConsumer<Ctx>) -> bool {
     })
 }
 
+/// Every assigned partition has been read to its end and nothing waits to be written.
 fn all_at_end(sh: &Shared, consumer: &BaseConsumer<Ctx>) -> bool {
     let st = sh.lock();
     if st.parts.values().any(|p| !p.pending.is_empty()) {
