@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use warden_benches::{generated_rules, parse_only, sigmahq_rule_dirs, windows_events};
-use warden_detect::{Engine, Mapping, event};
+use warden_benches::{generated_rules, parse_only, parse_tape, sigmahq_rule_dirs, windows_events};
+use warden_detect::event::Tape;
+use warden_detect::{Engine, Mapping};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -44,9 +45,10 @@ fn bench(c: &mut Criterion) {
     let mut scratch = engine.scratch();
     let mut hits = Vec::new();
     let mut alerts = 0usize;
+    let mut tape = Tape::new();
     for e in &events {
-        let v = event::parse(e.as_bytes()).expect("valid");
-        engine.detect_raw(e.as_bytes(), &v, &mut scratch, &mut hits);
+        let doc = tape.parse(e.as_bytes()).expect("valid");
+        engine.detect(&doc, &mut scratch, &mut hits);
         alerts += hits.len();
     }
     eprintln!(
@@ -61,12 +63,13 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(EVENTS as u64));
     g.sample_size(20);
     g.bench_function("parse_only", |b| b.iter(|| parse_only(&events)));
+    g.bench_function("parse_tape", |b| b.iter(|| parse_tape(&events, &mut tape)));
     g.bench_function(format!("detect_{source}"), |b| {
         b.iter(|| {
             let mut n = 0usize;
             for e in &events {
-                let v = event::parse(e.as_bytes()).expect("valid");
-                engine.detect_raw(e.as_bytes(), &v, &mut scratch, &mut hits);
+                let doc = tape.parse(e.as_bytes()).expect("valid");
+                engine.detect(&doc, &mut scratch, &mut hits);
                 n += hits.len();
             }
             n

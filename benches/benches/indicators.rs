@@ -6,10 +6,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use warden_benches::{Rng, parse_only, windows_events};
+use warden_detect::Mapping;
+use warden_detect::event::Tape;
 use warden_detect::indicators::{
     Indicator, IndicatorKind, IndicatorMatcher, IndicatorScratch, IndicatorSet,
 };
-use warden_detect::{Mapping, event};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -100,6 +101,7 @@ fn bench(c: &mut Criterion) {
     );
     let mut sc = IndicatorScratch::default();
     let mut hits = Vec::new();
+    let mut tape = Tape::new();
     let mut g = c.benchmark_group("indicators_1m");
     g.throughput(Throughput::Elements(EVENTS as u64));
     g.sample_size(20);
@@ -108,8 +110,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0usize;
             for e in &events {
-                let v = event::parse(e.as_bytes()).expect("valid");
-                matcher.scan(&v, &mut sc, &mut hits);
+                let doc = tape.parse(e.as_bytes()).expect("valid");
+                matcher.scan(&doc, &mut sc, &mut hits);
                 n += hits.len();
             }
             n

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use warden_benches::{sigmahq_rule_dirs, windows_events};
-use warden_detect::{Engine, Mapping, event};
+use warden_detect::event::Tape;
+use warden_detect::{Engine, Mapping};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -31,27 +32,25 @@ fn main() {
         .nth(2)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1);
-    let parsed: Vec<_> = events
-        .iter()
-        .map(|e| event::parse(e.as_bytes()).expect("valid"))
-        .collect();
+    let mut tape = Tape::new();
     let t = std::time::Instant::now();
     for _ in 1..reps {
-        for (e, v) in events.iter().zip(&parsed) {
-            engine.detect_raw(e.as_bytes(), v, &mut sc, &mut hits);
+        for e in &events {
+            let doc = tape.parse(e.as_bytes()).expect("valid");
+            engine.detect(&doc, &mut sc, &mut hits);
         }
     }
     if reps > 1 {
         let el = t.elapsed();
         println!(
-            "detect only (pre-parsed): {:.0} events/s",
+            "parse + detect: {:.0} events/s",
             (n * (reps - 1)) as f64 / el.as_secs_f64()
         );
     }
     let t = std::time::Instant::now();
     for e in &events {
-        let v = event::parse(e.as_bytes()).expect("valid");
-        engine.detect_raw(e.as_bytes(), &v, &mut sc, &mut hits);
+        let doc = tape.parse(e.as_bytes()).expect("valid");
+        engine.detect(&doc, &mut sc, &mut hits);
         for h in &hits {
             *counts.entry(h.rule.meta.title.clone()).or_default() += 1;
         }

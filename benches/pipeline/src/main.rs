@@ -173,6 +173,7 @@ fn main() {
     let mut detect = Vec::new();
     let mut sc = warden_ingest::tenants::DetectScratch::default();
     let mut alerts = 0usize;
+    let mut tape = warden_detect::event::Tape::new();
     for _ in 0..reps {
         alerts = 0;
         let t = Instant::now();
@@ -180,10 +181,10 @@ fn main() {
             let Ok((_, idx)) = compiled.resolve(key) else {
                 continue;
             };
-            let Ok(ev) = warden_detect::event::parse(payload) else {
+            let Ok(ev) = tape.parse(payload) else {
                 continue;
             };
-            compiled.detect(idx, payload, &ev, &mut sc);
+            compiled.detect(idx, &ev, &mut sc);
             let _ = compiled.detector(idx).promoted(&ev);
             alerts += sc.hits.len() + sc.ind_hits.len();
         }

@@ -5,10 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use serde_json::value::RawValue;
-use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+use warden_detect::event::Tape;
 use warden_detect::indicators::{IndicatorMatcher, IndicatorScratch, IndicatorSet, load_path};
-use warden_detect::{Mapping, MatchedField, event};
+use warden_detect::{Mapping, MatchedField};
 
 use crate::DetectArgs;
 use crate::rules::load_engine;
@@ -23,7 +22,25 @@ struct Alert<'a> {
     org_id: Option<&'a str>,
     matched: &'a [MatchedField],
     line: u64,
-    event: &'a RawValue,
+}
+
+/// Writes one alert line: `alert`'s fields, then `"event"` with the input
+/// line's JSON as it was (already validated by the parser).
+fn write_alert(
+    out: &mut impl Write,
+    buf: &mut Vec<u8>,
+    alert: &Alert<'_>,
+    event: &str,
+) -> Result<()> {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, alert)?;
+    // The struct serialises as an object: reopen it for the event.
+    buf.pop();
+    buf.extend_from_slice(b",\"event\":");
+    buf.extend_from_slice(event.as_bytes());
+    buf.extend_from_slice(b"}\n");
+    out.write_all(buf)?;
+    Ok(())
 }
 
 pub fn run(args: DetectArgs) -> Result<ExitCode> {
@@ -54,6 +71,8 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
     let (mut events, mut malformed, mut alerts) = (0u64, 0u64, 0u64);
     let mut line_no = 0u64;
     let mut buf = Vec::with_capacity(4096);
+    let mut line_out = Vec::with_capacity(4096);
+    let mut tape = Tape::new();
     let mut input = input;
     loop {
         buf.clear();
@@ -68,8 +87,8 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         if line.is_empty() {
             continue;
         }
-        let ev = match event::parse(line) {
-            Ok(v) if v.is_object() => v,
+        let ev = match tape.parse(line) {
+            Ok(v) if v.root().is_object() => v,
             Ok(_) => {
                 malformed += 1;
                 eprintln!("warden: {}:{line_no}: not a JSON object", args.input);
@@ -82,19 +101,16 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
             }
         };
         events += 1;
-        engine.detect_raw(line, &ev, &mut scratch, &mut hits);
+        engine.detect(&ev, &mut scratch, &mut hits);
         if let Some(m) = &indicators {
             m.scan(&ev, &mut ind_scratch, &mut ind_hits);
         }
         if hits.is_empty() && ind_hits.is_empty() {
             continue;
         }
-        let org_id = ev
-            .as_object()
-            .and_then(|o| o.get(&"org_id"))
-            .and_then(|v| v.as_str());
-        let raw: &RawValue = serde_json::from_slice(line)
-            .with_context(|| format!("{}:{line_no}: event re-read", args.input))?;
+        let root = ev.root();
+        let org_id = root.get("org_id").and_then(|v| v.as_str());
+        let raw = ev.text();
         for h in &hits {
             let meta = &h.rule.meta;
             let alert = Alert {
@@ -105,10 +121,8 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
                 org_id,
                 matched: &h.matched,
                 line: line_no,
-                event: raw,
             };
-            serde_json::to_writer(&mut out, &alert)?;
-            out.write_all(b"\n")?;
+            write_alert(&mut out, &mut line_out, &alert, raw)?;
             alerts += 1;
         }
         if let Some(m) = &indicators {
@@ -122,10 +136,8 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
                     org_id,
                     matched: &a.matched,
                     line: line_no,
-                    event: raw,
                 };
-                serde_json::to_writer(&mut out, &alert)?;
-                out.write_all(b"\n")?;
+                write_alert(&mut out, &mut line_out, &alert, raw)?;
                 alerts += 1;
             }
         }

@@ -16,10 +16,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
-
 use crate::compile::{FieldRefSpec, Placeholders, RefMode, Sink, compile_detection};
-use crate::event::{scalar_text, segmentations};
+use crate::event::{Doc, Kind, PathTrie, for_each_text, segmentations, walk};
 use crate::index::{FeedScratch, FieldMatcher};
 use crate::mapping::Mapping;
 use crate::predicate::{Expr, Test};
@@ -202,11 +200,9 @@ struct Bucket {
     always: Vec<u32>,
 }
 
+/// What rules read at one node of the path trie.
 #[derive(Debug, Default)]
-struct TrieNode {
-    children: FastMap<Box<str>, u32>,
-    /// The same children when there are at most `FEW_CHILDREN` of them.
-    few: Vec<(Box<str>, u32)>,
+struct PathData {
     /// Field slots read at this path.
     slots: Vec<u32>,
     /// Routing condition paths read here.
@@ -215,49 +211,23 @@ struct TrieNode {
     refs: Vec<u32>,
 }
 
-impl TrieNode {
-    /// The child for key `k`: a short list is scanned, a long one hashed.
-    #[inline]
-    fn child(&self, k: &str) -> Option<u32> {
-        if self.few.len() == self.children.len() {
-            self.few
-                .iter()
-                .find(|(name, _)| &**name == k)
-                .map(|(_, c)| *c)
-        } else {
-            self.children.get(k).copied()
-        }
-    }
-
+impl PathData {
     fn is_target(&self) -> bool {
         !(self.slots.is_empty() && self.routes.is_empty() && self.refs.is_empty())
     }
 }
 
-/// Up to this many children, a trie node is scanned rather than hashed.
-const FEW_CHILDREN: usize = 6;
-
-/// Inserts a path into the trie and returns its node.
-fn trie_insert(trie: &mut Vec<TrieNode>, segs: &[String]) -> usize {
-    let mut node = 0usize;
-    for seg in segs {
-        node = match trie[node].children.get(seg.as_str()) {
-            Some(n) => *n as usize,
-            None => {
-                let n = trie.len();
-                trie.push(TrieNode::default());
-                let parent = &mut trie[node];
-                parent.children.insert(seg.as_str().into(), n as u32);
-                if parent.children.len() <= FEW_CHILDREN {
-                    parent.few.push((seg.as_str().into(), n as u32));
-                } else {
-                    parent.few.clear();
-                }
-                n
-            }
-        };
+/// Inserts a path into the trie and returns its node's data.
+fn trie_insert<'a>(
+    trie: &mut PathTrie,
+    data: &'a mut Vec<PathData>,
+    segs: &[String],
+) -> &'a mut PathData {
+    let node = trie.insert(segs) as usize;
+    if data.len() < trie.len() {
+        data.resize_with(trie.len(), PathData::default);
     }
-    node
+    &mut data[node]
 }
 
 /// Logsource routing: which buckets an event belongs to.
@@ -295,7 +265,9 @@ pub struct Engine {
     preds: Vec<PredInfo>,
     compiled: Vec<CompiledRule>,
     fieldrefs: Vec<FieldRef>,
-    trie: Vec<TrieNode>,
+    trie: PathTrie,
+    /// Per trie node.
+    path_data: Vec<PathData>,
     router: Router,
     mapping_name: Option<String>,
 }
@@ -320,20 +292,10 @@ pub struct Scratch {
     cache: ValueCache,
     route_key: String,
     route_cache: FastMap<String, Vec<u32>>,
-    /// The allocation of the per-event (node, value) list, kept between
-    /// events without its lifetime (see [`recycle`]).
-    gathered: Vec<(u32, usize)>,
-}
-
-/// Empties a vector and reuses its allocation for another element type of
-/// the same size and alignment: collecting an empty `into_iter().map()`
-/// runs no closure and, by the standard library's in-place collection,
-/// keeps the buffer. Lets per-thread scratch keep the event-borrowing list.
-fn recycle<A, B>(mut v: Vec<A>) -> Vec<B> {
-    v.clear();
-    v.into_iter()
-        .map(|_| unreachable!("the vector is empty"))
-        .collect()
+    /// The per-event (trie node, value token) list.
+    gathered: Vec<(u32, u32)>,
+    /// Skip the keyword prefilter (see [`Engine::detect_exhaustive`]).
+    exhaustive: bool,
 }
 
 /// Separates the several values of one routing path.
@@ -519,15 +481,6 @@ fn keyword_prefilters(
             KeywordPrefilter::new(&l)
         })
         .collect()
-}
-
-/// What the keyword walk carries along.
-struct KeywordCtx<'a> {
-    slot: u32,
-    joinable: bool,
-    joined: &'a mut Vec<u8>,
-    feed: &'a mut FeedScratch,
-    numbuf: &'a mut String,
 }
 
 /// What the event walk carries along.
@@ -870,33 +823,35 @@ impl Compiler {
         drop(by_slot);
         // Path trie: field slots, routing paths and field-reference operands.
         let router = build_router(mapping.as_ref(), buckets.len());
-        let mut trie = vec![TrieNode::default()];
+        let mut trie = PathTrie::new();
+        let mut path_data = vec![PathData::default()];
         for (i, s) in slots.iter().enumerate() {
             for segs in &s.paths {
-                let node = trie_insert(&mut trie, segs);
-                if !trie[node].slots.contains(&(i as u32)) {
-                    trie[node].slots.push(i as u32);
+                let d = trie_insert(&mut trie, &mut path_data, segs);
+                if !d.slots.contains(&(i as u32)) {
+                    d.slots.push(i as u32);
                 }
             }
         }
         for (r, paths) in router.paths.iter().enumerate() {
             for segs in paths {
-                let node = trie_insert(&mut trie, segs);
-                trie[node].routes.push(r as u32);
+                trie_insert(&mut trie, &mut path_data, segs)
+                    .routes
+                    .push(r as u32);
             }
         }
         let mut operands: HashMap<Vec<String>, u32> = HashMap::new();
-        let mut operand = |trie: &mut Vec<TrieNode>, paths: Vec<String>| -> u32 {
-            let next = operands.len() as u32;
-            let id = *operands.entry(paths.clone()).or_insert(next);
-            if id == next {
-                for segs in paths.iter().flat_map(|p| segmentations(p)) {
-                    let node = trie_insert(trie, &segs);
-                    trie[node].refs.push(id);
+        let mut operand =
+            |trie: &mut PathTrie, data: &mut Vec<PathData>, paths: Vec<String>| -> u32 {
+                let next = operands.len() as u32;
+                let id = *operands.entry(paths.clone()).or_insert(next);
+                if id == next {
+                    for segs in paths.iter().flat_map(|p| segmentations(p)) {
+                        trie_insert(trie, data, &segs).refs.push(id);
+                    }
                 }
-            }
-            id
-        };
+                id
+            };
         let fieldrefs = raw_frefs
             .into_iter()
             .map(|(b, spec)| {
@@ -905,8 +860,8 @@ impl Compiler {
                     None => vec![f.to_string()],
                 };
                 FieldRef {
-                    a: operand(&mut trie, paths(&spec.field)),
-                    b: operand(&mut trie, paths(&spec.other)),
+                    a: operand(&mut trie, &mut path_data, paths(&spec.field)),
+                    b: operand(&mut trie, &mut path_data, paths(&spec.other)),
                     spec,
                 }
             })
@@ -924,6 +879,7 @@ impl Compiler {
             compiled: compiled_rules,
             fieldrefs,
             trie,
+            path_data,
             router,
             mapping_name: mapping.map(|m| m.name),
         }
@@ -1007,11 +963,12 @@ impl Engine {
             .sum();
         let preds: usize = self.preds.iter().map(|p| 64 + p.rules.len() * 4).sum();
         let exprs: usize = self.compiled.iter().map(|c| 32 + expr_size(&c.expr)).sum();
-        let trie: usize = self
-            .trie
-            .iter()
-            .map(|n| 48 + n.children.len() * 40 + n.slots.len() * 4)
-            .sum();
+        let trie: usize = self.trie.memory_usage()
+            + self
+                .path_data
+                .iter()
+                .map(|d| 72 + (d.slots.len() + d.routes.len() + d.refs.len()) * 4)
+                .sum::<usize>();
         slots + preds + exprs + trie
     }
 
@@ -1030,7 +987,7 @@ impl Engine {
     }
 
     /// Picks the active buckets from the routing values gathered by the walk.
-    fn route(&self, hits: &[(u32, &Value)], sc: &mut Scratch) {
+    fn route(&self, doc: &Doc<'_>, hits: &[(u32, u32)], sc: &mut Scratch) {
         sc.active.iter_mut().for_each(|w| *w = 0);
         sc.active_list.clear();
         let r = &self.router;
@@ -1046,10 +1003,10 @@ impl Engine {
         // Every value at a routing path counts (arrays such as ECS
         // `event.type: ["info", "start"]`): they are kept lowercased and
         // separated by ROUTE_SEP.
-        for &(node, v) in hits {
-            for &p in &self.trie[node as usize].routes {
+        for &(node, tok) in hits {
+            for &p in &self.path_data[node as usize].routes {
                 let p = p as usize;
-                if let Some(t) = scalar_text(v, &mut sc.numbuf) {
+                if let Some(t) = doc.scalar_text(tok, &mut sc.numbuf) {
                     let buf = &mut sc.route_vals[p];
                     if sc.route_has[p] {
                         buf.push(ROUTE_SEP);
@@ -1118,36 +1075,47 @@ impl Engine {
 
     /// Evaluates every rule against one parsed event; matches go to `out`
     /// (cleared first), each rule at most once.
-    pub fn detect(&self, event: &Value, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
-        self.detect_inner(None, event, sc, out)
-    }
-
-    /// [`Engine::detect`] for an event parsed from `raw` (its JSON text):
-    /// the raw bytes let keyword searches skip events that cannot match.
-    pub fn detect_raw(&self, raw: &[u8], event: &Value, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
-        self.detect_inner(Some(raw), event, sc, out)
-    }
-
-    fn detect_inner(
-        &self,
-        raw: Option<&[u8]>,
-        event: &Value,
-        sc: &mut Scratch,
-        out: &mut Vec<RuleHit>,
-    ) {
+    pub fn detect(&self, doc: &Doc<'_>, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
         out.clear();
         if sc.fired.len() < words(self.preds.len()) {
             *sc = self.scratch();
         }
         // One walk gathers every value at a path some rule, route or field
         // reference reads; routing then decides which of them to feed.
-        let mut hits: Vec<(u32, &Value)> = recycle(std::mem::take(&mut sc.gathered));
-        self.gather(0, event, &mut hits);
-        self.route(&hits, sc);
-        if sc.active_list.is_empty() {
-            sc.gathered = recycle(hits);
-            return;
+        let mut hits = std::mem::take(&mut sc.gathered);
+        hits.clear();
+        walk(
+            &self.trie,
+            doc,
+            0,
+            0,
+            &|n| self.path_data[n as usize].is_target(),
+            &mut |n, t| hits.push((n, t)),
+        );
+        self.route(doc, &hits, sc);
+        if !sc.active_list.is_empty() {
+            self.matches(doc, &hits, sc, out);
         }
+        sc.gathered = hits;
+    }
+
+    /// [`Engine::detect`] without the raw-line keyword prefilter: every
+    /// keyword search takes the exact pass. The prefilter must never change
+    /// a verdict; tests compare the two.
+    #[doc(hidden)]
+    pub fn detect_exhaustive(&self, doc: &Doc<'_>, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
+        sc.exhaustive = true;
+        self.detect(doc, sc, out);
+        sc.exhaustive = false;
+    }
+
+    fn matches(
+        &self,
+        doc: &Doc<'_>,
+        hits: &[(u32, u32)],
+        sc: &mut Scratch,
+        out: &mut Vec<RuleHit>,
+    ) {
         // Feed values.
         let Scratch {
             fired,
@@ -1170,57 +1138,11 @@ impl Engine {
             numbuf,
             cache,
         };
-        for &(node, v) in &hits {
-            self.feed_node(node as usize, v, &mut ctx, &mut fire);
+        for &(node, tok) in hits {
+            self.feed_node(node as usize, doc, tok, &mut ctx, &mut fire);
         }
-        // With the raw line at hand, a keyword absent from it (in its JSON
-        // escaped form) cannot be in any value: skip the exact pass. Lines
-        // with \u escapes could hide a keyword and always take the exact pass.
-        let escapes = raw.is_some_and(|r| memchr::memmem::find(r, b"\\u").is_some());
-        let mut lowered = false;
-        let mut needed = false;
-        for &b in &sc.active_list {
-            if !self.buckets[b as usize].keywords {
-                continue;
-            }
-            match (raw, &self.keyword_prefilters[b as usize]) {
-                (Some(raw), Some(pf)) if !escapes => {
-                    if !lowered {
-                        sc.joined.clear();
-                        sc.joined.extend(raw.iter().map(u8::to_ascii_lowercase));
-                        lowered = true;
-                    }
-                    if pf.is_match(&sc.joined) {
-                        needed = true;
-                        break;
-                    }
-                }
-                _ => {
-                    needed = true;
-                    break;
-                }
-            }
-        }
-        let keywords = self.keyword_slot.filter(|_| needed);
-        if let Some(k) = keywords {
-            let mut fire = |p: u32| {
-                if set_bit(&mut sc.fired, p) {
-                    sc.touched.push(p);
-                }
-            };
-            let m = &self.slots[k as usize].matcher;
-            sc.joined.clear();
-            let mut ctx = KeywordCtx {
-                slot: k,
-                joinable: m.joinable(),
-                joined: &mut sc.joined,
-                feed: &mut sc.feed,
-                numbuf: &mut sc.numbuf,
-            };
-            self.walk_keywords(event, &mut ctx, &mut fire);
-            if !sc.joined.is_empty() {
-                m.feed_joined(&sc.joined, &mut fire);
-            }
+        if self.keywords_needed(doc, sc) {
+            self.feed_keywords(doc, sc);
         }
         // Candidates.
         sc.candidates.clear();
@@ -1263,12 +1185,12 @@ impl Engine {
         for &c in &sc.candidates {
             let cr = &self.compiled[c as usize];
             let ok = cr.expr.eval(&|p| get_bit(fired, p), &mut |f| {
-                self.eval_fieldref(f, &hits)
+                self.eval_fieldref(f, doc, hits)
             });
             if ok && set_bit(&mut sc.rule_seen, cr.rule) {
                 out.push(RuleHit {
                     rule: self.rules[cr.rule as usize].clone(),
-                    matched: self.explain(&cr.expr, fired, event),
+                    matched: self.explain(&cr.expr, fired, doc, hits),
                 });
             }
         }
@@ -1281,41 +1203,92 @@ impl Engine {
             sc.marked2[(c / 64) as usize] = 0;
         }
         sc.rule_seen.iter_mut().for_each(|w| *w = 0);
-        sc.gathered = recycle(hits);
     }
 
-    /// Collects (trie node, value) for every value at a path that is read
-    /// (array values and each of their elements).
-    fn gather<'a>(&self, node: usize, v: &'a Value, hits: &mut Vec<(u32, &'a Value)>) {
-        let n = &self.trie[node];
-        if n.is_target() {
-            hits.push((node as u32, v));
-        }
-        if let Some(arr) = v.as_array() {
-            for e in arr.iter() {
-                self.gather(node, e, hits);
+    /// Whether some active bucket's keyword search could match: a keyword
+    /// absent from the raw line (in its JSON-escaped form, compared
+    /// ASCII-lowercased) cannot be in any value. Lines with `\u` escapes
+    /// could hide a keyword and always take the exact pass.
+    fn keywords_needed(&self, doc: &Doc<'_>, sc: &mut Scratch) -> bool {
+        let mut lowered = false;
+        for &b in &sc.active_list {
+            if !self.buckets[b as usize].keywords {
+                continue;
             }
-            return;
-        }
-        if !n.children.is_empty()
-            && let Some(obj) = v.as_object()
-        {
-            for (k, child) in obj.iter() {
-                if let Some(c) = n.child(k) {
-                    self.gather(c as usize, child, hits);
+            match &self.keyword_prefilters[b as usize] {
+                Some(pf) if !doc.has_unicode_escapes() && !sc.exhaustive => {
+                    if !lowered {
+                        let raw = doc.text().as_bytes();
+                        sc.joined.clear();
+                        sc.joined.extend_from_slice(raw);
+                        sc.joined.make_ascii_lowercase();
+                        lowered = true;
+                    }
+                    if pf.is_match(&sc.joined) {
+                        return true;
+                    }
                 }
+                _ => return true,
             }
+        }
+        false
+    }
+
+    /// Feeds every value of the event to the keyword slot: joined for a
+    /// single scan when the keywords allow it, one by one otherwise.
+    fn feed_keywords(&self, doc: &Doc<'_>, sc: &mut Scratch) {
+        let Some(k) = self.keyword_slot else {
+            return;
+        };
+        let Scratch {
+            fired,
+            touched,
+            feed,
+            numbuf,
+            joined,
+            ..
+        } = sc;
+        let mut fire = |p: u32| {
+            if set_bit(fired, p) {
+                touched.push(p);
+            }
+        };
+        let m = &self.slots[k as usize].matcher;
+        joined.clear();
+        let joinable = m.joinable();
+        for_each_text(doc, numbuf, &mut |t| {
+            if joinable {
+                if t.is_ascii() {
+                    joined.extend(t.bytes().map(|b| b.to_ascii_lowercase()));
+                } else {
+                    joined.extend_from_slice(t.to_lowercase().as_bytes());
+                }
+                joined.push(0xff);
+            } else {
+                m.feed_text(t, feed, &mut fire);
+            }
+        });
+        if !joined.is_empty() {
+            m.feed_joined(joined, &mut fire);
         }
     }
 
     /// Feeds one gathered value to the active slots of its node.
-    fn feed_node(&self, node: usize, v: &Value, ctx: &mut WalkCtx<'_>, fire: &mut impl FnMut(u32)) {
-        let n = &self.trie[node];
+    fn feed_node(
+        &self,
+        node: usize,
+        doc: &Doc<'_>,
+        tok: u32,
+        ctx: &mut WalkCtx<'_>,
+        fire: &mut impl FnMut(u32),
+    ) {
+        let n = &self.path_data[node];
         if n.slots.is_empty() {
             return;
         }
         let active: &[u64] = ctx.active;
-        if v.is_array() {
+        let kind = doc.kind(tok);
+        if kind == Kind::Array {
             for s in &n.slots {
                 let slot = &self.slots[*s as usize];
                 if intersects(active, &slot.buckets) {
@@ -1324,7 +1297,7 @@ impl Engine {
             }
             return;
         }
-        let text = scalar_text(v, ctx.numbuf);
+        let text = doc.scalar_text(tok, ctx.numbuf);
         for s in &n.slots {
             let slot = &self.slots[*s as usize];
             if !intersects(active, &slot.buckets) {
@@ -1345,83 +1318,59 @@ impl Engine {
                     }
                 }
                 Some(t) => slot.matcher.feed_text(t, ctx.feed, fire),
-                None if v.is_null() => slot.matcher.feed_null(fire),
+                None if kind == Kind::Null => slot.matcher.feed_null(fire),
                 None => slot.matcher.feed_container(fire),
             }
         }
     }
 
-    /// Feeds every scalar of the event to the keyword slot: joined for a
-    /// single scan when the keywords allow it, one by one otherwise.
-    fn walk_keywords(&self, v: &Value, ctx: &mut KeywordCtx<'_>, fire: &mut impl FnMut(u32)) {
-        if let Some(obj) = v.as_object() {
-            for (_, child) in obj.iter() {
-                self.walk_keywords(child, ctx, fire);
-            }
-        } else if let Some(arr) = v.as_array() {
-            for e in arr.iter() {
-                self.walk_keywords(e, ctx, fire);
-            }
-        } else if let Some(t) = scalar_text(v, ctx.numbuf) {
-            if ctx.joinable {
-                if t.is_ascii() {
-                    ctx.joined.extend(t.bytes().map(|b| b.to_ascii_lowercase()));
-                } else {
-                    ctx.joined.extend_from_slice(t.to_lowercase().as_bytes());
-                }
-                ctx.joined.push(0xff);
-            } else {
-                self.slots[ctx.slot as usize]
-                    .matcher
-                    .feed_text(t, ctx.feed, fire);
-            }
-        }
+    /// The texts gathered at the nodes where operand `id` is read.
+    fn operand_texts<'d>(
+        &'d self,
+        id: u32,
+        doc: &'d Doc<'_>,
+        hits: &'d [(u32, u32)],
+    ) -> impl Iterator<Item = String> + 'd {
+        let mut buf = String::new();
+        hits.iter()
+            .filter(move |(n, _)| self.path_data[*n as usize].refs.contains(&id))
+            .filter_map(move |&(_, t)| doc.scalar_text(t, &mut buf).map(str::to_owned))
     }
 
     /// Compares the two operands of field reference `f` over the gathered values.
-    fn eval_fieldref(&self, f: u32, hits: &[(u32, &Value)]) -> bool {
+    fn eval_fieldref(&self, f: u32, doc: &Doc<'_>, hits: &[(u32, u32)]) -> bool {
         let fr = &self.fieldrefs[f as usize];
-        let (mut na, mut nb) = (String::new(), String::new());
-        let (mut la, mut lb) = (String::new(), String::new());
-        let norm = |s: &str, buf: &mut String| {
+        let norm = |s: String| {
             if fr.spec.cased {
-                buf.clear();
-                buf.push_str(s);
+                s
             } else {
-                crate::glob::lowercase_into(s, buf);
+                let mut out = String::new();
+                crate::glob::lowercase_into(&s, &mut out);
+                out
             }
         };
-        let of = |id: u32| {
-            hits.iter()
-                .filter(move |(n, _)| self.trie[*n as usize].refs.contains(&id))
-                .map(|(_, v)| *v)
-        };
-        for x in of(fr.a) {
-            let Some(xt) = scalar_text(x, &mut na) else {
-                continue;
-            };
-            norm(xt, &mut la);
-            for y in of(fr.b) {
-                let Some(yt) = scalar_text(y, &mut nb) else {
-                    continue;
-                };
-                norm(yt, &mut lb);
-                let hit = match fr.spec.mode {
-                    RefMode::Eq => la == lb,
-                    RefMode::Contains => la.contains(lb.as_str()),
-                    RefMode::StartsWith => la.starts_with(lb.as_str()),
-                    RefMode::EndsWith => la.ends_with(lb.as_str()),
-                };
-                if hit {
-                    return true;
-                }
-            }
+        let bs: Vec<String> = self.operand_texts(fr.b, doc, hits).map(norm).collect();
+        if bs.is_empty() {
+            return false;
         }
-        false
+        self.operand_texts(fr.a, doc, hits).map(norm).any(|la| {
+            bs.iter().any(|lb| match fr.spec.mode {
+                RefMode::Eq => la == *lb,
+                RefMode::Contains => la.contains(lb.as_str()),
+                RefMode::StartsWith => la.starts_with(lb.as_str()),
+                RefMode::EndsWith => la.ends_with(lb.as_str()),
+            })
+        })
     }
 
     /// The fields and values behind a match: every positively used predicate that fired.
-    fn explain(&self, expr: &Expr, fired: &[u64], event: &Value) -> Vec<MatchedField> {
+    fn explain(
+        &self,
+        expr: &Expr,
+        fired: &[u64],
+        doc: &Doc<'_>,
+        hits: &[(u32, u32)],
+    ) -> Vec<MatchedField> {
         let mut ids = Vec::new();
         expr.visit_preds(true, &mut |p, positive| {
             if positive && get_bit(fired, p) {
@@ -1431,22 +1380,34 @@ impl Engine {
         ids.sort_unstable();
         ids.dedup();
         let mut out = Vec::new();
+        let mut buf = String::new();
         for p in ids {
             let pred = &self.preds[p as usize];
             let slot = &self.slots[pred.slot as usize];
-            let test = |t: &String| match &pred.regex {
+            let test = |t: &str| match &pred.regex {
                 Some(re) => re.is_match(t),
                 None => pred.test.matches_text(t),
             };
-            let value = if slot.paths.is_empty() {
-                let mut all = Vec::new();
-                collect_texts(event, &mut all);
-                all.into_iter().find(test)
+            let mut value = None;
+            if slot.paths.is_empty() {
+                for_each_text(doc, &mut buf, &mut |t| {
+                    if value.is_none() && test(t) {
+                        value = Some(t.to_string());
+                    }
+                });
             } else {
-                crate::event::field_texts(event, &slot.paths)
-                    .into_iter()
-                    .find(test)
-            };
+                for &(n, tok) in hits {
+                    if !self.path_data[n as usize].slots.contains(&pred.slot) {
+                        continue;
+                    }
+                    if let Some(t) = doc.scalar_text(tok, &mut buf)
+                        && test(t)
+                    {
+                        value = Some(t.to_string());
+                        break;
+                    }
+                }
+            }
             out.push(MatchedField {
                 field: slot.field.clone(),
                 value: value.unwrap_or_default(),
@@ -1559,21 +1520,6 @@ fn trigger_sets(e: &Expr, cost: &impl Fn(u32) -> u32) -> Vec<(Vec<u32>, u32)> {
     }
 }
 
-fn collect_texts(v: &Value, out: &mut Vec<String>) {
-    let mut buf = String::new();
-    if let Some(obj) = v.as_object() {
-        for (_, c) in obj.iter() {
-            collect_texts(c, out);
-        }
-    } else if let Some(arr) = v.as_array() {
-        for e in arr.iter() {
-            collect_texts(e, out);
-        }
-    } else if let Some(t) = scalar_text(v, &mut buf) {
-        out.push(t.to_string());
-    }
-}
-
 fn expr_size(e: &Expr) -> usize {
     match e {
         Expr::And(es) | Expr::Or(es) => 24 + es.iter().map(expr_size).sum::<usize>(),
@@ -1594,14 +1540,12 @@ mod tests {
         e
     }
 
-    fn both(e: &Engine, raw: &str) -> (bool, bool) {
+    fn hit(e: &Engine, raw: &str) -> bool {
         let v = crate::event::parse(raw.as_bytes()).unwrap();
         let mut sc = e.scratch();
         let mut hits = Vec::new();
-        e.detect(&v, &mut sc, &mut hits);
-        let plain = !hits.is_empty();
-        e.detect_raw(raw.as_bytes(), &v, &mut sc, &mut hits);
-        (plain, !hits.is_empty())
+        e.detect(&v.doc(), &mut sc, &mut hits);
+        !hits.is_empty()
     }
 
     #[test]
@@ -1611,15 +1555,12 @@ mod tests {
         );
         assert!(e.keyword_prefilters[0].is_some());
         // Backslashes are doubled in JSON text.
-        assert_eq!(both(&e, r#"{"a": "run C:\\TEMP\\Evil.exe"}"#), (true, true));
+        assert!(hit(&e, r#"{"a": "run C:\\TEMP\\Evil.exe"}"#));
         // \u escapes can spell a keyword that the raw bytes do not show.
-        assert_eq!(both(&e, r#"{"a": "\u0073ekurlsa::x"}"#), (true, true));
-        assert_eq!(both(&e, r#"{"a": "benign", "n": 12}"#), (false, false));
+        assert!(hit(&e, r#"{"a": "\u0073ekurlsa::x"}"#));
+        assert!(!hit(&e, r#"{"a": "benign", "n": 12}"#));
         // Quotes are escaped in JSON text.
-        assert_eq!(
-            both(&e, r#"{"a": "Set-X -Confirm \"false\""}"#),
-            (true, true)
-        );
+        assert!(hit(&e, r#"{"a": "Set-X -Confirm \"false\""}"#));
     }
 
     #[test]
@@ -1643,7 +1584,7 @@ mod tests {
                             r#"{"CommandLine": "notepad.exe"}"#
                         };
                         let v = crate::event::parse(raw.as_bytes()).unwrap();
-                        e.detect_raw(raw.as_bytes(), &v, &mut sc, &mut hits);
+                        e.detect(&v.doc(), &mut sc, &mut hits);
                         n += hits.len();
                     }
                     n
@@ -1653,17 +1594,6 @@ mod tests {
         for t in threads {
             assert_eq!(t.join().unwrap(), 100);
         }
-    }
-
-    #[test]
-    fn recycle_keeps_the_allocation() {
-        let v: Vec<(u32, usize)> = Vec::with_capacity(64);
-        let ptr = v.as_ptr() as usize;
-        let w: Vec<(u32, &Value)> = recycle(v);
-        assert_eq!(w.as_ptr() as usize, ptr);
-        assert!(w.capacity() >= 64);
-        let back: Vec<(u32, usize)> = recycle(w);
-        assert_eq!(back.as_ptr() as usize, ptr);
     }
 
     #[test]
@@ -1680,7 +1610,7 @@ mod tests {
             (r#"{"Image": "C:\\Windows\\cmd.exe"}"#, true),
         ] {
             let v = crate::event::parse(raw.as_bytes()).unwrap();
-            e.detect(&v, &mut sc, &mut hits);
+            e.detect(&v.doc(), &mut sc, &mut hits);
             assert_eq!(!hits.is_empty(), want, "{raw}");
         }
     }

@@ -1,17 +1,17 @@
 //! Event access: paths into parsed JSON events.
 //!
-//! Events are parsed once with sonic-rs into a [`sonic_rs::Value`]. A Sigma
+//! Events are parsed once into a [`Doc`] (see [`crate::json`]). A Sigma
 //! field `a.b.c` addresses nested objects, and a flat key literally named
 //! `a.b` or `a.b.c` matches too, so every path is stored as all of its
-//! segmentations.
+//! segmentations. Whoever reads several paths builds a [`PathTrie`] of
+//! them and walks the document once.
 
-use std::fmt::Write as _;
+pub use crate::json::{Doc, JsonError, Kind, Node, OwnedDoc, Tape};
 
-use sonic_rs::{JsonContainerTrait, JsonNumberTrait, JsonValueTrait, Value};
-
-/// Parses one JSON event.
-pub fn parse(bytes: &[u8]) -> Result<Value, sonic_rs::Error> {
-    sonic_rs::from_slice(bytes)
+/// Parses one JSON event on its own (tests and one-off use; hot paths
+/// reuse a [`Tape`]).
+pub fn parse(bytes: &[u8]) -> Result<OwnedDoc, JsonError> {
+    OwnedDoc::parse(bytes)
 }
 
 const MAX_SPLIT_DOTS: usize = 5;
@@ -49,91 +49,344 @@ pub fn segmentations(path: &str) -> Vec<Vec<String>> {
     out
 }
 
-/// Collects the values at `segs` (descending into arrays of objects).
-pub fn values_at<'a>(v: &'a Value, segs: &[String], out: &mut Vec<&'a Value>) {
-    match segs.split_first() {
-        None => out.push(v),
-        Some((first, rest)) => {
-            if let Some(obj) = v.as_object() {
-                if let Some(child) = obj.get(first) {
-                    values_at(child, rest, out);
+/// Up to this many children, a node's keys are compared one by one;
+/// above, they are hashed.
+const SCAN_CHILDREN: usize = 8;
+
+/// A trie of object-key paths with fast child lookup. Node 0 is the
+/// document root; users keep their own data per node, indexed by node id.
+#[derive(Debug, Clone)]
+pub struct PathTrie {
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TrieNode {
+    keys: Vec<Box<str>>,
+    children: Vec<u32>,
+    /// Open addressing over `keys` (entry + 1; 0 is empty), when hashed.
+    table: Vec<u32>,
+}
+
+/// A cheap hash of a key: its length and its first and last eight bytes.
+#[inline]
+fn key_hash(k: &[u8]) -> u64 {
+    let n = k.len();
+    let load = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..s.len()].copy_from_slice(s);
+        u64::from_le_bytes(w)
+    };
+    let (a, b) = if n >= 8 {
+        (load(&k[..8]), load(&k[n - 8..]))
+    } else {
+        (load(k), 0)
+    };
+    let h = (a ^ b.rotate_left(23) ^ (n as u64).wrapping_mul(0x9E37_79B9))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^ (h >> 29)
+}
+
+impl Default for PathTrie {
+    fn default() -> Self {
+        PathTrie::new()
+    }
+}
+
+impl PathTrie {
+    /// A trie with only the root.
+    pub fn new() -> PathTrie {
+        PathTrie {
+            nodes: vec![TrieNode::default()],
+        }
+    }
+
+    /// Number of nodes (node ids are `0..len`).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether only the root exists.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() == 1
+    }
+
+    /// Adds the path of keys `segs` and returns its node.
+    pub fn insert(&mut self, segs: &[String]) -> u32 {
+        let mut node = 0u32;
+        for seg in segs {
+            node = match self.child(node, seg) {
+                Some(c) => c,
+                None => {
+                    let c = self.nodes.len() as u32;
+                    self.nodes.push(TrieNode::default());
+                    let n = &mut self.nodes[node as usize];
+                    n.keys.push(seg.as_str().into());
+                    n.children.push(c);
+                    n.rehash();
+                    c
                 }
-            } else if let Some(arr) = v.as_array() {
-                for e in arr.iter() {
-                    values_at(e, segs, out);
+            };
+        }
+        node
+    }
+
+    /// The child of `node` under `key`.
+    #[inline]
+    pub fn child(&self, node: u32, key: &str) -> Option<u32> {
+        let n = &self.nodes[node as usize];
+        let key = key.as_bytes();
+        if n.table.is_empty() {
+            return n
+                .keys
+                .iter()
+                .position(|k| k.as_bytes() == key)
+                .map(|i| n.children[i]);
+        }
+        let mask = n.table.len() - 1;
+        let mut h = key_hash(key) as usize & mask;
+        loop {
+            match n.table[h] {
+                0 => return None,
+                e => {
+                    let i = (e - 1) as usize;
+                    if n.keys[i].as_bytes() == key {
+                        return Some(n.children[i]);
+                    }
+                }
+            }
+            h = (h + 1) & mask;
+        }
+    }
+
+    /// Whether `node` has children (a walk descends into its objects).
+    #[inline]
+    pub fn has_children(&self, node: u32) -> bool {
+        !self.nodes[node as usize].keys.is_empty()
+    }
+
+    /// Approximate heap bytes.
+    pub fn memory_usage(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| {
+                48 + n.keys.iter().map(|k| k.len() + 16).sum::<usize>()
+                    + n.children.len() * 4
+                    + n.table.len() * 4
+            })
+            .sum()
+    }
+}
+
+impl TrieNode {
+    fn rehash(&mut self) {
+        if self.keys.len() <= SCAN_CHILDREN {
+            self.table.clear();
+            return;
+        }
+        let size = (self.keys.len() * 2).next_power_of_two();
+        let mask = size - 1;
+        self.table = vec![0; size];
+        for (i, k) in self.keys.iter().enumerate() {
+            let mut h = key_hash(k.as_bytes()) as usize & mask;
+            while self.table[h] != 0 {
+                h = (h + 1) & mask;
+            }
+            self.table[h] = i as u32 + 1;
+        }
+    }
+}
+
+/// Calls `f(node, value token)` for every value at a path of `trie` that
+/// `wanted(node)` accepts: arrays and each of their elements (objects in
+/// arrays are walked with the array's node).
+pub(crate) fn walk(
+    trie: &PathTrie,
+    doc: &Doc<'_>,
+    node: u32,
+    tok: u32,
+    wanted: &impl Fn(u32) -> bool,
+    f: &mut impl FnMut(u32, u32),
+) {
+    if wanted(node) {
+        f(node, tok);
+    }
+    match doc.kind(tok) {
+        Kind::Array => {
+            for e in doc.elements(tok) {
+                walk(trie, doc, node, e, wanted, f);
+            }
+        }
+        Kind::Object if trie.has_children(node) => {
+            for (k, v) in doc.members(tok) {
+                if let Some(c) = trie.child(node, doc.str_at(k)) {
+                    walk(trie, doc, c, v, wanted, f);
                 }
             }
         }
+        _ => {}
     }
 }
 
-/// The text of a scalar value; evtx_dump's `{"#text": x}` objects read as `x`.
-/// Returns `None` for null, containers and arrays.
-pub fn scalar_text<'a>(v: &'a Value, buf: &'a mut String) -> Option<&'a str> {
-    if let Some(s) = v.as_str() {
-        return Some(s);
-    }
-    if let Some(b) = v.as_bool() {
-        return Some(if b { "true" } else { "false" });
-    }
-    if let Some(n) = v.as_number() {
-        buf.clear();
-        if let Some(u) = n.as_u64() {
-            push_u64(buf, u);
-        } else if let Some(i) = n.as_i64() {
-            buf.push('-');
-            push_u64(buf, i.unsigned_abs());
-        } else {
-            let _ = write!(buf, "{n}");
+/// Every value text of a parsed event, in document order: strings,
+/// numbers and booleans (object keys excluded).
+pub(crate) fn for_each_text(doc: &Doc<'_>, buf: &mut String, f: &mut impl FnMut(&str)) {
+    for i in 0..doc.len() {
+        let t = doc.tok(i);
+        if t.is_key() {
+            continue;
         }
-        return Some(buf.as_str());
+        match t.kind() {
+            Kind::String | Kind::Number | Kind::Bool => {
+                if let Some(s) = doc.scalar_text(i, buf) {
+                    f(s);
+                }
+            }
+            _ => {}
+        }
     }
-    if let Some(obj) = v.as_object()
-        && let Some(t) = obj.get(&"#text")
-        && !t.is_object()
-    {
-        return scalar_text(t, buf);
-    }
-    None
 }
 
-/// Appends the decimal digits of `u` (integers are most numbers in logs;
-/// this avoids the formatting machinery).
-fn push_u64(buf: &mut String, mut u: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
+/// Field lookups by path (all segmentations of a dotted name): for the
+/// few fields a caller reads outside the rule engine (tenant id, promoted
+/// columns, event time).
+#[derive(Debug, Clone, Default)]
+pub struct FieldPaths {
+    trie: PathTrie,
+    /// Per trie node: `field << 8 | rank` for each field path ending there
+    /// (rank: the position of the candidate path, lower wins).
+    ends: Vec<Vec<u32>>,
+    fields: usize,
+    arrays_first: bool,
+}
+
+impl FieldPaths {
+    /// Fields, each given as candidate dotted paths tried in order. With
+    /// `arrays_first`, a field holding an array reads as its first
+    /// element; without, an array is no value.
+    pub fn new<S: AsRef<str>>(fields: &[Vec<S>], arrays_first: bool) -> FieldPaths {
+        let mut trie = PathTrie::new();
+        let mut ends: Vec<Vec<u32>> = Vec::new();
+        for (f, cands) in fields.iter().enumerate() {
+            for (rank, p) in cands.iter().enumerate() {
+                for segs in segmentations(p.as_ref()) {
+                    let n = trie.insert(&segs) as usize;
+                    ends.resize_with(trie.len(), Vec::new);
+                    ends[n].push((f as u32) << 8 | (rank as u32).min(255));
+                }
+            }
+        }
+        ends.resize_with(trie.len(), Vec::new);
+        FieldPaths {
+            trie,
+            ends,
+            fields: fields.len(),
+            arrays_first,
         }
     }
-    for &d in &digits[i..] {
-        buf.push(d as char);
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.fields
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.fields == 0
+    }
+
+    /// For each field, the first scalar text found by its best-ranked
+    /// path, in document order among equals.
+    pub fn texts(&self, doc: &Doc<'_>, out: &mut [Option<String>]) {
+        let mut best = vec![u32::MAX; self.fields];
+        let mut buf = String::new();
+        self.visit(doc, 0, 0, &mut |n, tok| {
+            let text = match doc.kind(tok) {
+                Kind::Array if self.arrays_first => doc
+                    .elements(tok)
+                    .next()
+                    .and_then(|e| doc.scalar_text(e, &mut buf)),
+                Kind::Array => None,
+                _ => doc.scalar_text(tok, &mut buf),
+            };
+            let Some(text) = text else { return };
+            for &e in &self.ends[n as usize] {
+                let (f, rank) = ((e >> 8) as usize, e & 0xff);
+                if f < out.len() && rank < best[f] {
+                    best[f] = rank;
+                    out[f] = Some(text.to_owned());
+                }
+            }
+        });
+    }
+
+    /// Approximate heap bytes.
+    pub fn memory_usage(&self) -> usize {
+        self.trie.memory_usage() + self.ends.iter().map(|e| 24 + e.len() * 4).sum::<usize>()
+    }
+
+    /// The text of field 0 (see [`FieldPaths::texts`]).
+    pub fn first(&self, doc: &Doc<'_>) -> Option<String> {
+        let mut out = [None];
+        self.texts(doc, &mut out);
+        let [t] = out;
+        t
+    }
+
+    /// The value at each path's end; arrays on the way are descended into
+    /// (a path through an array of objects reaches into each element).
+    fn visit(&self, doc: &Doc<'_>, node: u32, tok: u32, f: &mut impl FnMut(u32, u32)) {
+        if !self.ends[node as usize].is_empty() {
+            f(node, tok);
+        }
+        self.descend(doc, node, tok, f);
+    }
+
+    fn descend(&self, doc: &Doc<'_>, node: u32, tok: u32, f: &mut impl FnMut(u32, u32)) {
+        if !self.trie.has_children(node) {
+            return;
+        }
+        match doc.kind(tok) {
+            Kind::Object => {
+                for (k, v) in doc.members(tok) {
+                    if let Some(c) = self.trie.child(node, doc.str_at(k)) {
+                        self.visit(doc, c, v, f);
+                    }
+                }
+            }
+            Kind::Array => {
+                for e in doc.elements(tok) {
+                    self.descend(doc, node, e, f);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
 /// Every text value at a field (all segmentations, array elements flattened).
-pub fn field_texts(v: &Value, paths: &[Vec<String>]) -> Vec<String> {
-    let mut vals = Vec::new();
+pub fn field_texts(doc: &Doc<'_>, paths: &[Vec<String>]) -> Vec<String> {
+    let mut trie = PathTrie::new();
+    let mut targets = Vec::new();
     for segs in paths {
-        values_at(v, segs, &mut vals);
+        targets.push(trie.insert(segs));
     }
     let mut out = Vec::new();
     let mut buf = String::new();
-    for val in vals {
-        if let Some(arr) = val.as_array() {
-            for e in arr.iter() {
-                if let Some(t) = scalar_text(e, &mut buf) {
-                    out.push(t.to_string());
-                }
+    walk(
+        &trie,
+        doc,
+        0,
+        0,
+        &|n| targets.contains(&n),
+        &mut |_, tok| {
+            if doc.kind(tok) != Kind::Array
+                && let Some(t) = doc.scalar_text(tok, &mut buf)
+            {
+                out.push(t.to_string());
             }
-        } else if let Some(t) = scalar_text(val, &mut buf) {
-            out.push(t.to_string());
-        }
-    }
+        },
+    );
     out
 }
 
@@ -153,11 +406,64 @@ mod tests {
 
     #[test]
     fn texts() {
-        let v =
+        let ev =
             parse(br##"{"a":{"b":[1,"x",{"c":2}], "n": null, "t": {"#text": 4688}}}"##).unwrap();
+        let doc = ev.doc();
         let paths = segmentations("a.b");
-        assert_eq!(field_texts(&v, &paths), vec!["1", "x"]);
-        assert_eq!(field_texts(&v, &segmentations("a.t")), vec!["4688"]);
-        assert!(field_texts(&v, &segmentations("a.n")).is_empty());
+        assert_eq!(field_texts(&doc, &paths), vec!["1", "x"]);
+        assert_eq!(field_texts(&doc, &segmentations("a.t")), vec!["4688"]);
+        assert!(field_texts(&doc, &segmentations("a.n")).is_empty());
+        let ev = parse(br#"{"a.b": "flat", "a": {"b": "nested"}}"#).unwrap();
+        let mut all = field_texts(&ev.doc(), &segmentations("a.b"));
+        all.sort();
+        assert_eq!(all, vec!["flat", "nested"]);
+    }
+
+    #[test]
+    fn trie_lookup_scans_and_hashes() {
+        let mut t = PathTrie::new();
+        let names: Vec<String> = (0..40).map(|i| format!("Field{i}Name")).collect();
+        let ids: Vec<u32> = names
+            .iter()
+            .map(|n| t.insert(std::slice::from_ref(n)))
+            .collect();
+        for (n, id) in names.iter().zip(&ids) {
+            assert_eq!(t.child(0, n), Some(*id));
+        }
+        assert_eq!(t.child(0, "Field40Name"), None);
+        assert_eq!(t.child(0, ""), None);
+        let few = t.insert(&["x".into(), "a".into()]);
+        let x = t.child(0, "x").unwrap();
+        assert_eq!(t.child(x, "a"), Some(few));
+        assert_eq!(t.child(x, "b"), None);
+        assert!(t.has_children(x) && !t.has_children(few));
+    }
+
+    #[test]
+    fn field_paths_take_the_best_ranked_candidate() {
+        let fp = FieldPaths::new(
+            &[
+                vec!["host.name", "Event.System.Computer"],
+                vec!["user"],
+                vec!["tags"],
+            ],
+            true,
+        );
+        let ev = parse(
+            br#"{"Event": {"System": {"Computer": "WS1"}}, "host": {"name": "h1"}, "tags": ["a", "b"]}"#,
+        )
+        .unwrap();
+        let mut out = vec![None; 3];
+        fp.texts(&ev.doc(), &mut out);
+        assert_eq!(out, vec![Some("h1".into()), None, Some("a".into())]);
+        let ev = parse(br#"{"Event": {"System": {"Computer": "WS1"}}}"#).unwrap();
+        assert_eq!(fp.first(&ev.doc()).as_deref(), Some("WS1"));
+        // Without arrays_first an array is no value; arrays of objects are
+        // still walked into.
+        let org = FieldPaths::new(&[vec!["org_id"], vec!["a.b"]], false);
+        let ev = parse(br#"{"org_id": ["acme", "globex"], "a": [{"b": "x"}]}"#).unwrap();
+        let mut out = vec![None; 2];
+        org.texts(&ev.doc(), &mut out);
+        assert_eq!(out, vec![None, Some("x".into())]);
     }
 }

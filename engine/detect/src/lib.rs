@@ -15,7 +15,7 @@
 //! let mut scratch = engine.scratch();
 //! let mut hits = Vec::new();
 //! let ev = event::parse(br#"{"CommandLine": "mimikatz SEKURLSA::logonpasswords"}"#).unwrap();
-//! engine.detect(&ev, &mut scratch, &mut hits);
+//! engine.detect(&ev.doc(), &mut scratch, &mut hits);
 //! assert_eq!(hits[0].rule.meta.title, "Mimikatz");
 //! ```
 //!
@@ -34,6 +34,7 @@ pub mod glob;
 pub mod index;
 pub mod indicators;
 pub mod ip;
+pub mod json;
 pub mod mapping;
 pub mod placeholders;
 pub mod predicate;

@@ -28,7 +28,7 @@ fn titles(e: &Engine, json: &str) -> Vec<String> {
     let v = event::parse(json.as_bytes()).unwrap();
     let mut sc = e.scratch();
     let mut hits = Vec::new();
-    e.detect_raw(json.as_bytes(), &v, &mut sc, &mut hits);
+    e.detect(&v.doc(), &mut sc, &mut hits);
     hits.iter().map(|h| h.rule.meta.title.clone()).collect()
 }
 

@@ -122,7 +122,7 @@ fn sigmahq_regression_events_raise_their_rule() {
             for ev in json_values(&std::fs::read_to_string(j).unwrap()) {
                 total += 1;
                 let v = event::parse(ev.as_bytes()).unwrap();
-                engine.detect(&v, &mut scratch, &mut hits);
+                engine.detect(&v.doc(), &mut scratch, &mut hits);
                 if hits
                     .iter()
                     .any(|h| h.rule.meta.id.as_deref() == Some(rule_id.as_str()))

@@ -17,11 +17,10 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sonic_rs::JsonValueTrait;
 use warden_archive::batch::{AlertRow, Origin};
 use warden_archive::layout::Hour;
 use warden_archive::{TenantId, Topic, alert_id};
-use warden_detect::event;
+use warden_detect::event::{FieldPaths, Tape};
 
 use crate::config::{Config, Mismatch, TenantSource};
 use crate::metrics::Metrics;
@@ -148,6 +147,8 @@ struct Work {
     /// Alert ids raised for the current event (a rule or indicator in two
     /// layers raises one alert).
     raised: Vec<String>,
+    /// The JSON parser's buffers, reused from record to record.
+    tape: Tape,
 }
 
 struct State {
@@ -173,7 +174,8 @@ struct Shared {
     rt: tokio::runtime::Handle,
     metrics: Arc<Metrics>,
     topic_re: Option<regex_automata::meta::Regex>,
-    mismatch_path: Vec<Vec<String>>,
+    /// The `routing.field` path (the tenant field; an array is no tenant).
+    tenant_field: FieldPaths,
     state: Mutex<State>,
     done_tx: Sender<Done>,
     done_rx: Mutex<Receiver<Done>>,
@@ -365,7 +367,7 @@ pub fn run(cfg: Config, tenants: impl Into<Tenancy>, opts: RunOptions) -> Result
         ),
         None => None,
     };
-    let mismatch_path = event::segmentations(&cfg.routing.field);
+    let tenant_field = FieldPaths::new(&[vec![cfg.routing.field.as_str()]], false);
     let (tenants, control) = match tenants.into() {
         Tenancy::Static(t) => (t, None),
         Tenancy::Control { packs, every } => {
@@ -388,7 +390,7 @@ pub fn run(cfg: Config, tenants: impl Into<Tenancy>, opts: RunOptions) -> Result
         rt: rt.handle().clone(),
         metrics,
         topic_re,
-        mismatch_path,
+        tenant_field,
         control,
         state: Mutex::new(State {
             parts: HashMap::new(),
@@ -398,6 +400,7 @@ pub fn run(cfg: Config, tenants: impl Into<Tenancy>, opts: RunOptions) -> Result
                 tenants: Arc::new(tenants),
                 det: DetectScratch::default(),
                 raised: Vec::new(),
+                tape: Tape::new(),
             },
             summary: Summary::default(),
             to_commit: Vec::new(),
@@ -760,6 +763,7 @@ fn decode(
         tenants,
         det: dsc,
         raised,
+        tape,
     } = work;
     let tenants: &Tenants = tenants;
     let check = |claimed: &str| tenants.resolve(claimed);
@@ -781,16 +785,8 @@ fn decode(
             }
         }
     }
-    let text = match std::str::from_utf8(payload) {
-        Ok(t) => t,
-        Err(e) => {
-            let t = resolved.map(|(id, _)| id);
-            let reason = format!("malformed event: invalid UTF-8 at byte {}", e.valid_up_to());
-            return dead(seg, origin, "malformed", &reason, t, None, key, payload);
-        }
-    };
-    let ev = match event::parse(payload) {
-        Ok(v) if v.is_object() => v,
+    let ev = match tape.parse(payload) {
+        Ok(v) if v.root().is_object() => v,
         Ok(_) => {
             let t = resolved.map(|(id, _)| id);
             return dead(
@@ -806,11 +802,16 @@ fn decode(
         }
         Err(e) => {
             let t = resolved.map(|(id, _)| id);
-            let reason = format!("malformed JSON: {e}");
+            let reason = if e.what() == "invalid UTF-8" {
+                format!("malformed event: invalid UTF-8 at byte {}", e.offset())
+            } else {
+                format!("malformed JSON: {e}")
+            };
             return dead(seg, origin, "malformed", &reason, t, None, key, payload);
         }
     };
-    let field_value = crate::tenants::field_text(&ev, &sh.mismatch_path, false);
+    let text = ev.text();
+    let field_value = sh.tenant_field.first(&ev);
     let (tenant, idx) = match resolved {
         Some(t) => t,
         None => {
@@ -857,10 +858,10 @@ fn decode(
         }
     }
     let det = tenants.detector(idx);
-    let promoted = det.promoted(&ev);
-    let event_time = det.event_time(&ev).unwrap_or(origin.ingest_time);
+    let (promoted, event_time) = det.promoted(&ev);
+    let event_time = event_time.unwrap_or(origin.ingest_time);
     let hour = Hour::of_millis(origin.ingest_time);
-    tenants.detect(idx, payload, &ev, dsc);
+    tenants.detect(idx, &ev, dsc);
     let refs: [Option<&str>; 8] = std::array::from_fn(|i| promoted[i].as_deref());
     let detection_time = now_ms();
     let mut n_alerts = 0usize;

@@ -8,13 +8,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sonic_rs::{JsonContainerTrait, Value};
 use warden_archive::TenantId;
 use warden_archive::schema::PROMOTED;
+use warden_detect::event::{Doc, FieldPaths};
 use warden_detect::indicators::{
     IndicatorHit, IndicatorMatcher, IndicatorScratch, IndicatorSet, load_path, parse_plain,
 };
-use warden_detect::{Engine, Mapping, RuleHit, Scratch, event};
+use warden_detect::{Engine, Mapping, RuleHit, Scratch};
 
 use crate::config::TenantConfig;
 use crate::{Error, Result};
@@ -40,8 +40,8 @@ pub struct Layer {
 pub struct Detector {
     /// Indices into [`Tenants::layers`].
     pub layers: Vec<usize>,
-    promote: Vec<Vec<Vec<String>>>,
-    time: Vec<Vec<String>>,
+    /// The promoted columns, in [`PROMOTED`] order, then the event time.
+    fields: FieldPaths,
 }
 
 /// Where the promoted columns are found, per mapping family. The first
@@ -212,62 +212,29 @@ impl Layer {
 
 impl Detector {
     fn new(layers: Vec<usize>, mapping: Option<&str>) -> Detector {
-        let promote = promote_paths(mapping)
+        let mut fields: Vec<Vec<&str>> = promote_paths(mapping)
             .iter()
-            .map(|cands| cands.iter().flat_map(|p| event::segmentations(p)).collect())
+            .map(|cands| cands.to_vec())
             .collect();
-        let time = TIME_PATHS
-            .iter()
-            .flat_map(|p| event::segmentations(p))
-            .collect();
+        fields.push(TIME_PATHS.to_vec());
         Detector {
             layers,
-            promote,
-            time,
+            fields: FieldPaths::new(&fields, true),
         }
     }
 
-    /// The promoted columns of `ev`, in [`PROMOTED`] order.
-    pub fn promoted(&self, ev: &Value) -> [Option<String>; PROMOTED.len()] {
+    /// The promoted columns of `ev`, in [`PROMOTED`] order, and the
+    /// event's own time (ms since the epoch) if it has a readable one.
+    pub fn promoted(&self, ev: &Doc<'_>) -> ([Option<String>; PROMOTED.len()], Option<i64>) {
+        let mut all: [Option<String>; PROMOTED.len() + 1] = Default::default();
+        self.fields.texts(ev, &mut all);
+        let time = all[PROMOTED.len()].take().and_then(|t| parse_time(&t));
         let mut out: [Option<String>; PROMOTED.len()] = Default::default();
-        for (o, paths) in out.iter_mut().zip(&self.promote) {
-            *o = first_text(ev, paths);
+        for (o, a) in out.iter_mut().zip(all) {
+            *o = a;
         }
-        out
+        (out, time)
     }
-
-    /// The event's own time (ms since the epoch), if it has a readable one.
-    pub fn event_time(&self, ev: &Value) -> Option<i64> {
-        let t = first_text(ev, &self.time)?;
-        parse_time(&t)
-    }
-}
-
-fn first_text(ev: &Value, paths: &[Vec<String>]) -> Option<String> {
-    field_text(ev, paths, true)
-}
-
-/// The first scalar text found along `paths`, in order; with
-/// `first_of_array`, an array's first element counts as its value.
-pub fn field_text(ev: &Value, paths: &[Vec<String>], first_of_array: bool) -> Option<String> {
-    let mut vals = Vec::new();
-    let mut buf = String::new();
-    for segs in paths {
-        vals.clear();
-        event::values_at(ev, segs, &mut vals);
-        for v in &vals {
-            if let Some(t) = event::scalar_text(v, &mut buf) {
-                return Some(t.to_owned());
-            }
-            if first_of_array
-                && let Some(first) = v.as_array().and_then(|a| a.first())
-                && let Some(t) = event::scalar_text(first, &mut buf)
-            {
-                return Some(t.to_owned());
-            }
-        }
-    }
-    None
 }
 
 /// RFC 3339 (`2026-11-18T11:06:40.123Z`), the same with a space, or epoch
@@ -551,24 +518,14 @@ impl Tenants {
         let detectors: usize = self
             .detectors
             .iter()
-            .map(|d| {
-                std::mem::size_of::<Detector>()
-                    + d.layers.len() * 8
-                    + d.promote
-                        .iter()
-                        .chain(std::iter::once(&d.time))
-                        .flatten()
-                        .flatten()
-                        .map(|s| s.len() + 24)
-                        .sum::<usize>()
-            })
+            .map(|d| std::mem::size_of::<Detector>() + d.layers.len() * 8 + d.fields.memory_usage())
             .sum();
         layers + tenants + detectors
     }
 
     /// Runs detector `det` on one event: every layer's rules and
     /// indicators; a rule present in two layers fires once.
-    pub fn detect(&self, det: usize, raw: &[u8], ev: &Value, sc: &mut DetectScratch) {
+    pub fn detect(&self, det: usize, ev: &Doc<'_>, sc: &mut DetectScratch) {
         sc.hits.clear();
         sc.ind_hits.clear();
         if sc.scratch.len() < self.layers.len() {
@@ -581,9 +538,9 @@ impl Tenants {
             if !layer.engine.rules().is_empty() {
                 let s = sc.scratch[l].get_or_insert_with(|| layer.engine.scratch());
                 if single {
-                    layer.engine.detect_raw(raw, ev, s, &mut sc.hits);
+                    layer.engine.detect(ev, s, &mut sc.hits);
                 } else {
-                    layer.engine.detect_raw(raw, ev, s, &mut sc.layer_hits);
+                    layer.engine.detect(ev, s, &mut sc.layer_hits);
                     for h in sc.layer_hits.drain(..) {
                         if !sc.hits.iter().any(|x| rule_key(x) == rule_key(&h)) {
                             sc.hits.push(h);

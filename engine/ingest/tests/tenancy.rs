@@ -67,7 +67,7 @@ fn fired(t: &Tenants, tenant: &str, msg: &str) -> Vec<String> {
     let raw = serde_json::json!({ "msg": msg }).to_string();
     let ev = warden_detect::event::parse(raw.as_bytes()).expect("json");
     let mut sc = DetectScratch::default();
-    t.detect(det, raw.as_bytes(), &ev, &mut sc);
+    t.detect(det, &ev.doc(), &mut sc);
     let mut out: Vec<String> = sc
         .hits
         .iter()
@@ -199,10 +199,10 @@ fn a_change_recompiles_only_the_layers_it_touches() {
     let raw = br#"{"msg":"alpha"}"#;
     let ev = warden_detect::event::parse(raw).expect("json");
     let (_, d) = before.resolve("msp").expect("msp");
-    before.detect(d, raw, &ev, &mut sc);
+    before.detect(d, &ev.doc(), &mut sc);
     after.carry_scratch(&before, &mut sc);
     let (_, d) = after.resolve("msp").expect("msp");
-    after.detect(d, raw, &ev, &mut sc);
+    after.detect(d, &ev.doc(), &mut sc);
     assert_eq!(sc.hits.len(), 1);
 }
 

@@ -5,10 +5,8 @@
 //! checked by its shape: an IP address, a URL (`scheme://`), a hostname,
 //! and hex runs of hash length.
 
-use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
-
 use super::{Indicator, IndicatorSet};
-use crate::event::{scalar_text, segmentations};
+use crate::event::{Doc, Kind, PathTrie, segmentations, walk};
 use crate::mapping::IndicatorFields;
 
 /// One indicator found in an event.
@@ -39,21 +37,14 @@ pub struct IndicatorAlert {
 /// A trie of the mapped paths, walked once per event.
 #[derive(Debug, Default)]
 struct Paths {
-    nodes: Vec<Node>,
-}
-
-#[derive(Debug, Default)]
-struct Node {
-    children: std::collections::HashMap<Box<str>, u32, foldhash::fast::RandomState>,
-    /// (kind tag, mapped path) checked at this node.
-    targets: Vec<(u8, u32)>,
+    trie: PathTrie,
+    /// Per trie node: (kind tag, mapped path) checked there.
+    targets: Vec<Vec<(u8, u32)>>,
 }
 
 impl Paths {
     fn new(fields: &IndicatorFields) -> (Paths, Vec<String>) {
-        let mut paths = Paths {
-            nodes: vec![Node::default()],
-        };
+        let mut paths = Paths::default();
         let mut names = Vec::new();
         for (kind, list) in [
             (b'i', &fields.ip),
@@ -65,19 +56,9 @@ impl Paths {
                 let name = names.len() as u32;
                 names.push(path.clone());
                 for segs in segmentations(path) {
-                    let mut node = 0usize;
-                    for seg in segs {
-                        node = match paths.nodes[node].children.get(seg.as_str()) {
-                            Some(n) => *n as usize,
-                            None => {
-                                let n = paths.nodes.len();
-                                paths.nodes.push(Node::default());
-                                paths.nodes[node].children.insert(seg.into(), n as u32);
-                                n
-                            }
-                        };
-                    }
-                    paths.nodes[node].targets.push((kind, name));
+                    let node = paths.trie.insert(&segs) as usize;
+                    paths.targets.resize_with(paths.trie.len(), Vec::new);
+                    paths.targets[node].push((kind, name));
                 }
             }
         }
@@ -150,14 +131,14 @@ impl IndicatorMatcher {
     }
 
     /// Finds every indicator in `event`; each indicator is reported once.
-    pub fn scan(&self, event: &Value, sc: &mut IndicatorScratch, out: &mut Vec<IndicatorHit>) {
+    pub fn scan(&self, doc: &Doc<'_>, sc: &mut IndicatorScratch, out: &mut Vec<IndicatorHit>) {
         out.clear();
         if self.set.is_empty() {
             return;
         }
         match &self.paths {
-            Some(p) => self.scan_mapped(p, 0, event, sc, out),
-            None => self.scan_all(event, sc, out),
+            Some(p) => self.scan_mapped(p, doc, sc, out),
+            None => self.scan_all(doc, sc, out),
         }
         out.sort_by_key(|h| h.index);
         out.dedup_by_key(|h| h.index);
@@ -194,49 +175,36 @@ impl IndicatorMatcher {
     fn scan_mapped(
         &self,
         p: &Paths,
-        node: usize,
-        v: &Value,
+        doc: &Doc<'_>,
         sc: &mut IndicatorScratch,
         out: &mut Vec<IndicatorHit>,
     ) {
-        if let Some(arr) = v.as_array() {
-            for e in arr.iter() {
-                self.scan_mapped(p, node, e, sc, out);
-            }
-            return;
-        }
-        let n = &p.nodes[node];
-        if !n.targets.is_empty() {
-            let mut num = std::mem::take(&mut sc.num);
-            if let Some(t) = scalar_text(v, &mut num) {
-                for &(kind, name) in &n.targets {
-                    self.check(kind, t, &self.names[name as usize], sc, out);
+        let mut num = std::mem::take(&mut sc.num);
+        walk(
+            &p.trie,
+            doc,
+            0,
+            0,
+            &|n| !p.targets[n as usize].is_empty(),
+            &mut |n, tok| {
+                if let Some(t) = doc.scalar_text(tok, &mut num) {
+                    for &(kind, name) in &p.targets[n as usize] {
+                        self.check(kind, t, &self.names[name as usize], sc, out);
+                    }
                 }
-            }
-            sc.num = num;
-        }
-        if !n.children.is_empty()
-            && let Some(obj) = v.as_object()
-        {
-            for (k, c) in obj.iter() {
-                if let Some(child) = n.children.get(k) {
-                    self.scan_mapped(p, *child as usize, c, sc, out);
-                }
-            }
-        }
+            },
+        );
+        sc.num = num;
     }
 
-    fn scan_all(&self, v: &Value, sc: &mut IndicatorScratch, out: &mut Vec<IndicatorHit>) {
-        if let Some(obj) = v.as_object() {
-            for (_, c) in obj.iter() {
-                self.scan_all(c, sc, out);
+    /// Every string value of the event, checked by its shape.
+    fn scan_all(&self, doc: &Doc<'_>, sc: &mut IndicatorScratch, out: &mut Vec<IndicatorHit>) {
+        for i in 0..doc.len() {
+            let t = doc.tok(i);
+            if t.is_key() || t.kind() != Kind::String {
+                continue;
             }
-        } else if let Some(arr) = v.as_array() {
-            for e in arr.iter() {
-                self.scan_all(e, sc, out);
-            }
-        } else if let Some(s) = v.as_str() {
-            let s = s.trim();
+            let s = doc.str_at(i).trim();
             if crate::ip::parse_ip_lenient(s).is_some() {
                 self.check(b'i', s, "*", sc, out);
             } else if s.contains("://") {

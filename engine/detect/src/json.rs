@@ -1,0 +1,902 @@
+//! A validating JSON parser built for events: one pass over the bytes into
+//! a flat *tape* of tokens that detection walks without a DOM.
+//!
+//! - Every value is one token; an object's members are a key token followed
+//!   by the value's tokens; every token knows the index after its last
+//!   descendant, so a subtree nobody reads is skipped in O(1).
+//! - Strings without escapes point into the input; escaped ones are
+//!   unescaped once, during the parse, into the tape's arena. Either way a
+//!   string reads as a `&str` with no further work.
+//! - The input is checked in full (RFC 8259: grammar, escapes, surrogate
+//!   pairs, UTF-8, nesting depth); an error names what was wrong and where
+//!   (line, column, byte offset).
+//! - A [`Tape`] is reused from event to event: after the first few events
+//!   parsing allocates nothing.
+
+use std::fmt;
+
+/// Containers nested deeper than this are refused (the walkers recurse).
+pub const MAX_DEPTH: usize = 256;
+
+/// What a token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Object,
+    Array,
+    String,
+    Number,
+    Bool,
+    Null,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tok {
+    kind: Kind,
+    /// Strings: the text lives in the arena (the input had escapes).
+    /// Bools: the value.
+    flag: bool,
+    /// Numbers: written without fraction or exponent.
+    int: bool,
+    /// Strings: an object key.
+    key: bool,
+    /// Strings: text start (input or arena); numbers and containers: the
+    /// byte offset where the value starts in the input.
+    start: u32,
+    /// Exclusive end, in the same space as `start` (containers: just
+    /// after the closing bracket).
+    end: u32,
+    /// Index of the first token after this value and its contents.
+    next: u32,
+}
+
+impl Tok {
+    #[inline]
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// An object key (not a value).
+    #[inline]
+    pub(crate) fn is_key(&self) -> bool {
+        self.key
+    }
+}
+
+/// Why an input is not a JSON document, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonError {
+    what: &'static str,
+    offset: usize,
+    line: usize,
+    column: usize,
+}
+
+impl JsonError {
+    fn at(input: &[u8], offset: usize, what: &'static str) -> JsonError {
+        let offset = offset.min(input.len());
+        let before = &input[..offset];
+        let line = 1 + memchr::memchr_iter(b'\n', before).count();
+        let column = 1 + offset - memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
+        JsonError {
+            what,
+            offset,
+            line,
+            column,
+        }
+    }
+
+    /// What was wrong.
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+
+    /// Byte offset into the input (0-based).
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Line (1-based).
+    pub fn line(&self) -> usize {
+        self.line
+    }
+
+    /// Column (1-based, in bytes).
+    pub fn column(&self) -> usize {
+        self.column
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at line {}, column {} (byte {})",
+            self.what, self.line, self.column, self.offset
+        )
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+/// Reusable parse buffers; [`Tape::parse`] yields a [`Doc`] borrowing them.
+#[derive(Debug, Default)]
+pub struct Tape {
+    toks: Vec<Tok>,
+    arena: String,
+    stack: Vec<u32>,
+    unicode_escapes: bool,
+}
+
+/// A parsed document: the input, its tokens and its unescaped strings.
+#[derive(Debug, Clone, Copy)]
+pub struct Doc<'a> {
+    text: &'a str,
+    toks: &'a [Tok],
+    arena: &'a str,
+    unicode_escapes: bool,
+}
+
+impl Tape {
+    pub fn new() -> Tape {
+        Tape::default()
+    }
+
+    /// Parses one JSON document (any value; surrounding whitespace allowed).
+    pub fn parse<'a>(&'a mut self, input: &'a [u8]) -> Result<Doc<'a>, JsonError> {
+        self.toks.clear();
+        self.arena.clear();
+        self.stack.clear();
+        self.unicode_escapes = false;
+        if input.len() >= u32::MAX as usize {
+            return Err(JsonError::at(input, 0, "document larger than 4 GiB"));
+        }
+        let text = std::str::from_utf8(input)
+            .map_err(|e| JsonError::at(input, e.valid_up_to(), "invalid UTF-8"))?;
+        if let Err((at, what)) = self.run(input, text) {
+            return Err(JsonError::at(input, at, what));
+        }
+        Ok(Doc {
+            text,
+            toks: &self.toks,
+            arena: &self.arena,
+            unicode_escapes: self.unicode_escapes,
+        })
+    }
+
+    fn push(&mut self, kind: Kind, start: usize, end: usize) -> u32 {
+        let idx = self.toks.len() as u32;
+        self.toks.push(Tok {
+            kind,
+            flag: false,
+            int: false,
+            key: false,
+            start: start as u32,
+            end: end as u32,
+            next: idx + 1,
+        });
+        idx
+    }
+
+    fn close(&mut self, idx: u32, end: usize) {
+        let next = self.toks.len() as u32;
+        let t = &mut self.toks[idx as usize];
+        t.end = end as u32;
+        t.next = next;
+    }
+
+    fn open(&mut self, kind: Kind, at: usize) -> Result<u32, (usize, &'static str)> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err((at, "containers nested too deeply"));
+        }
+        let idx = self.push(kind, at, at);
+        self.stack.push(idx);
+        Ok(idx)
+    }
+
+    /// The parser: an explicit stack of open containers, no recursion.
+    fn run(&mut self, b: &[u8], text: &str) -> Result<(), (usize, &'static str)> {
+        let mut i = skip_ws(b, 0);
+        if i == b.len() {
+            return Err((i, "empty document: expected a value"));
+        }
+        'value: loop {
+            // A value starts at `i` (whitespace skipped).
+            match b.get(i) {
+                None => return Err((i, "unexpected end of input: expected a value")),
+                Some(b'{') => {
+                    let idx = self.open(Kind::Object, i)?;
+                    i = skip_ws(b, i + 1);
+                    if b.get(i) == Some(&b'}') {
+                        i += 1;
+                        self.stack.pop();
+                        self.close(idx, i);
+                    } else {
+                        i = self.key(b, text, i)?;
+                        continue 'value;
+                    }
+                }
+                Some(b'[') => {
+                    let idx = self.open(Kind::Array, i)?;
+                    i = skip_ws(b, i + 1);
+                    if b.get(i) == Some(&b']') {
+                        i += 1;
+                        self.stack.pop();
+                        self.close(idx, i);
+                    } else {
+                        continue 'value;
+                    }
+                }
+                Some(b'"') => i = self.string(b, text, i)?,
+                Some(b't') => i = self.literal(b, i, b"true", Kind::Bool, true)?,
+                Some(b'f') => i = self.literal(b, i, b"false", Kind::Bool, false)?,
+                Some(b'n') => i = self.literal(b, i, b"null", Kind::Null, false)?,
+                Some(b'-' | b'0'..=b'9') => i = self.number(b, i)?,
+                Some(_) => return Err((i, "expected a value")),
+            }
+            // After a value: close containers or go on to the next member.
+            loop {
+                let Some(&top) = self.stack.last() else {
+                    i = skip_ws(b, i);
+                    if i != b.len() {
+                        return Err((i, "trailing characters after the document"));
+                    }
+                    return Ok(());
+                };
+                i = skip_ws(b, i);
+                let object = self.toks[top as usize].kind == Kind::Object;
+                match b.get(i) {
+                    Some(b',') => {
+                        i = skip_ws(b, i + 1);
+                        if object {
+                            i = self.key(b, text, i)?;
+                        }
+                        continue 'value;
+                    }
+                    Some(b'}') if object => {
+                        i += 1;
+                        self.stack.pop();
+                        self.close(top, i);
+                    }
+                    Some(b']') if !object => {
+                        i += 1;
+                        self.stack.pop();
+                        self.close(top, i);
+                    }
+                    None if object => {
+                        return Err((i, "unexpected end of input: expected ',' or '}'"));
+                    }
+                    None => return Err((i, "unexpected end of input: expected ',' or ']'")),
+                    Some(_) if object => return Err((i, "expected ',' or '}'")),
+                    Some(_) => return Err((i, "expected ',' or ']'")),
+                }
+            }
+        }
+    }
+
+    /// A member's key and its colon; returns where the value starts.
+    fn key(&mut self, b: &[u8], text: &str, i: usize) -> Result<usize, (usize, &'static str)> {
+        if b.get(i) != Some(&b'"') {
+            return Err((i, "expected a string key"));
+        }
+        let i = skip_ws(b, self.string(b, text, i)?);
+        if let Some(t) = self.toks.last_mut() {
+            t.key = true;
+        }
+        if b.get(i) != Some(&b':') {
+            return Err((i, "expected ':' after an object key"));
+        }
+        Ok(skip_ws(b, i + 1))
+    }
+
+    fn literal(
+        &mut self,
+        b: &[u8],
+        i: usize,
+        word: &[u8],
+        kind: Kind,
+        value: bool,
+    ) -> Result<usize, (usize, &'static str)> {
+        if !b[i..].starts_with(word) {
+            return Err((i, "invalid literal (expected true, false or null)"));
+        }
+        let idx = self.push(kind, i, i + word.len());
+        self.toks[idx as usize].flag = value;
+        Ok(i + word.len())
+    }
+
+    fn number(&mut self, b: &[u8], start: usize) -> Result<usize, (usize, &'static str)> {
+        let mut i = start;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => i = digits(b, i + 1),
+            _ => return Err((i, "invalid number: expected a digit")),
+        }
+        let mut int = true;
+        if b.get(i) == Some(&b'.') {
+            int = false;
+            if !b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                return Err((i + 1, "invalid number: expected a digit after '.'"));
+            }
+            i = digits(b, i + 1);
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            int = false;
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            if !b.get(i).is_some_and(u8::is_ascii_digit) {
+                return Err((i, "invalid number: expected a digit in the exponent"));
+            }
+            i = digits(b, i);
+        }
+        let idx = self.push(Kind::Number, start, i);
+        self.toks[idx as usize].int = int;
+        Ok(i)
+    }
+
+    /// A string starting at the quote `b[q]`; returns the offset after its
+    /// closing quote.
+    fn string(&mut self, b: &[u8], text: &str, q: usize) -> Result<usize, (usize, &'static str)> {
+        let start = q + 1;
+        let j = scan_plain(b, start);
+        match b.get(j) {
+            Some(b'"') => {
+                self.push(Kind::String, start, j);
+                Ok(j + 1)
+            }
+            Some(b'\\') => self.escaped(b, text, start, j),
+            Some(_) => Err((j, "control character in a string (it must be escaped)")),
+            None => Err((q, "unterminated string")),
+        }
+    }
+
+    /// The rest of a string whose first escape is at `j`: unescaped into the arena.
+    fn escaped(
+        &mut self,
+        b: &[u8],
+        text: &str,
+        start: usize,
+        mut j: usize,
+    ) -> Result<usize, (usize, &'static str)> {
+        let a0 = self.arena.len();
+        // Chunk boundaries sit on ASCII bytes, so they are char boundaries.
+        self.arena.push_str(&text[start..j]);
+        loop {
+            // b[j] is a backslash.
+            let (c, len) = match b.get(j + 1) {
+                Some(b'"') => ('"', 2),
+                Some(b'\\') => ('\\', 2),
+                Some(b'/') => ('/', 2),
+                Some(b'b') => ('\u{8}', 2),
+                Some(b'f') => ('\u{c}', 2),
+                Some(b'n') => ('\n', 2),
+                Some(b'r') => ('\r', 2),
+                Some(b't') => ('\t', 2),
+                Some(b'u') => {
+                    self.unicode_escapes = true;
+                    unicode_escape(b, j)?
+                }
+                Some(_) => return Err((j, "invalid escape in a string")),
+                None => return Err((start - 1, "unterminated string")),
+            };
+            self.arena.push(c);
+            j += len;
+            let k = scan_plain(b, j);
+            self.arena.push_str(&text[j..k]);
+            j = k;
+            match b.get(j) {
+                Some(b'"') => {
+                    let idx = self.push(Kind::String, a0, self.arena.len());
+                    self.toks[idx as usize].flag = true;
+                    return Ok(j + 1);
+                }
+                Some(b'\\') => {}
+                Some(_) => return Err((j, "control character in a string (it must be escaped)")),
+                None => return Err((start - 1, "unterminated string")),
+            }
+        }
+    }
+}
+
+/// `\uXXXX` at `b[j]` (with its low surrogate if it is a high one): the
+/// character and the escape's length in bytes.
+fn unicode_escape(b: &[u8], j: usize) -> Result<(char, usize), (usize, &'static str)> {
+    let hi = hex4(b, j + 2).ok_or((j, "invalid \\u escape: expected four hex digits"))?;
+    let (cp, len) = match hi {
+        0xD800..=0xDBFF => {
+            if b.get(j + 6) != Some(&b'\\') || b.get(j + 7) != Some(&b'u') {
+                return Err((j, "invalid \\u escape: unpaired surrogate"));
+            }
+            let lo =
+                hex4(b, j + 8).ok_or((j + 6, "invalid \\u escape: expected four hex digits"))?;
+            if !(0xDC00..=0xDFFF).contains(&lo) {
+                return Err((j, "invalid \\u escape: unpaired surrogate"));
+            }
+            (0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00), 12)
+        }
+        0xDC00..=0xDFFF => return Err((j, "invalid \\u escape: unpaired surrogate")),
+        cp => (cp, 6),
+    };
+    let c = char::from_u32(cp).ok_or((j, "invalid \\u escape"))?;
+    Ok((c, len))
+}
+
+fn hex4(b: &[u8], i: usize) -> Option<u32> {
+    let h = b.get(i..i + 4)?;
+    h.iter().try_fold(0u32, |acc, &c| {
+        let d = (c as char).to_digit(16)?;
+        Some(acc << 4 | d)
+    })
+}
+
+#[inline]
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+#[inline]
+fn digits(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
+/// The first offset at or after `j` holding `"`, `\` or a control byte
+/// (or the end): eight bytes at a time.
+#[inline]
+fn scan_plain(b: &[u8], mut j: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(j..j + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        let q = w ^ (ONES * u64::from(b'"'));
+        let s = w ^ (ONES * u64::from(b'\\'));
+        // Each term flags its bytes exactly up to the lowest flagged one
+        // (borrows only run upwards from a flagged byte), which is all
+        // that the lowest set bit needs.
+        let m = ((q.wrapping_sub(ONES) & !q)
+            | (s.wrapping_sub(ONES) & !s)
+            | (w.wrapping_sub(ONES * 0x20) & !w))
+            & HIGH;
+        if m != 0 {
+            return j + (m.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    while let Some(&c) = b.get(j) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        j += 1;
+    }
+    j
+}
+
+impl<'a> Doc<'a> {
+    /// The document's value.
+    pub fn root(&self) -> Node<'_> {
+        Node { doc: self, i: 0 }
+    }
+
+    /// The whole input text.
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// Whether some string used a `\u` escape (its text may spell what the
+    /// raw bytes do not show).
+    pub fn has_unicode_escapes(&self) -> bool {
+        self.unicode_escapes
+    }
+
+    /// Number of tokens (token ids are `0..len`).
+    #[inline]
+    pub(crate) fn len(&self) -> u32 {
+        self.toks.len() as u32
+    }
+
+    #[inline]
+    pub(crate) fn tok(&self, i: u32) -> &Tok {
+        &self.toks[i as usize]
+    }
+
+    #[inline]
+    pub(crate) fn kind(&self, i: u32) -> Kind {
+        self.toks[i as usize].kind
+    }
+
+    /// The index after token `i`'s value.
+    #[inline]
+    pub(crate) fn next(&self, i: u32) -> u32 {
+        self.toks[i as usize].next
+    }
+
+    /// The text of string token `i`.
+    #[inline]
+    pub(crate) fn str_at(&self, i: u32) -> &'a str {
+        let t = &self.toks[i as usize];
+        let src = if t.flag { self.arena } else { self.text };
+        &src[t.start as usize..t.end as usize]
+    }
+
+    /// The members of object token `i`: (key token, value token).
+    #[inline]
+    pub(crate) fn members(&self, i: u32) -> Members<'_, 'a> {
+        let t = &self.toks[i as usize];
+        Members {
+            doc: self,
+            at: i + 1,
+            end: t.next,
+        }
+    }
+
+    /// The elements of array token `i`.
+    #[inline]
+    pub(crate) fn elements(&self, i: u32) -> Elements<'_, 'a> {
+        let t = &self.toks[i as usize];
+        Elements {
+            doc: self,
+            at: i + 1,
+            end: t.next,
+        }
+    }
+
+    /// The text a scalar token reads as for matching: strings as they are,
+    /// booleans as `true`/`false`, integers as written, other numbers in
+    /// their shortest decimal form, evtx_dump's `{"#text": x}` as `x`.
+    /// `None` for null, arrays and other objects.
+    pub(crate) fn scalar_text<'b>(&'b self, i: u32, buf: &'b mut String) -> Option<&'b str> {
+        let t = &self.toks[i as usize];
+        match t.kind {
+            Kind::String => Some(self.str_at(i)),
+            Kind::Bool => Some(if t.flag { "true" } else { "false" }),
+            Kind::Number => Some(self.number_text(i, buf)),
+            Kind::Object => {
+                let (_, v) = self.members(i).find(|&(k, _)| self.str_at(k) == "#text")?;
+                if self.kind(v) == Kind::Object {
+                    None
+                } else {
+                    self.scalar_text(v, buf)
+                }
+            }
+            Kind::Array | Kind::Null => None,
+        }
+    }
+
+    fn number_text<'b>(&'b self, i: u32, buf: &'b mut String) -> &'b str {
+        let t = &self.toks[i as usize];
+        let raw = &self.text[t.start as usize..t.end as usize];
+        if t.int {
+            return if raw == "-0" { "0" } else { raw };
+        }
+        match raw.parse::<f64>() {
+            Ok(f) if f.is_finite() => {
+                use std::fmt::Write as _;
+                buf.clear();
+                let _ = write!(buf, "{f}");
+                buf.as_str()
+            }
+            _ => raw,
+        }
+    }
+
+    /// The JSON text of token `i`'s value, as written in the input.
+    pub(crate) fn raw_json(&self, i: u32) -> &'a str {
+        let t = &self.toks[i as usize];
+        match t.kind {
+            // A string's token holds its text; the quotes sit around it,
+            // unless it was unescaped into the arena.
+            Kind::String if !t.flag => &self.text[t.start as usize - 1..t.end as usize + 1],
+            Kind::String => "",
+            _ => &self.text[t.start as usize..t.end as usize],
+        }
+    }
+}
+
+/// Iterator over an object's (key, value) token indices.
+#[derive(Debug, Clone)]
+pub(crate) struct Members<'d, 'a> {
+    doc: &'d Doc<'a>,
+    at: u32,
+    end: u32,
+}
+
+impl Iterator for Members<'_, '_> {
+    type Item = (u32, u32);
+
+    #[inline]
+    fn next(&mut self) -> Option<(u32, u32)> {
+        if self.at >= self.end {
+            return None;
+        }
+        let k = self.at;
+        let v = k + 1;
+        self.at = self.doc.next(v);
+        Some((k, v))
+    }
+}
+
+/// Iterator over an array's element token indices.
+#[derive(Debug, Clone)]
+pub(crate) struct Elements<'d, 'a> {
+    doc: &'d Doc<'a>,
+    at: u32,
+    end: u32,
+}
+
+impl Iterator for Elements<'_, '_> {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        if self.at >= self.end {
+            return None;
+        }
+        let e = self.at;
+        self.at = self.doc.next(e);
+        Some(e)
+    }
+}
+
+/// A value inside a [`Doc`].
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'d> {
+    doc: &'d Doc<'d>,
+    i: u32,
+}
+
+impl<'d> Node<'d> {
+    pub fn kind(&self) -> Kind {
+        self.doc.kind(self.i)
+    }
+
+    pub fn is_object(&self) -> bool {
+        self.kind() == Kind::Object
+    }
+
+    pub fn is_array(&self) -> bool {
+        self.kind() == Kind::Array
+    }
+
+    pub fn is_null(&self) -> bool {
+        self.kind() == Kind::Null
+    }
+
+    /// A string's text.
+    pub fn as_str(&self) -> Option<&'d str> {
+        (self.kind() == Kind::String).then(|| self.doc.str_at(self.i))
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        let t = self.doc.tok(self.i);
+        (t.kind == Kind::Bool).then_some(t.flag)
+    }
+
+    /// The text this value reads as for matching (see [`Doc`]'s scalar rules):
+    /// strings, booleans, numbers and `{"#text": x}`; `None` otherwise.
+    pub fn text<'b>(&'b self, buf: &'b mut String) -> Option<&'b str> {
+        self.doc.scalar_text(self.i, buf)
+    }
+
+    /// The first member named `key` of an object.
+    pub fn get(&self, key: &str) -> Option<Node<'d>> {
+        if self.kind() != Kind::Object {
+            return None;
+        }
+        self.doc
+            .members(self.i)
+            .find(|&(k, _)| self.doc.str_at(k) == key)
+            .map(|(_, v)| Node {
+                doc: self.doc,
+                i: v,
+            })
+    }
+
+    /// An object's members in order (empty for other values).
+    pub fn members(&self) -> impl Iterator<Item = (&'d str, Node<'d>)> + 'd {
+        let doc = self.doc;
+        let it = (self.kind() == Kind::Object).then(|| doc.members(self.i));
+        it.into_iter()
+            .flatten()
+            .map(move |(k, v)| (doc.str_at(k), Node { doc, i: v }))
+    }
+
+    /// An array's elements in order (empty for other values).
+    pub fn elements(&self) -> impl Iterator<Item = Node<'d>> + 'd {
+        let doc = self.doc;
+        let it = (self.kind() == Kind::Array).then(|| doc.elements(self.i));
+        it.into_iter().flatten().map(move |i| Node { doc, i })
+    }
+
+    /// The value's JSON text as written in the input (a string with
+    /// escapes is re-encoded).
+    pub fn to_json(&self) -> std::borrow::Cow<'d, str> {
+        let raw = self.doc.raw_json(self.i);
+        if raw.is_empty() {
+            let s = self.doc.str_at(self.i);
+            serde_json::to_string(s).map_or(std::borrow::Cow::Borrowed(""), Into::into)
+        } else {
+            std::borrow::Cow::Borrowed(raw)
+        }
+    }
+}
+
+/// An event parsed on its own, owning its bytes and tape (for tests and
+/// one-off use; hot paths reuse a [`Tape`]).
+#[derive(Debug)]
+pub struct OwnedDoc {
+    bytes: Vec<u8>,
+    tape: Tape,
+}
+
+impl OwnedDoc {
+    /// Parses `bytes` (copied).
+    pub fn parse(bytes: &[u8]) -> Result<OwnedDoc, JsonError> {
+        let mut tape = Tape::new();
+        tape.parse(bytes)?;
+        Ok(OwnedDoc {
+            bytes: bytes.to_vec(),
+            tape,
+        })
+    }
+
+    /// The parsed document.
+    pub fn doc(&self) -> Doc<'_> {
+        Doc {
+            text: std::str::from_utf8(&self.bytes).unwrap_or_default(),
+            toks: &self.tape.toks,
+            arena: &self.tape.arena,
+            unicode_escapes: self.tape.unicode_escapes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<serde_json::Value, JsonError> {
+        let mut tape = Tape::new();
+        let doc = tape.parse(s.as_bytes())?;
+        Ok(to_serde(&doc.root()))
+    }
+
+    fn to_serde(n: &Node<'_>) -> serde_json::Value {
+        use serde_json::Value as V;
+        match n.kind() {
+            Kind::Null => V::Null,
+            Kind::Bool => V::Bool(n.as_bool().unwrap()),
+            Kind::String => V::String(n.as_str().unwrap().to_string()),
+            Kind::Number => serde_json::from_str(&n.to_json()).unwrap(),
+            Kind::Array => V::Array(n.elements().map(|e| to_serde(&e)).collect()),
+            Kind::Object => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in n.members() {
+                    m.entry(k.to_string()).or_insert_with(|| to_serde(&v));
+                }
+                V::Object(m)
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_valid_documents() {
+        for s in [
+            r#"{"a": 1, "b": [true, false, null, -0.5e-3, 12], "c": {"d": "x\"y\\z\/\n\u00e9\ud83d\ude00"}}"#,
+            r#"  [ ]  "#,
+            r#"{}"#,
+            r#""plain""#,
+            "0",
+            "-12.5E+3",
+            r#"{"k":"C:\\Windows\\System32\\cmd.exe","e":"","u":"\u0041BC","long":"0123456789abcdefghij"}"#,
+            "[[[[1]]],[{}],{\"a\":[]}]",
+            "{\"x\":\"caf\u{e9} \u{1f600}\"}",
+        ] {
+            let want: serde_json::Value = serde_json::from_str(s).unwrap();
+            assert_eq!(parse(s).unwrap(), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_serde_json_rejects_and_says_where() {
+        for (s, at) in [
+            ("", 0),
+            ("{", 1),
+            ("{\"a\" 1}", 5),
+            ("{\"a\": 1,}", 8),
+            ("[1,]", 3),
+            ("[1 2]", 3),
+            ("{\"a\": tru}", 6),
+            ("\"abc", 0),
+            ("\"a\tb\"", 2),
+            ("\"\\x\"", 1),
+            ("\"\\ud800\"", 1),
+            ("\"\\udc00\"", 1),
+            ("\"\\u12g4\"", 1),
+            ("01", 1),
+            ("1.", 2),
+            ("1e", 2),
+            ("-", 1),
+            ("{\"a\":1}}", 7),
+            ("{1: 2}", 1),
+            ("nul", 0),
+        ] {
+            assert!(serde_json::from_str::<serde_json::Value>(s).is_err(), "{s}");
+            let e = parse(s).unwrap_err();
+            assert_eq!(e.offset(), at, "{s}: {e}");
+        }
+        let e = parse("{\n  \"a\": 1,\n  \"b\" 2\n}").unwrap_err();
+        assert_eq!((e.line(), e.column()), (3, 7), "{e}");
+        assert!(e.to_string().contains("expected ':'"), "{e}");
+        // Invalid UTF-8 is refused with its offset.
+        let mut tape = Tape::new();
+        let e = tape.parse(b"{\"a\": \"\xff\"}").unwrap_err();
+        assert_eq!((e.what(), e.offset()), ("invalid UTF-8", 7));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert!(parse(&deep).unwrap_err().what().contains("nested"));
+        let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn scalar_texts() {
+        let mut tape = Tape::new();
+        let doc = tape
+            .parse(br##"{"n": 42, "m": -0, "f": 1.50, "e": 1e3, "b": true, "t": {"#text": 4688}, "o": {"x": 1}, "z": null}"##)
+            .unwrap();
+        let root = doc.root();
+        let mut buf = String::new();
+        let text = |k: &str, buf: &mut String| root.get(k).unwrap().text(buf).map(str::to_string);
+        assert_eq!(text("n", &mut buf).as_deref(), Some("42"));
+        assert_eq!(text("m", &mut buf).as_deref(), Some("0"));
+        assert_eq!(text("f", &mut buf).as_deref(), Some("1.5"));
+        assert_eq!(text("e", &mut buf).as_deref(), Some("1000"));
+        assert_eq!(text("b", &mut buf).as_deref(), Some("true"));
+        assert_eq!(text("t", &mut buf).as_deref(), Some("4688"));
+        assert_eq!(text("o", &mut buf), None);
+        assert_eq!(text("z", &mut buf), None);
+        assert_eq!(root.get("o").unwrap().to_json(), r#"{"x": 1}"#);
+    }
+
+    #[test]
+    fn swar_scan_finds_the_first_special_byte() {
+        let mut s = vec![b'a'; 40];
+        for pos in 0..40 {
+            for special in [b'"', b'\\', 0x01, 0x1f] {
+                let mut t = s.clone();
+                t[pos] = special;
+                // A high byte before it must not hide it.
+                if pos > 0 {
+                    t[pos - 1] = 0xC3;
+                }
+                assert_eq!(scan_plain(&t, 0), pos, "{special:#x} at {pos}");
+            }
+        }
+        s[39] = 0xff;
+        assert_eq!(scan_plain(&s, 0), 40);
+    }
+
+    #[test]
+    fn a_tape_is_reused() {
+        let mut tape = Tape::new();
+        for s in [r#"{"a": "x\\y"}"#, r#"{"b": [1, 2]}"#, r#"{"a": "p"}"#] {
+            let doc = tape.parse(s.as_bytes()).unwrap();
+            let want: serde_json::Value = serde_json::from_str(s).unwrap();
+            assert_eq!(to_serde(&doc.root()), want);
+        }
+    }
+}
