@@ -64,25 +64,28 @@ pub struct PathTrie {
 struct TrieNode {
     keys: Vec<Box<str>>,
     children: Vec<u32>,
-    /// Open addressing over `keys` (entry + 1; 0 is empty), when hashed.
-    table: Vec<u32>,
+    /// Per key: its length and first eight bytes, compared before the key.
+    heads: Vec<(u32, u64)>,
+    /// Open addressing over `keys` when hashed: (hash's high half, entry
+    /// + 1; 0 is empty).
+    table: Vec<(u32, u32)>,
+}
+
+/// The first eight bytes of `k`, zero-padded.
+#[inline(always)]
+fn head8(k: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    let n = k.len().min(8);
+    w[..n].copy_from_slice(&k[..n]);
+    u64::from_le_bytes(w)
 }
 
 /// A cheap hash of a key: its length and its first and last eight bytes.
-#[inline]
-fn key_hash(k: &[u8]) -> u64 {
+#[inline(always)]
+fn key_hash(k: &[u8], head: u64) -> u64 {
     let n = k.len();
-    let load = |s: &[u8]| {
-        let mut w = [0u8; 8];
-        w[..s.len()].copy_from_slice(s);
-        u64::from_le_bytes(w)
-    };
-    let (a, b) = if n >= 8 {
-        (load(&k[..8]), load(&k[n - 8..]))
-    } else {
-        (load(k), 0)
-    };
-    let h = (a ^ b.rotate_left(23) ^ (n as u64).wrapping_mul(0x9E37_79B9))
+    let tail = if n > 8 { head8(&k[n - 8..]) } else { 0 };
+    let h = (head ^ tail.rotate_left(23) ^ (n as u64).wrapping_mul(0x9E37_79B9))
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     h ^ (h >> 29)
 }
@@ -122,6 +125,7 @@ impl PathTrie {
                     self.nodes.push(TrieNode::default());
                     let n = &mut self.nodes[node as usize];
                     n.keys.push(seg.as_str().into());
+                    n.heads.push((seg.len() as u32, head8(seg.as_bytes())));
                     n.children.push(c);
                     n.rehash();
                     c
@@ -132,35 +136,49 @@ impl PathTrie {
     }
 
     /// The child of `node` under `key`.
-    #[inline]
+    #[inline(always)]
     pub fn child(&self, node: u32, key: &str) -> Option<u32> {
-        let n = &self.nodes[node as usize];
         let key = key.as_bytes();
+        self.child_head(node, key, head8(key))
+    }
+
+    /// [`PathTrie::child`] given the key's first eight bytes (zero-padded).
+    #[inline(always)]
+    pub(crate) fn child_head(&self, node: u32, key: &[u8], head: u64) -> Option<u32> {
+        let n = &self.nodes[node as usize];
+        let len = key.len() as u32;
+        // Keys up to eight bytes are decided by their head alone.
+        let same = |i: usize| len <= 8 || n.keys[i].as_bytes()[8..] == key[8..];
         if n.table.is_empty() {
-            return n
-                .keys
-                .iter()
-                .position(|k| k.as_bytes() == key)
-                .map(|i| n.children[i]);
+            for (i, &(l, h)) in n.heads.iter().enumerate() {
+                if l == len && h == head && same(i) {
+                    return Some(n.children[i]);
+                }
+            }
+            return None;
         }
+        let hash = key_hash(key, head);
+        let tag = (hash >> 32) as u32;
         let mask = n.table.len() - 1;
-        let mut h = key_hash(key) as usize & mask;
+        let mut slot = hash as usize & mask;
         loop {
-            match n.table[h] {
-                0 => return None,
-                e => {
+            match n.table[slot] {
+                (_, 0) => return None,
+                (t, e) if t == tag => {
                     let i = (e - 1) as usize;
-                    if n.keys[i].as_bytes() == key {
+                    let (l, h) = n.heads[i];
+                    if l == len && h == head && same(i) {
                         return Some(n.children[i]);
                     }
                 }
+                _ => {}
             }
-            h = (h + 1) & mask;
+            slot = (slot + 1) & mask;
         }
     }
 
     /// Whether `node` has children (a walk descends into its objects).
-    #[inline]
+    #[inline(always)]
     pub fn has_children(&self, node: u32) -> bool {
         !self.nodes[node as usize].keys.is_empty()
     }
@@ -170,9 +188,10 @@ impl PathTrie {
         self.nodes
             .iter()
             .map(|n| {
-                48 + n.keys.iter().map(|k| k.len() + 16).sum::<usize>()
+                72 + n.keys.iter().map(|k| k.len() + 16).sum::<usize>()
                     + n.children.len() * 4
-                    + n.table.len() * 4
+                    + n.heads.len() * 16
+                    + n.table.len() * 8
             })
             .sum()
     }
@@ -186,13 +205,14 @@ impl TrieNode {
         }
         let size = (self.keys.len() * 2).next_power_of_two();
         let mask = size - 1;
-        self.table = vec![0; size];
+        self.table = vec![(0, 0); size];
         for (i, k) in self.keys.iter().enumerate() {
-            let mut h = key_hash(k.as_bytes()) as usize & mask;
-            while self.table[h] != 0 {
-                h = (h + 1) & mask;
+            let hash = key_hash(k.as_bytes(), self.heads[i].1);
+            let mut slot = hash as usize & mask;
+            while self.table[slot].1 != 0 {
+                slot = (slot + 1) & mask;
             }
-            self.table[h] = i as u32 + 1;
+            self.table[slot] = ((hash >> 32) as u32, i as u32 + 1);
         }
     }
 }

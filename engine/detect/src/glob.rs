@@ -228,6 +228,105 @@ impl Pattern {
     }
 }
 
+/// A pattern compiled for repeated matching: its star-separated segments,
+/// with a substring searcher built once for each middle segment's leading
+/// literal. Agrees with [`Pattern::matches`].
+#[derive(Debug, Clone)]
+pub struct Glob {
+    /// The pattern has no star: the whole value must match this segment.
+    whole: Option<Vec<Tok>>,
+    first: Vec<Tok>,
+    middle: Vec<(Vec<Tok>, Option<memchr::memmem::Finder<'static>>)>,
+    last: Vec<Tok>,
+    /// The last segment's length in bytes when it has no `?`.
+    last_len: Option<usize>,
+}
+
+impl Glob {
+    pub fn new(p: &Pattern) -> Glob {
+        let segs: Vec<Vec<Tok>> = p
+            .toks
+            .split(|t| *t == Tok::Star)
+            .map(<[Tok]>::to_vec)
+            .collect();
+        if segs.len() == 1 {
+            return Glob {
+                whole: segs.into_iter().next(),
+                first: Vec::new(),
+                middle: Vec::new(),
+                last: Vec::new(),
+                last_len: None,
+            };
+        }
+        let n = segs.len();
+        let mut it = segs.into_iter();
+        let first = it.next().unwrap_or_default();
+        let mut middle = Vec::new();
+        for _ in 1..n - 1 {
+            let seg = it.next().unwrap_or_default();
+            let finder = match seg.first() {
+                Some(Tok::Lit(l)) => Some(memchr::memmem::Finder::new(l).into_owned()),
+                _ => None,
+            };
+            middle.push((seg, finder));
+        }
+        let last = it.next().unwrap_or_default();
+        let last_len = last
+            .iter()
+            .map(|t| match t {
+                Tok::Lit(l) => Some(l.len()),
+                _ => None,
+            })
+            .sum();
+        Glob {
+            whole: None,
+            first,
+            middle,
+            last,
+            last_len,
+        }
+    }
+
+    /// Full match of `hay` (lowercased by the caller when the pattern is).
+    pub fn matches(&self, hay: &[u8]) -> bool {
+        if let Some(seg) = &self.whole {
+            return match_seg_at(seg, hay, 0) == Some(hay.len());
+        }
+        let Some(mut pos) = match_seg_at(&self.first, hay, 0) else {
+            return false;
+        };
+        for (seg, finder) in &self.middle {
+            let found = match finder {
+                Some(f) => {
+                    let mut start = pos;
+                    loop {
+                        let Some(off) = hay.get(start..).and_then(|h| f.find(h)) else {
+                            break None;
+                        };
+                        if let Some(end) = match_seg_at(seg, hay, start + off) {
+                            break Some(end);
+                        }
+                        start += off + 1;
+                    }
+                }
+                None => (pos..=hay.len()).find_map(|s| match_seg_at(seg, hay, s)),
+            };
+            match found {
+                Some(end) => pos = end,
+                None => return false,
+            }
+        }
+        if self.last.is_empty() {
+            return true;
+        }
+        if let Some(len) = self.last_len {
+            return hay.len() >= pos + len
+                && match_seg_at(&self.last, hay, hay.len() - len) == Some(hay.len());
+        }
+        (pos..=hay.len()).any(|s| match_seg_at(&self.last, hay, s) == Some(hay.len()))
+    }
+}
+
 /// Matches a star-free segment at `at`; returns the end offset.
 fn match_seg_at(seg: &[Tok], hay: &[u8], at: usize) -> Option<usize> {
     let mut pos = at;
@@ -320,6 +419,61 @@ pub fn ident_matches(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compiled_globs_agree_with_patterns() {
+        let pats = [
+            "*a*b*",
+            "a*",
+            "*a",
+            "a?c",
+            "*\\?*.exe*",
+            "ab*cd*ef",
+            "*x?y*z",
+            "??",
+            "*",
+            "a*a*a",
+            "*.e?e",
+            "é*?",
+            "*ab*ab",
+            "a**b",
+            "*?",
+            "x",
+        ];
+        let hays = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "aXc",
+            "xaby",
+            "c:\\x\\y.exe",
+            "abcdef",
+            "abXcdYef",
+            "xqyzz",
+            "xyz",
+            "aaa",
+            "aa",
+            "éé",
+            "é",
+            "abab",
+            "zab",
+            ".exe",
+            "a.eXe",
+            "xx",
+        ];
+        for p in pats {
+            let pat = Pattern::parse(p);
+            let g = Glob::new(&pat);
+            for h in hays {
+                assert_eq!(
+                    g.matches(h.as_bytes()),
+                    pat.matches(h.as_bytes()),
+                    "{p} on {h}"
+                );
+            }
+        }
+    }
 
     fn m(p: &str, h: &str) -> bool {
         Pattern::parse(p).matches(h.as_bytes())

@@ -14,7 +14,7 @@ use aho_corasick::nfa::contiguous;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Anchored, MatchKind};
 use regex_automata::meta;
 
-use crate::glob::{Pattern, Shape};
+use crate::glob::{Glob, Pattern, Shape};
 use crate::ip::PrefixTable;
 use crate::predicate::{Cmp, Test, TimePart};
 
@@ -44,7 +44,7 @@ struct AcIndex {
 #[derive(Debug)]
 struct General {
     pred: u32,
-    pat: Pattern,
+    glob: Glob,
 }
 
 /// Literals that must sit at one end of the value: an anchored automaton
@@ -164,7 +164,7 @@ impl StrIndex {
                     let gi = idx.general.len() as u32;
                     idx.general.push(General {
                         pred,
-                        pat: pat.clone(),
+                        glob: Glob::new(pat),
                     });
                     match pat.longest_literal() {
                         Some(l) if !l.is_empty() => {
@@ -241,7 +241,7 @@ impl StrIndex {
                         AcTarget::Contains(p) => fire(p),
                         AcTarget::Gate(g) => {
                             let g = &self.general[g as usize];
-                            if g.pat.matches(hay) {
+                            if g.glob.matches(hay) {
                                 fire(g.pred);
                             }
                         }
@@ -252,7 +252,7 @@ impl StrIndex {
         }
         for g in &self.ungated {
             let g = &self.general[*g as usize];
-            if g.pat.matches(hay) {
+            if g.glob.matches(hay) {
                 fire(g.pred);
             }
         }
@@ -297,6 +297,50 @@ impl StrIndex {
 struct RegexPred {
     pred: u32,
     re: meta::Regex,
+    /// The shortest text it can match, in bytes: shorter values are skipped.
+    min_len: usize,
+    /// For regexes without a literal gate: bytes one of which every match
+    /// contains (lowercased), if a small such set exists.
+    bytes: Vec<u8>,
+}
+
+/// What makes running a regex pointless on a value: its minimum match
+/// length, and (when asked) a set of at most three bytes one of which any
+/// match must contain.
+fn regex_filter(pattern: &str, want_bytes: bool) -> (usize, Vec<u8>) {
+    let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(pattern) else {
+        return (0, Vec::new());
+    };
+    // A regex that can never match has no minimum length: never run it.
+    let min_len = hir.properties().minimum_len().unwrap_or(usize::MAX);
+    let bytes = if want_bytes {
+        gates::required(&hir)
+            .map(gates::normalise)
+            .filter(|set| !set.is_empty() && set.len() <= 3 && set.iter().all(|l| l.len() == 1))
+            .map(|set| set.into_iter().map(|l| l[0]).collect())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    (min_len, bytes)
+}
+
+impl RegexPred {
+    /// Runs the regex unless a filter rules the value out (`lower`: the
+    /// value lowercased, for the byte gate).
+    #[inline]
+    fn check(&self, text: &str, lower: &[u8]) -> bool {
+        if text.len() < self.min_len {
+            return false;
+        }
+        let gate_ok = match self.bytes.as_slice() {
+            [] => true,
+            &[a] => memchr::memchr(a, lower).is_some(),
+            &[a, b] => memchr::memchr2(a, b, lower).is_some(),
+            &[a, b, c, ..] => memchr::memchr3(a, b, c, lower).is_some(),
+        };
+        gate_ok && self.re.is_match(text)
+    }
 }
 
 /// Literals one of which occurs (lowercased) in every value a regex
@@ -526,6 +570,32 @@ mod gate_tests {
     }
 
     #[test]
+    fn regex_filters_never_skip_a_match() {
+        for (re, hay) in [
+            (r"\{.*\{.*\{", "a{b{c{"),
+            (r"`.*`", "x `y` z"),
+            (r":[^\\]", "C:x"),
+            (r".{10,}", "0123456789"),
+            (r"(?i)\^", "a^b"),
+            (r"\s-\s*<", " - <"),
+        ] {
+            let (min_len, bytes) = super::regex_filter(re, true);
+            let lower = crate::glob::lowercase_bytes(hay.as_bytes());
+            assert!(hay.len() >= min_len, "{re}: {min_len}");
+            assert!(
+                bytes.is_empty() || bytes.iter().any(|b| lower.contains(b)),
+                "{re}: {bytes:?}"
+            );
+        }
+        assert_eq!(super::regex_filter(r".{1000,}", true).0, 1000);
+        assert_eq!(super::regex_filter(r"`.*`.*`", true).1, b"`");
+        assert_eq!(super::regex_filter(r"\{.*\{", true).1, b"{");
+        // No small required byte set: no byte gate.
+        assert!(super::regex_filter(r"[0-9]+", true).1.is_empty());
+        assert!(super::regex_filter(r"a|b|c|d", true).1.is_empty());
+    }
+
+    #[test]
     fn gated_regexes_still_match_what_they_should() {
         for (re, hay) in [
             (
@@ -601,8 +671,15 @@ impl FieldMatcher {
                 .configure(meta::Config::new().backtrack(false))
                 .build(r)
                 .map_err(|e| format!("regex '{r}': {e}"))?;
-            m.regexes.push(RegexPred { pred: *id, re });
-            match regex_gates(r) {
+            let gate = regex_gates(r);
+            let (min_len, bytes) = regex_filter(r, gate.is_none());
+            m.regexes.push(RegexPred {
+                pred: *id,
+                re,
+                min_len,
+                bytes,
+            });
+            match gate {
                 Some(g) => gates.push((i as u32, g)),
                 None => m.ungated_regexes.push(i as u32),
             }
@@ -654,14 +731,15 @@ impl FieldMatcher {
         self.nonnull.iter().for_each(|p| fire(*p));
         sc.gated.clear();
         let gated = &mut sc.gated;
+        // Most values have no uppercase letter: skip the lowercase copy.
+        let plain = text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase());
+        let hay = if plain || (self.ci.is_empty() && self.regexes.is_empty()) {
+            text.as_bytes()
+        } else {
+            crate::glob::lowercase_into(text, &mut sc.lower);
+            sc.lower.as_bytes()
+        };
         if !self.ci.is_empty() {
-            // Most values have no uppercase letter: skip the lowercase copy.
-            let hay = if text.bytes().any(|b| b.is_ascii_uppercase()) || !text.is_ascii() {
-                crate::glob::lowercase_into(text, &mut sc.lower);
-                sc.lower.as_bytes()
-            } else {
-                text.as_bytes()
-            };
             self.ci.feed(hay, &mut sc.rev, fire, &mut |r| gated.push(r));
         }
         if !self.cs.is_empty() {
@@ -673,14 +751,14 @@ impl FieldMatcher {
             sc.gated.dedup();
             for r in &sc.gated {
                 let r = &self.regexes[*r as usize];
-                if r.re.is_match(text) {
+                if r.check(text, hay) {
                     fire(r.pred);
                 }
             }
         }
         for r in &self.ungated_regexes {
             let r = &self.regexes[*r as usize];
-            if r.re.is_match(text) {
+            if r.check(text, hay) {
                 fire(r.pred);
             }
         }

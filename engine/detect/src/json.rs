@@ -124,7 +124,7 @@ pub struct Tape {
     toks: Vec<Tok>,
     arena: String,
     stack: Vec<u32>,
-    unicode_escapes: bool,
+    rare_escapes: bool,
 }
 
 /// A parsed document: the input, its tokens and its unescaped strings.
@@ -133,7 +133,7 @@ pub struct Doc<'a> {
     text: &'a str,
     toks: &'a [Tok],
     arena: &'a str,
-    unicode_escapes: bool,
+    rare_escapes: bool,
 }
 
 impl Tape {
@@ -146,7 +146,7 @@ impl Tape {
         self.toks.clear();
         self.arena.clear();
         self.stack.clear();
-        self.unicode_escapes = false;
+        self.rare_escapes = false;
         if input.len() >= u32::MAX as usize {
             return Err(JsonError::at(input, 0, "document larger than 4 GiB"));
         }
@@ -159,10 +159,11 @@ impl Tape {
             text,
             toks: &self.toks,
             arena: &self.arena,
-            unicode_escapes: self.unicode_escapes,
+            rare_escapes: self.rare_escapes,
         })
     }
 
+    #[inline(always)]
     fn push(&mut self, kind: Kind, start: usize, end: usize) -> u32 {
         let idx = self.toks.len() as u32;
         self.toks.push(Tok {
@@ -274,6 +275,7 @@ impl Tape {
     }
 
     /// A member's key and its colon; returns where the value starts.
+    #[inline(always)]
     fn key(&mut self, b: &[u8], text: &str, i: usize) -> Result<usize, (usize, &'static str)> {
         if b.get(i) != Some(&b'"') {
             return Err((i, "expected a string key"));
@@ -340,6 +342,7 @@ impl Tape {
 
     /// A string starting at the quote `b[q]`; returns the offset after its
     /// closing quote.
+    #[inline(always)]
     fn string(&mut self, b: &[u8], text: &str, q: usize) -> Result<usize, (usize, &'static str)> {
         let start = q + 1;
         let j = scan_plain(b, start);
@@ -355,6 +358,7 @@ impl Tape {
     }
 
     /// The rest of a string whose first escape is at `j`: unescaped into the arena.
+    #[inline(never)]
     fn escaped(
         &mut self,
         b: &[u8],
@@ -370,14 +374,17 @@ impl Tape {
             let (c, len) = match b.get(j + 1) {
                 Some(b'"') => ('"', 2),
                 Some(b'\\') => ('\\', 2),
-                Some(b'/') => ('/', 2),
+                Some(b'/') => {
+                    self.rare_escapes = true;
+                    ('/', 2)
+                }
                 Some(b'b') => ('\u{8}', 2),
                 Some(b'f') => ('\u{c}', 2),
                 Some(b'n') => ('\n', 2),
                 Some(b'r') => ('\r', 2),
                 Some(b't') => ('\t', 2),
                 Some(b'u') => {
-                    self.unicode_escapes = true;
+                    self.rare_escapes = true;
                     unicode_escape(b, j)?
                 }
                 Some(_) => return Err((j, "invalid escape in a string")),
@@ -495,8 +502,8 @@ impl<'a> Doc<'a> {
 
     /// Whether some string used a `\u` escape (its text may spell what the
     /// raw bytes do not show).
-    pub fn has_unicode_escapes(&self) -> bool {
-        self.unicode_escapes
+    pub fn has_rare_escapes(&self) -> bool {
+        self.rare_escapes
     }
 
     /// Number of tokens (token ids are `0..len`).
@@ -527,6 +534,34 @@ impl<'a> Doc<'a> {
         let t = &self.toks[i as usize];
         let src = if t.flag { self.arena } else { self.text };
         &src[t.start as usize..t.end as usize]
+    }
+
+    /// A key's bytes and their first eight (zero-padded), read with one load
+    /// when the input has eight bytes there (keys are followed by `":`).
+    #[inline(always)]
+    pub(crate) fn key_head(&self, i: u32) -> (&'a [u8], u64) {
+        let t = &self.toks[i as usize];
+        let src = if t.flag { self.arena } else { self.text }.as_bytes();
+        let (s, e) = (t.start as usize, t.end as usize);
+        let key = &src[s..e];
+        let mut w = [0u8; 8];
+        let head = match src.get(s..s + 8) {
+            Some(chunk) => {
+                w.copy_from_slice(chunk);
+                let w = u64::from_le_bytes(w);
+                let len = e - s;
+                if len >= 8 {
+                    w
+                } else {
+                    w & ((1u64 << (len * 8)) - 1)
+                }
+            }
+            None => {
+                w[..key.len().min(8)].copy_from_slice(&key[..key.len().min(8)]);
+                u64::from_le_bytes(w)
+            }
+        };
+        (key, head)
     }
 
     /// The members of object token `i`: (key token, value token).
@@ -756,7 +791,7 @@ impl OwnedDoc {
             text: std::str::from_utf8(&self.bytes).unwrap_or_default(),
             toks: &self.tape.toks,
             arena: &self.tape.arena,
-            unicode_escapes: self.tape.unicode_escapes,
+            rare_escapes: self.tape.rare_escapes,
         }
     }
 }

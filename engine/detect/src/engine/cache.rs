@@ -1,0 +1,290 @@
+//! Per-thread memo of (slot, value) → the predicates that value fires.
+//!
+//! Field values repeat heavily in real logs (images, users, integrity
+//! levels, product names), and a slot's verdict on a value never changes.
+//! The memo is a two-way set-associative table small enough to stay in
+//! the core's L2 cache (a larger hash map spent most of its time on cache
+//! misses): a new value goes first in its set, a hit moves to the front,
+//! and the value at the back is the one replaced.
+//!
+//! Texts and predicate lists live in arenas of two generations. When the
+//! current one is full it becomes the old one and a fresh one starts;
+//! entries of the old generation still answer, and are copied into the
+//! current one when they do, so values in use survive and the rest
+//! expire with the old arena.
+//!
+//! Some fields hold a new value in almost every event (logon ids, ports,
+//! addresses, times): memoising them only evicts the values that do
+//! repeat. Each slot's hit rate is sampled, and a slot that rarely hits
+//! bypasses the memo for a while before it is sampled again.
+
+use std::hash::BuildHasher;
+
+/// Values longer than this are not memoised (long values such as command
+/// lines are mostly unique).
+pub(super) const MAX_LEN: usize = 160;
+/// Table sets (a power of two) of two entries each.
+const SETS: usize = 4096;
+/// Text bytes per arena generation.
+const TEXT_CAP: usize = 128 * 1024;
+/// Predicate ids per arena generation.
+const PRED_CAP: usize = 32 * 1024;
+/// Lookups per sample of a slot's hit rate.
+const SAMPLE: u16 = 32;
+/// A sample with fewer hits than this makes the slot bypass the memo
+/// (low, so that a slot whose first sample meets a cold memo is kept)...
+const MIN_HITS: u16 = 3;
+/// ...for this many values.
+const BYPASS: u16 = 512;
+
+/// A slot's recent use of the memo.
+#[derive(Debug, Clone, Copy, Default)]
+struct SlotUse {
+    tries: u16,
+    hits: u16,
+    bypass: u16,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    /// The value's hash (never 0); 0 marks an empty entry.
+    tag: u64,
+    slot: u32,
+    /// The arena generation holding its text and predicates.
+    generation: u32,
+    text_at: u32,
+    preds_at: u32,
+    text_len: u16,
+    preds_len: u16,
+}
+
+/// A miss: where the computed verdict goes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Miss {
+    tag: u64,
+    idx: usize,
+    preds_at: usize,
+}
+
+#[derive(Debug, Default)]
+struct Arena {
+    texts: Vec<u8>,
+    preds: Vec<u32>,
+}
+
+impl Arena {
+    fn full(&self, text: usize, preds: usize) -> bool {
+        self.texts.len() + text > TEXT_CAP || self.preds.len() + preds > PRED_CAP
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct ValueCache {
+    entries: Vec<Entry>,
+    generation: u32,
+    cur: Arena,
+    old: Arena,
+    slots: Vec<SlotUse>,
+}
+
+impl Default for ValueCache {
+    fn default() -> Self {
+        ValueCache {
+            entries: vec![Entry::default(); 2 * SETS],
+            generation: 1,
+            cur: Arena::default(),
+            old: Arena::default(),
+            slots: Vec::new(),
+        }
+    }
+}
+
+impl ValueCache {
+    /// Whether values of `slot` are looked up at all right now (a slot that
+    /// rarely hits is skipped for a while).
+    #[inline]
+    pub(super) fn wants(&mut self, slot: u32) -> bool {
+        let s = slot as usize;
+        if s >= self.slots.len() {
+            self.slots.resize(s + 1, SlotUse::default());
+        }
+        let u = &mut self.slots[s];
+        if u.bypass > 0 {
+            u.bypass -= 1;
+            return false;
+        }
+        u.tries += 1;
+        if u.tries == SAMPLE {
+            if u.hits < MIN_HITS {
+                u.bypass = BYPASS;
+            }
+            u.tries = 0;
+            u.hits = 0;
+        }
+        true
+    }
+
+    /// Starts a new generation: the current arena becomes the old one.
+    fn rotate(&mut self) {
+        std::mem::swap(&mut self.cur, &mut self.old);
+        self.cur.texts.clear();
+        self.cur.preds.clear();
+        self.generation = self.generation.wrapping_add(1).max(1);
+    }
+
+    /// The memoised predicates of `(slot, text)`, or where to put them.
+    #[inline]
+    pub(super) fn lookup(&mut self, slot: u32, text: &str) -> Result<&[u32], Miss> {
+        let h = foldhash::fast::FixedState::with_seed(0x5741_5244_454e).hash_one((slot, text)) | 1;
+        let set = 2 * ((h >> 20) as usize & (SETS - 1));
+        for way in 0..2 {
+            let e = self.entries[set + way];
+            if e.tag != h || e.slot != slot || e.text_len as usize != text.len() {
+                continue;
+            }
+            let (ta, pa) = (e.text_at as usize, e.preds_at as usize);
+            let (te, pe) = (ta + e.text_len as usize, pa + e.preds_len as usize);
+            let current = e.generation == self.generation
+                && self.cur.texts.get(ta..te) == Some(text.as_bytes());
+            let old = !current
+                && e.generation.wrapping_add(1) == self.generation
+                && self.old.texts.get(ta..te) == Some(text.as_bytes());
+            if !(current || old) {
+                continue;
+            }
+            self.hit(slot);
+            let mut e = e;
+            if old {
+                // Still in use: move it into the current generation.
+                if self.cur.full(text.len(), pe - pa) {
+                    // The old arena is about to be dropped: keep its preds.
+                    let preds: Vec<u32> = self.old.preds[pa..pe].to_vec();
+                    self.rotate();
+                    self.cur.preds.extend_from_slice(&preds);
+                } else {
+                    let Arena { preds, .. } = &self.old;
+                    self.cur.preds.extend_from_slice(&preds[pa..pe]);
+                }
+                e.preds_at = (self.cur.preds.len() - (pe - pa)) as u32;
+                e.text_at = self.cur.texts.len() as u32;
+                e.generation = self.generation;
+                self.cur.texts.extend_from_slice(text.as_bytes());
+            }
+            // Most recently used first.
+            if way == 1 {
+                self.entries[set + 1] = self.entries[set];
+            }
+            self.entries[set] = e;
+            let at = e.preds_at as usize;
+            return Ok(&self.cur.preds[at..at + e.preds_len as usize]);
+        }
+        if self.cur.full(text.len(), 64) {
+            self.rotate();
+        }
+        Err(Miss {
+            tag: h,
+            idx: set,
+            preds_at: self.cur.preds.len(),
+        })
+    }
+
+    fn hit(&mut self, slot: u32) {
+        if let Some(u) = self.slots.get_mut(slot as usize) {
+            u.hits += 1;
+        }
+    }
+
+    /// Where a miss's predicates are collected (see [`ValueCache::store`]).
+    #[inline]
+    pub(super) fn preds_mut(&mut self) -> &mut Vec<u32> {
+        &mut self.cur.preds
+    }
+
+    /// Memoises the predicates pushed since `miss` for `(slot, text)`.
+    #[inline]
+    pub(super) fn store(&mut self, miss: Miss, slot: u32, text: &str) {
+        let count = self.cur.preds.len() - miss.preds_at;
+        if count > u16::MAX as usize || text.len() > MAX_LEN {
+            return; // not memoised (and never seen in practice)
+        }
+        let text_at = self.cur.texts.len() as u32;
+        self.cur.texts.extend_from_slice(text.as_bytes());
+        // The set's front entry moves back; the back one is replaced.
+        self.entries[miss.idx + 1] = self.entries[miss.idx];
+        self.entries[miss.idx] = Entry {
+            tag: miss.tag,
+            slot,
+            generation: self.generation,
+            text_at,
+            text_len: text.len() as u16,
+            preds_at: miss.preds_at as u32,
+            preds_len: count as u16,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_that_rarely_hit_bypass_for_a_while() {
+        let mut c = ValueCache::default();
+        // A slot of unique values: after one sample it is bypassed.
+        let mut looked = 0;
+        for i in 0..(SAMPLE as usize + 100) {
+            if c.wants(1) {
+                looked += 1;
+                let t = i.to_string();
+                if let Err(m) = c.lookup(1, &t) {
+                    c.store(m, 1, &t);
+                }
+            }
+        }
+        assert_eq!(looked, SAMPLE as usize);
+        // A slot of repeated values keeps being looked up.
+        for _ in 0..(SAMPLE as usize * 4) {
+            assert!(c.wants(2));
+            if let Err(m) = c.lookup(2, "same") {
+                c.store(m, 2, "same");
+            }
+        }
+        // The bypass ends and the slot is sampled again.
+        let mut skipped = 0;
+        while !c.wants(1) {
+            skipped += 1;
+        }
+        assert_eq!(skipped, BYPASS as usize - 100);
+    }
+
+    #[test]
+    fn remembers_replaces_and_starts_over() {
+        let mut c = ValueCache::default();
+        let m = c.lookup(3, "cmd.exe").unwrap_err();
+        c.preds_mut().extend([7, 9]);
+        c.store(m, 3, "cmd.exe");
+        assert_eq!(c.lookup(3, "cmd.exe").unwrap(), &[7, 9]);
+        // Another slot, another value: misses.
+        assert!(c.lookup(4, "cmd.exe").is_err());
+        assert!(c.lookup(3, "cmd.exE").is_err());
+        // An empty verdict is remembered too.
+        let m = c.lookup(5, "x").unwrap_err();
+        c.store(m, 5, "x");
+        assert_eq!(c.lookup(5, "x").unwrap(), &[] as &[u32]);
+        // Filling arenas rotates generations without losing correctness,
+        // and a value in use survives every rotation.
+        let long = "a".repeat(MAX_LEN - 8);
+        for i in 0..(3 * TEXT_CAP / MAX_LEN) {
+            let t = format!("{i}{long}");
+            if let Err(m) = c.lookup(1, &t) {
+                c.preds_mut().push(i as u32);
+                c.store(m, 1, &t);
+            }
+            assert_eq!(c.lookup(1, &t).unwrap(), &[i as u32]);
+            // Kept in use, it survives every rotation (two ways: a value
+            // sharing its set cannot push it out while it is the front).
+            assert_eq!(c.lookup(3, "cmd.exe").unwrap(), &[7, 9], "{i}");
+        }
+        assert!(c.generation >= 3, "{}", c.generation);
+    }
+}

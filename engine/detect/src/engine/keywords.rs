@@ -1,0 +1,205 @@
+//! Keyword searches: Sigma keywords look at every value of an event.
+//!
+//! Most events contain none of a rule set's keywords, so the exact pass
+//! (every value, lowercased, through the keyword slot's index) runs only
+//! when the raw JSON line could contain one: each keyword is printable
+//! ASCII, whose JSON form is itself with `\` and `"` escaped, so a keyword
+//! absent from the ASCII-lowercased line is in no value. Lines whose
+//! strings use `\u` or `\/` escapes could spell a keyword the raw bytes do
+//! not show and always take the exact pass.
+//!
+//! The check runs once per event over the keywords of every active bucket
+//! together: the searcher for a set of buckets is built the first time an
+//! event activates that set, and kept with the routing memo.
+
+use std::sync::Arc;
+
+use super::{Engine, Scratch, set_bit};
+use crate::event::{Doc, for_each_text};
+use crate::predicate::Test;
+
+/// What a bucket's keyword searches allow.
+#[derive(Debug, Clone)]
+pub(super) enum BucketKeywords {
+    /// No rule of the bucket searches keywords.
+    None,
+    /// Some keyword cannot be found in the raw line (not a plain
+    /// case-insensitive printable-ASCII substring): always the exact pass.
+    Exact,
+    /// The JSON-escaped, lowercase literals of the bucket's keywords.
+    Literals(Vec<Vec<u8>>),
+}
+
+/// What an event with a given set of active buckets does about keywords.
+#[derive(Debug, Clone)]
+pub(super) enum KeywordPlan {
+    None,
+    Exact,
+    Prefilter(Arc<Prefilter>),
+}
+
+/// Finds whether any keyword literal occurs in a (lowercased) raw line:
+/// the SIMD packed searcher when the literal set is small enough for it,
+/// a DFA otherwise. Literals are lowercase and lines ASCII-lowercased, so
+/// the search stays case-sensitive (which the packed searcher requires).
+#[derive(Debug)]
+pub(super) enum Prefilter {
+    Packed(aho_corasick::packed::Searcher),
+    Dfa(aho_corasick::AhoCorasick),
+}
+
+impl Prefilter {
+    fn new(lits: &[Vec<u8>]) -> Option<Self> {
+        let mut packed = aho_corasick::packed::Config::new().builder();
+        packed.extend(lits);
+        if let Some(s) = packed.build() {
+            return Some(Prefilter::Packed(s));
+        }
+        aho_corasick::AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(lits)
+            .ok()
+            .map(Prefilter::Dfa)
+    }
+
+    fn is_match(&self, hay: &[u8]) -> bool {
+        match self {
+            Prefilter::Packed(s) => s.find(hay).is_some(),
+            Prefilter::Dfa(a) => a.is_match(hay),
+        }
+    }
+}
+
+/// Each bucket's keyword literals, from the keyword predicates its rules use.
+/// `rules` gives, per compiled rule, its bucket and the keyword-slot
+/// predicates it uses; `joinable` says whether the keyword slot's index
+/// holds only plain substrings.
+pub(super) fn bucket_keywords<'a>(
+    nbuckets: usize,
+    rules: impl Iterator<Item = (u32, Vec<&'a Test>)>,
+    joinable: bool,
+) -> Vec<BucketKeywords> {
+    let mut out = vec![BucketKeywords::None; nbuckets];
+    for (bucket, tests) in rules {
+        for test in tests {
+            let b = &mut out[bucket as usize];
+            let lit = match test {
+                Test::Str { pat, cased: false } if joinable => match pat.shape() {
+                    crate::glob::Shape::Contains(l)
+                        if !l.is_empty() && l.iter().all(|b| (0x20..0x7f).contains(b)) =>
+                    {
+                        // Printable ASCII has one JSON form, with `\` and `"` escaped.
+                        let mut e = Vec::with_capacity(l.len());
+                        for &ch in l {
+                            if ch == b'\\' || ch == b'"' {
+                                e.push(b'\\');
+                            }
+                            e.push(ch);
+                        }
+                        Some(e)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            match (lit, &mut *b) {
+                (_, BucketKeywords::Exact) => {}
+                (None, _) => *b = BucketKeywords::Exact,
+                (Some(l), BucketKeywords::Literals(ls)) => ls.push(l),
+                (Some(l), BucketKeywords::None) => *b = BucketKeywords::Literals(vec![l]),
+            }
+        }
+    }
+    for b in &mut out {
+        if let BucketKeywords::Literals(ls) = b {
+            ls.sort();
+            ls.dedup();
+        }
+    }
+    out
+}
+
+/// The plan for a set of active buckets (built once per set and thread).
+pub(super) fn plan(kw: &[BucketKeywords], active: &[u32]) -> KeywordPlan {
+    let mut lits: Vec<Vec<u8>> = Vec::new();
+    for &b in active {
+        match &kw[b as usize] {
+            BucketKeywords::None => {}
+            BucketKeywords::Exact => return KeywordPlan::Exact,
+            BucketKeywords::Literals(l) => lits.extend(l.iter().cloned()),
+        }
+    }
+    if lits.is_empty() {
+        return KeywordPlan::None;
+    }
+    lits.sort();
+    lits.dedup();
+    match Prefilter::new(&lits) {
+        Some(p) => KeywordPlan::Prefilter(Arc::new(p)),
+        None => KeywordPlan::Exact,
+    }
+}
+
+impl Engine {
+    /// Whether the exact keyword pass must run for this event.
+    /// (`r`: the event's route.)
+    pub(super) fn keywords_needed(&self, doc: &Doc<'_>, r: usize, sc: &mut Scratch) -> bool {
+        let Scratch {
+            route,
+            lowered,
+            exhaustive,
+            ..
+        } = sc;
+        match &route.routes[r].keywords {
+            KeywordPlan::None => false,
+            KeywordPlan::Exact => true,
+            KeywordPlan::Prefilter(_) if *exhaustive || doc.has_rare_escapes() => true,
+            KeywordPlan::Prefilter(pf) => {
+                let raw = doc.text().as_bytes();
+                lowered.clear();
+                lowered.extend_from_slice(raw);
+                lowered.make_ascii_lowercase();
+                pf.is_match(lowered)
+            }
+        }
+    }
+
+    /// Feeds every value of the event to the keyword slot: joined for a
+    /// single scan when the keywords allow it, one by one otherwise.
+    pub(super) fn feed_keywords(&self, doc: &Doc<'_>, sc: &mut Scratch) {
+        let Some(k) = self.keyword_slot else {
+            return;
+        };
+        let Scratch {
+            fired,
+            touched,
+            feed,
+            numbuf,
+            joined,
+            ..
+        } = sc;
+        let mut fire = |p: u32| {
+            if set_bit(fired, p) {
+                touched.push(p);
+            }
+        };
+        let m = &self.slots[k as usize].matcher;
+        joined.clear();
+        let joinable = m.joinable();
+        for_each_text(doc, numbuf, &mut |t| {
+            if joinable {
+                if t.is_ascii() {
+                    joined.extend(t.bytes().map(|b| b.to_ascii_lowercase()));
+                } else {
+                    joined.extend_from_slice(t.to_lowercase().as_bytes());
+                }
+                joined.push(0xff);
+            } else {
+                m.feed_text(t, feed, &mut fire);
+            }
+        });
+        if !joined.is_empty() {
+            m.feed_joined(joined, &mut fire);
+        }
+    }
+}

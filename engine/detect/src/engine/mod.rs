@@ -1,0 +1,764 @@
+//! The compiled rule set and the per-event matcher.
+//!
+//! Build once with [`EngineBuilder`], share the [`Engine`] behind an `Arc`,
+//! and give every thread its own [`Scratch`]. Per event:
+//!
+//! 1. one walk over the parsed event ([`Doc`]), guided by a trie of every
+//!    path a rule, a routing condition or a field reference reads, gathers
+//!    the values at those paths;
+//! 2. routing ([`route`]): the mapping's logsource conditions pick the
+//!    active buckets (one bucket per logsource entry; without a mapping,
+//!    one bucket), memoised per tuple of routing values;
+//! 3. each gathered value goes to the field index of its slot if the slot
+//!    belongs to an active bucket (memoised per value in [`cache`]), which
+//!    fires predicates; keyword searches run when [`keywords`] says the
+//!    raw line could hold a keyword;
+//! 4. only rules whose trigger sets fired (plus the few whose condition
+//!    can hold with none) have their condition evaluated.
+
+mod build;
+mod cache;
+mod keywords;
+mod route;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use build::EngineBuilder;
+
+use crate::compile::{FieldRefSpec, RefMode};
+use crate::event::{Doc, Kind, PathTrie, for_each_text};
+use crate::index::{FeedScratch, FieldMatcher};
+use crate::predicate::{Expr, Test};
+use crate::sigma::RuleMeta;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A rule or filter that was not loaded, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Rejection {
+    pub file: PathBuf,
+    pub rule_id: Option<String>,
+    pub title: Option<String>,
+    pub reason: String,
+}
+
+/// A loaded rule.
+#[derive(Debug, Clone)]
+pub struct RuleInfo {
+    pub meta: RuleMeta,
+    pub file: PathBuf,
+}
+
+/// One field and value that contributed to a match.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MatchedField {
+    /// The Sigma field name (`keywords` for keyword searches).
+    pub field: String,
+    /// The event value that matched.
+    pub value: String,
+    /// What it was tested against.
+    pub test: String,
+}
+
+/// A rule that matched an event.
+#[derive(Debug, Clone)]
+pub struct RuleHit {
+    pub rule: Arc<RuleInfo>,
+    pub matched: Vec<MatchedField>,
+}
+
+/// A Sigma field resolved to event paths, shared by every bucket that
+/// resolves it the same way, so each value is scanned once per field.
+#[derive(Debug)]
+struct Slot {
+    /// Buckets with rules on this slot (bitset).
+    buckets: Vec<u64>,
+    field: String,
+    paths: Vec<Vec<String>>,
+    matcher: FieldMatcher,
+}
+
+/// An interned predicate: a test on the values of one slot.
+#[derive(Debug)]
+struct Pred {
+    slot: u32,
+    test: Test,
+    /// Compiled once for explaining regex matches.
+    regex: Option<regex_automata::meta::Regex>,
+}
+
+/// Which compiled rules each predicate triggers, grouped by bucket so an
+/// inactive bucket's rules are skipped at once; flat arrays, read for
+/// every fired predicate.
+#[derive(Debug, Default)]
+struct Triggers {
+    /// Per predicate (and one past the last): its first group.
+    pred_groups: Vec<u32>,
+    /// (bucket, first entry, end entry).
+    groups: Vec<(u32, u32, u32)>,
+    /// `rule << 2 | trigger set << 1 | needs both sets`.
+    entries: Vec<u32>,
+}
+
+impl Triggers {
+    /// From, per predicate, its (bucket, entry) pairs.
+    fn build(per_pred: Vec<Vec<(u32, u32)>>) -> Triggers {
+        let mut t = Triggers::default();
+        for mut list in per_pred {
+            let first = t.groups.len();
+            t.pred_groups.push(first as u32);
+            list.sort_by_key(|(b, _)| *b);
+            for (b, e) in list {
+                let mine = t.groups.len() > first;
+                match t.groups.last_mut() {
+                    Some(g) if mine && g.0 == b => g.2 += 1,
+                    _ => {
+                        let at = t.entries.len() as u32;
+                        t.groups.push((b, at, at + 1));
+                    }
+                }
+                t.entries.push(e);
+            }
+        }
+        t.pred_groups.push(t.groups.len() as u32);
+        t
+    }
+
+    #[inline]
+    fn groups_of(&self, p: u32) -> &[(u32, u32, u32)] {
+        let (a, b) = (
+            self.pred_groups[p as usize] as usize,
+            self.pred_groups[p as usize + 1] as usize,
+        );
+        &self.groups[a..b]
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.pred_groups.len() * 4 + self.groups.len() * 12 + self.entries.len() * 4
+    }
+}
+
+#[derive(Debug)]
+struct CompiledRule {
+    rule: u32,
+    bucket: u32,
+    expr: Expr,
+}
+
+#[derive(Debug)]
+struct FieldRef {
+    spec: FieldRefSpec,
+    /// Operand ids (trie `refs`) of the field and the referenced field.
+    a: u32,
+    b: u32,
+}
+
+#[derive(Debug, Default)]
+struct Bucket {
+    /// Compiled rules whose condition can be true with no predicate fired.
+    always: Vec<u32>,
+}
+
+/// What rules read at one node of the path trie.
+#[derive(Debug, Default)]
+struct PathData {
+    /// Field slots read at this path.
+    slots: Vec<u32>,
+    /// Routing condition paths read here.
+    routes: Vec<u32>,
+    /// Field-reference operands read here.
+    refs: Vec<u32>,
+    /// Any of the above: the walk collects values here.
+    target: bool,
+}
+
+/// A compiled, immutable rule set.
+#[derive(Debug)]
+pub struct Engine {
+    /// Tells scratches made for another engine apart.
+    id: u64,
+    rules: Vec<Arc<RuleInfo>>,
+    rejections: Vec<Rejection>,
+    buckets: Vec<Bucket>,
+    bucket_keywords: Vec<keywords::BucketKeywords>,
+    slots: Vec<Slot>,
+    keyword_slot: Option<u32>,
+    preds: Vec<Pred>,
+    triggers: Triggers,
+    compiled: Vec<CompiledRule>,
+    fieldrefs: Vec<FieldRef>,
+    trie: PathTrie,
+    /// Per trie node.
+    path_data: Vec<PathData>,
+    router: route::Router,
+    mapping_name: Option<String>,
+}
+
+fn next_engine_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Per-thread working memory for [`Engine::detect`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    engine: u64,
+    fired: Vec<u64>,
+    touched: Vec<u32>,
+    marked: Vec<u64>,
+    marked2: Vec<u64>,
+    partial: Vec<u32>,
+    candidates: Vec<u32>,
+    rule_seen: Vec<u64>,
+    route: route::RouteScratch,
+    feed: FeedScratch,
+    numbuf: String,
+    /// The ASCII-lowercased raw line (keyword prefilter).
+    lowered: Vec<u8>,
+    /// Lowercased values joined for one keyword scan.
+    joined: Vec<u8>,
+    cache: cache::ValueCache,
+    /// The per-event (trie node, value token) list.
+    gathered: Vec<(u32, u32)>,
+    /// Skip the keyword prefilter (see [`Engine::detect_exhaustive`]).
+    exhaustive: bool,
+}
+
+#[inline(always)]
+fn set_bit(bits: &mut [u64], i: u32) -> bool {
+    let (w, b) = ((i / 64) as usize, i % 64);
+    let was = bits[w] & (1 << b) != 0;
+    bits[w] |= 1 << b;
+    !was
+}
+
+#[inline(always)]
+fn get_bit(bits: &[u64], i: u32) -> bool {
+    bits[(i / 64) as usize] & (1 << (i % 64)) != 0
+}
+
+#[inline(always)]
+fn intersects(a: &[u64], b: &[u64]) -> bool {
+    a.iter().zip(b).any(|(x, y)| x & y != 0)
+}
+
+fn words(n: usize) -> usize {
+    n.div_ceil(64).max(1)
+}
+
+impl Engine {
+    /// Starts a builder.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::new()
+    }
+
+    /// Loaded rules.
+    pub fn rules(&self) -> &[Arc<RuleInfo>] {
+        &self.rules
+    }
+
+    /// Rules and filters that were not loaded.
+    pub fn rejections(&self) -> &[Rejection] {
+        &self.rejections
+    }
+
+    /// The mapping's name, if any.
+    pub fn mapping_name(&self) -> Option<&str> {
+        self.mapping_name.as_deref()
+    }
+
+    /// Number of distinct predicates after interning.
+    pub fn predicate_count(&self) -> usize {
+        self.preds.len()
+    }
+
+    /// Approximate heap bytes of the compiled set.
+    pub fn memory_usage(&self) -> usize {
+        let slots: usize = self
+            .slots
+            .iter()
+            .map(|s| s.matcher.memory_usage() + s.field.len() + 64)
+            .sum();
+        let preds = self.preds.len() * std::mem::size_of::<Pred>() + self.triggers.memory_usage();
+        let exprs: usize = self
+            .compiled
+            .iter()
+            .map(|c| 32 + build::expr_size(&c.expr))
+            .sum();
+        let trie: usize = self.trie.memory_usage()
+            + self
+                .path_data
+                .iter()
+                .map(|d| 80 + (d.slots.len() + d.routes.len() + d.refs.len()) * 4)
+                .sum::<usize>();
+        slots + preds + exprs + trie
+    }
+
+    /// A fresh scratch sized for this engine.
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            engine: self.id,
+            fired: vec![0; words(self.preds.len())],
+            marked: vec![0; words(self.compiled.len())],
+            marked2: vec![0; words(self.compiled.len())],
+            rule_seen: vec![0; words(self.rules.len())],
+            ..Scratch::default()
+        }
+    }
+
+    /// Evaluates every rule against one parsed event; matches go to `out`
+    /// (cleared first), each rule at most once.
+    pub fn detect(&self, doc: &Doc<'_>, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
+        out.clear();
+        if sc.engine != self.id {
+            *sc = self.scratch();
+        }
+        let mut hits = std::mem::take(&mut sc.gathered);
+        hits.clear();
+        if doc.kind(0) == Kind::Object || doc.kind(0) == Kind::Array {
+            self.gather(doc, 0, 0, &mut hits);
+        }
+        let r = self.route(doc, &hits, &mut sc.route);
+        if !sc.route.routes[r].list.is_empty() {
+            self.matches(doc, &hits, r, sc, out);
+        }
+        sc.gathered = hits;
+    }
+
+    /// [`Engine::detect`] without the raw-line keyword prefilter: every
+    /// keyword search takes the exact pass. The prefilter must never change
+    /// a verdict; tests compare the two.
+    #[doc(hidden)]
+    pub fn detect_exhaustive(&self, doc: &Doc<'_>, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
+        sc.exhaustive = true;
+        self.detect(doc, sc, out);
+        sc.exhaustive = false;
+    }
+
+    /// Collects (trie node, value token) for every value inside container
+    /// `tok` (at trie node `node`) that sits at a path rules read: arrays'
+    /// elements count at the array's node.
+    fn gather(&self, doc: &Doc<'_>, node: u32, tok: u32, hits: &mut Vec<(u32, u32)>) {
+        if doc.kind(tok) == Kind::Array {
+            let target = self.path_data[node as usize].target;
+            for e in doc.elements(tok) {
+                if target {
+                    hits.push((node, e));
+                }
+                if matches!(doc.kind(e), Kind::Object | Kind::Array) {
+                    self.gather(doc, node, e, hits);
+                }
+            }
+            return;
+        }
+        if !self.trie.has_children(node) {
+            return;
+        }
+        for (k, v) in doc.members(tok) {
+            let (key, head) = doc.key_head(k);
+            let Some(c) = self.trie.child_head(node, key, head) else {
+                continue;
+            };
+            if self.path_data[c as usize].target {
+                hits.push((c, v));
+            }
+            match doc.kind(v) {
+                Kind::Array => self.gather(doc, c, v, hits),
+                Kind::Object if self.trie.has_children(c) => self.gather(doc, c, v, hits),
+                _ => {}
+            }
+        }
+    }
+
+    fn matches(
+        &self,
+        doc: &Doc<'_>,
+        hits: &[(u32, u32)],
+        r: usize,
+        sc: &mut Scratch,
+        out: &mut Vec<RuleHit>,
+    ) {
+        let Scratch {
+            fired,
+            touched,
+            feed,
+            numbuf,
+            cache,
+            route,
+            ..
+        } = sc;
+        let active = &route.routes[r].bits;
+        touched.clear();
+        let mut fire = |p: u32| {
+            if set_bit(fired, p) {
+                touched.push(p);
+            }
+        };
+        for &(node, tok) in hits {
+            let slots = &self.path_data[node as usize].slots;
+            if !slots.is_empty() {
+                self.feed(slots, doc, tok, active, feed, numbuf, cache, &mut fire);
+            }
+        }
+        if self.keywords_needed(doc, r, sc) {
+            self.feed_keywords(doc, sc);
+        }
+        self.candidates(r, sc);
+        // Evaluate.
+        let fired = &sc.fired;
+        for &c in &sc.candidates {
+            let cr = &self.compiled[c as usize];
+            let ok = cr.expr.eval(&|p| get_bit(fired, p), &mut |f| {
+                self.eval_fieldref(f, doc, hits)
+            });
+            if ok && set_bit(&mut sc.rule_seen, cr.rule) {
+                out.push(RuleHit {
+                    rule: self.rules[cr.rule as usize].clone(),
+                    matched: self.explain(&cr.expr, fired, doc, hits),
+                });
+            }
+        }
+        // Reset only what was touched.
+        for &p in &sc.touched {
+            sc.fired[(p / 64) as usize] = 0;
+        }
+        for &c in &sc.partial {
+            sc.marked[(c / 64) as usize] = 0;
+            sc.marked2[(c / 64) as usize] = 0;
+        }
+        for &c in &sc.candidates {
+            sc.rule_seen[(self.compiled[c as usize].rule / 64) as usize] = 0;
+        }
+    }
+
+    /// The compiled rules to evaluate: every trigger set fired, or none needed.
+    fn candidates(&self, r: usize, sc: &mut Scratch) {
+        sc.candidates.clear();
+        sc.partial.clear();
+        let active = &sc.route.routes[r].bits;
+        for &p in &sc.touched {
+            for &(bucket, a, b) in self.triggers.groups_of(p) {
+                if !get_bit(active, bucket) {
+                    continue;
+                }
+                for &entry in &self.triggers.entries[a as usize..b as usize] {
+                    let (r, k, two) = (entry >> 2, entry >> 1 & 1, entry & 1 == 1);
+                    let (mine, other) = if k == 0 {
+                        (&mut sc.marked, &sc.marked2)
+                    } else {
+                        (&mut sc.marked2, &sc.marked)
+                    };
+                    if set_bit(mine, r) {
+                        sc.partial.push(r);
+                        if !two || get_bit(other, r) {
+                            sc.candidates.push(r);
+                        }
+                    }
+                }
+            }
+        }
+        for &b in &sc.route.routes[r].list {
+            for &c in &self.buckets[b as usize].always {
+                if set_bit(&mut sc.marked, c) {
+                    sc.partial.push(c);
+                    sc.candidates.push(c);
+                }
+            }
+        }
+    }
+
+    /// Feeds one gathered value to the active ones of `slots`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn feed(
+        &self,
+        slots: &[u32],
+        doc: &Doc<'_>,
+        tok: u32,
+        active: &[u64],
+        feed: &mut FeedScratch,
+        numbuf: &mut String,
+        cache: &mut cache::ValueCache,
+        fire: &mut impl FnMut(u32),
+    ) {
+        let kind = doc.kind(tok);
+        if kind == Kind::Array {
+            for &s in slots {
+                let slot = &self.slots[s as usize];
+                if intersects(active, &slot.buckets) {
+                    slot.matcher.feed_container(fire);
+                }
+            }
+            return;
+        }
+        let text = doc.scalar_text(tok, numbuf);
+        for &s in slots {
+            let slot = &self.slots[s as usize];
+            if !intersects(active, &slot.buckets) {
+                continue;
+            }
+            match text {
+                Some(t) if t.len() <= cache::MAX_LEN && cache.wants(s) => {
+                    match cache.lookup(s, t) {
+                        Ok(preds) => preds.iter().for_each(|p| fire(*p)),
+                        Err(miss) => {
+                            let preds = cache.preds_mut();
+                            slot.matcher.feed_text(t, feed, &mut |p| {
+                                preds.push(p);
+                                fire(p);
+                            });
+                            cache.store(miss, s, t);
+                        }
+                    }
+                }
+                Some(t) => slot.matcher.feed_text(t, feed, fire),
+                None if kind == Kind::Null => slot.matcher.feed_null(fire),
+                None => slot.matcher.feed_container(fire),
+            }
+        }
+    }
+
+    /// Calls `f` with each text gathered where operand `id` is read.
+    fn operand_texts(
+        &self,
+        id: u32,
+        doc: &Doc<'_>,
+        hits: &[(u32, u32)],
+        buf: &mut String,
+        f: &mut impl FnMut(&str) -> bool,
+    ) -> bool {
+        for &(n, t) in hits {
+            if self.path_data[n as usize].refs.contains(&id)
+                && let Some(text) = doc.scalar_text(t, buf)
+                && f(text)
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Compares the two operands of field reference `f` over the gathered values.
+    fn eval_fieldref(&self, f: u32, doc: &Doc<'_>, hits: &[(u32, u32)]) -> bool {
+        let fr = &self.fieldrefs[f as usize];
+        let norm = |s: &str, out: &mut String| {
+            out.clear();
+            if fr.spec.cased {
+                out.push_str(s);
+            } else {
+                crate::glob::lowercase_into(s, out);
+            }
+        };
+        let (mut buf_a, mut buf_b) = (String::new(), String::new());
+        let (mut la, mut lb) = (String::new(), String::new());
+        self.operand_texts(fr.a, doc, hits, &mut buf_a, &mut |a| {
+            norm(a, &mut la);
+            self.operand_texts(fr.b, doc, hits, &mut buf_b, &mut |b| {
+                norm(b, &mut lb);
+                match fr.spec.mode {
+                    RefMode::Eq => la == lb,
+                    RefMode::Contains => la.contains(lb.as_str()),
+                    RefMode::StartsWith => la.starts_with(lb.as_str()),
+                    RefMode::EndsWith => la.ends_with(lb.as_str()),
+                }
+            })
+        })
+    }
+
+    /// The fields and values behind a match: every positively used predicate that fired.
+    fn explain(
+        &self,
+        expr: &Expr,
+        fired: &[u64],
+        doc: &Doc<'_>,
+        hits: &[(u32, u32)],
+    ) -> Vec<MatchedField> {
+        let mut ids = Vec::new();
+        expr.visit_preds(true, &mut |p, positive| {
+            if positive && get_bit(fired, p) {
+                ids.push(p);
+            }
+        });
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::new();
+        let mut buf = String::new();
+        for p in ids {
+            let pred = &self.preds[p as usize];
+            let slot = &self.slots[pred.slot as usize];
+            let test = |t: &str| match &pred.regex {
+                Some(re) => re.is_match(t),
+                None => pred.test.matches_text(t),
+            };
+            let mut value = None;
+            if slot.paths.is_empty() {
+                for_each_text(doc, &mut buf, &mut |t| {
+                    if value.is_none() && test(t) {
+                        value = Some(t.to_string());
+                    }
+                });
+            } else {
+                for &(n, tok) in hits {
+                    if !self.path_data[n as usize].slots.contains(&pred.slot) {
+                        continue;
+                    }
+                    if let Some(t) = doc.scalar_text(tok, &mut buf)
+                        && test(t)
+                    {
+                        value = Some(t.to_string());
+                        break;
+                    }
+                }
+            }
+            out.push(MatchedField {
+                field: slot.field.clone(),
+                value: value.unwrap_or_default(),
+                test: pred.test.describe(),
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn engine(rule: &str) -> Engine {
+        let mut b = Engine::builder();
+        b.add_yaml(rule, Path::new("t.yml")).unwrap();
+        let e = b.build();
+        assert!(e.rejections().is_empty(), "{:?}", e.rejections());
+        e
+    }
+
+    fn hit(e: &Engine, raw: &str) -> bool {
+        let v = crate::event::parse(raw.as_bytes()).unwrap();
+        let mut sc = e.scratch();
+        let mut hits = Vec::new();
+        e.detect(&v.doc(), &mut sc, &mut hits);
+        !hits.is_empty()
+    }
+
+    #[test]
+    fn keyword_prefilter_sees_escaped_and_unicode_forms() {
+        let e = engine(
+            "title: k\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - 'C:\\Temp\\evil'\n    - 'sekurlsa'\n    - ' -Confirm \"False\"'\n  condition: keywords\n",
+        );
+        assert!(matches!(
+            e.bucket_keywords[0],
+            keywords::BucketKeywords::Literals(_)
+        ));
+        // Backslashes are doubled in JSON text.
+        assert!(hit(&e, r#"{"a": "run C:\\TEMP\\Evil.exe"}"#));
+        // \u escapes can spell a keyword that the raw bytes do not show.
+        assert!(hit(&e, r#"{"a": "\u0073ekurlsa::x"}"#));
+        // So can \/ (PHP and others escape every slash).
+        let e2 = engine(
+            "title: k\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - 'http://evil.example/x'\n  condition: keywords\n",
+        );
+        assert!(hit(&e2, r#"{"url": "http:\/\/evil.example\/x"}"#));
+        assert!(!hit(&e2, r#"{"url": "http:\/\/good.example\/x"}"#));
+        assert!(!hit(&e, r#"{"a": "benign", "n": 12}"#));
+        // Quotes are escaped in JSON text.
+        assert!(hit(&e, r#"{"a": "Set-X -Confirm \"false\""}"#));
+    }
+
+    #[test]
+    fn one_engine_serves_many_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Engine>();
+        let e = Arc::new(engine(
+            "title: t\nlogsource: {product: windows}\ndetection:\n  sel:\n    CommandLine|contains: sekurlsa\n  condition: sel\n",
+        ));
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let e = Arc::clone(&e);
+                std::thread::spawn(move || {
+                    let mut sc = e.scratch();
+                    let mut hits = Vec::new();
+                    let mut n = 0;
+                    for j in 0..200 {
+                        let raw = if (i + j) % 2 == 0 {
+                            r#"{"CommandLine": "mimikatz sekurlsa::logonpasswords"}"#
+                        } else {
+                            r#"{"CommandLine": "notepad.exe"}"#
+                        };
+                        let v = crate::event::parse(raw.as_bytes()).unwrap();
+                        e.detect(&v.doc(), &mut sc, &mut hits);
+                        n += hits.len();
+                    }
+                    n
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 100);
+        }
+    }
+
+    #[test]
+    fn value_cache_replays_the_same_verdict() {
+        let e = engine(
+            "title: c\nlogsource: {product: windows}\ndetection:\n  sel:\n    Image|endswith: '\\cmd.exe'\n  condition: sel\n",
+        );
+        let mut sc = e.scratch();
+        let mut hits = Vec::new();
+        for (raw, want) in [
+            (r#"{"Image": "C:\\Windows\\cmd.exe"}"#, true),
+            (r#"{"Image": "C:\\Windows\\cmd.exe"}"#, true),
+            (r#"{"Image": "C:\\Windows\\notepad.exe"}"#, false),
+            (r#"{"Image": "C:\\Windows\\cmd.exe"}"#, true),
+        ] {
+            let v = crate::event::parse(raw.as_bytes()).unwrap();
+            e.detect(&v.doc(), &mut sc, &mut hits);
+            assert_eq!(!hits.is_empty(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn every_predicate_of_a_trigger_set_triggers_its_rules() {
+        // Several rules over the same predicates, in two buckets' worth of
+        // logsources: each predicate alone must make each rule that lists
+        // it a candidate.
+        let mut b = Engine::builder();
+        for (i, lits) in [
+            ["alpha", "beta", "gamma"],
+            ["gamma", "delta", "alpha"],
+            ["eps", "beta", "zeta"],
+        ]
+        .iter()
+        .enumerate()
+        {
+            let rule = format!(
+                "title: r{i}\nid: r{i}\nlogsource: {{product: windows}}\ndetection:\n  sel:\n    CommandLine|contains: [{}]\n  other:\n    Image|endswith: '.exe'\n  condition: sel and other\n",
+                lits.join(", ")
+            );
+            b.add_yaml(&rule, Path::new("t.yml")).unwrap();
+        }
+        let e = b.build();
+        let mut sc = e.scratch();
+        let mut hits = Vec::new();
+        for (word, want) in [
+            ("alpha", vec!["r0", "r1"]),
+            ("beta", vec!["r0", "r2"]),
+            ("gamma", vec!["r0", "r1"]),
+            ("delta", vec!["r1"]),
+            ("eps", vec!["r2"]),
+            ("zeta", vec!["r2"]),
+            ("none", vec![]),
+        ] {
+            let raw = format!(r#"{{"CommandLine": "x {word} y", "Image": "a.exe"}}"#);
+            let v = crate::event::parse(raw.as_bytes()).unwrap();
+            e.detect(&v.doc(), &mut sc, &mut hits);
+            let mut got: Vec<&str> = hits.iter().map(|h| h.rule.meta.title.as_str()).collect();
+            got.sort();
+            assert_eq!(got, want, "{word}");
+        }
+    }
+}
