@@ -238,8 +238,6 @@ pub struct Glob {
     first: Vec<Tok>,
     middle: Vec<(Vec<Tok>, Option<memchr::memmem::Finder<'static>>)>,
     last: Vec<Tok>,
-    /// The last segment's length in bytes when it has no `?`.
-    last_len: Option<usize>,
 }
 
 impl Glob {
@@ -255,7 +253,6 @@ impl Glob {
                 first: Vec::new(),
                 middle: Vec::new(),
                 last: Vec::new(),
-                last_len: None,
             };
         }
         let n = segs.len();
@@ -271,23 +268,17 @@ impl Glob {
             middle.push((seg, finder));
         }
         let last = it.next().unwrap_or_default();
-        let last_len = last
-            .iter()
-            .map(|t| match t {
-                Tok::Lit(l) => Some(l.len()),
-                _ => None,
-            })
-            .sum();
         Glob {
             whole: None,
             first,
             middle,
             last,
-            last_len,
         }
     }
 
     /// Full match of `hay` (lowercased by the caller when the pattern is).
+    /// The segments anchored at either end are checked first: they fail
+    /// fast, in time bounded by their own length.
     pub fn matches(&self, hay: &[u8]) -> bool {
         if let Some(seg) = &self.whole {
             return match_seg_at(seg, hay, 0) == Some(hay.len());
@@ -295,6 +286,11 @@ impl Glob {
         let Some(mut pos) = match_seg_at(&self.first, hay, 0) else {
             return false;
         };
+        let Some(limit) = match_seg_back(&self.last, hay, pos) else {
+            return false;
+        };
+        // Middle segments: leftmost occurrence, ending before the last one.
+        let hay = &hay[..limit];
         for (seg, finder) in &self.middle {
             let found = match finder {
                 Some(f) => {
@@ -316,15 +312,42 @@ impl Glob {
                 None => return false,
             }
         }
-        if self.last.is_empty() {
-            return true;
-        }
-        if let Some(len) = self.last_len {
-            return hay.len() >= pos + len
-                && match_seg_at(&self.last, hay, hay.len() - len) == Some(hay.len());
-        }
-        (pos..=hay.len()).any(|s| match_seg_at(&self.last, hay, s) == Some(hay.len()))
+        true
     }
+
+    /// Whether the pattern is anchored at the start or the end (a check
+    /// that fails fast, without searching the value).
+    pub fn anchored(&self) -> bool {
+        self.whole.is_some() || !self.first.is_empty() || !self.last.is_empty()
+    }
+}
+
+/// Matches a star-free segment ending exactly at the end of `hay` and
+/// starting at or after `floor`; returns where it starts. `?` steps back
+/// over one UTF-8 character.
+fn match_seg_back(seg: &[Tok], hay: &[u8], floor: usize) -> Option<usize> {
+    let mut end = hay.len();
+    for t in seg.iter().rev() {
+        match t {
+            Tok::Lit(l) => {
+                if end < floor + l.len() || &hay[end - l.len()..end] != l.as_slice() {
+                    return None;
+                }
+                end -= l.len();
+            }
+            Tok::One => {
+                if end <= floor {
+                    return None;
+                }
+                end -= 1;
+                while end > floor && (hay[end] & 0xC0) == 0x80 {
+                    end -= 1;
+                }
+            }
+            Tok::Star => unreachable!("segments are star-free"),
+        }
+    }
+    Some(end)
 }
 
 /// Matches a star-free segment at `at`; returns the end offset.

@@ -22,6 +22,9 @@ use crate::predicate::{Cmp, Test, TimePart};
 /// instead of a DFA (DFA memory grows with literals × byte classes).
 const DFA_MAX_LITERALS: usize = 3_000;
 
+/// Shortest literal worth gating an anchored wildcard pattern on.
+const MIN_GATE: usize = 3;
+
 /// What an automaton hit means.
 #[derive(Debug, Clone, Copy)]
 enum AcTarget {
@@ -162,12 +165,13 @@ impl StrIndex {
                 }
                 _ => {
                     let gi = idx.general.len() as u32;
-                    idx.general.push(General {
-                        pred,
-                        glob: Glob::new(pat),
-                    });
+                    let glob = Glob::new(pat);
+                    let anchored = glob.anchored();
+                    idx.general.push(General { pred, glob });
+                    // A short literal is a poor gate (it is in most values);
+                    // a pattern anchored at an end is cheaper to check outright.
                     match pat.longest_literal() {
-                        Some(l) if !l.is_empty() => {
+                        Some(l) if l.len() >= MIN_GATE || (!l.is_empty() && !anchored) => {
                             add(l, AcTarget::Gate(gi), &mut lits, &mut targets)
                         }
                         _ => idx.ungated.push(gi),

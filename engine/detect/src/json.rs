@@ -150,8 +150,16 @@ impl Tape {
         if input.len() >= u32::MAX as usize {
             return Err(JsonError::at(input, 0, "document larger than 4 GiB"));
         }
-        let text = std::str::from_utf8(input)
-            .map_err(|e| JsonError::at(input, e.valid_up_to(), "invalid UTF-8"))?;
+        // SIMD validation; the standard library says where it failed.
+        let text = match simdutf8::basic::from_utf8(input) {
+            Ok(t) => t,
+            Err(_) => {
+                let at = std::str::from_utf8(input)
+                    .err()
+                    .map_or(0, |e| e.valid_up_to());
+                return Err(JsonError::at(input, at, "invalid UTF-8"));
+            }
+        };
         if let Err((at, what)) = self.run(input, text) {
             return Err(JsonError::at(input, at, what));
         }
@@ -390,7 +398,13 @@ impl Tape {
                 Some(_) => return Err((j, "invalid escape in a string")),
                 None => return Err((start - 1, "unterminated string")),
             };
-            self.arena.push(c);
+            if c.is_ascii() {
+                // Safe and cheap: an ASCII byte keeps the arena UTF-8.
+                let mut buf = [0u8; 4];
+                self.arena.push_str(c.encode_utf8(&mut buf));
+            } else {
+                self.arena.push(c);
+            }
             j += len;
             let k = scan_plain(b, j);
             self.arena.push_str(&text[j..k]);
@@ -440,8 +454,12 @@ fn hex4(b: &[u8], i: usize) -> Option<u32> {
     })
 }
 
-#[inline]
+#[inline(always)]
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    // Compact JSON has none: one comparison in the usual case.
+    if b.get(i).is_some_and(|&c| c > b' ') {
+        return i;
+    }
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
         i += 1;
     }
@@ -458,7 +476,7 @@ fn digits(b: &[u8], mut i: usize) -> usize {
 
 /// The first offset at or after `j` holding `"`, `\` or a control byte
 /// (or the end): eight bytes at a time.
-#[inline]
+#[inline(always)]
 fn scan_plain(b: &[u8], mut j: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::flat::{Program, Triggers};
 use super::keywords;
 use super::route::build_router;
 use super::{
-    Bucket, CompiledRule, Engine, FieldRef, PathData, Pred, Rejection, RuleInfo, Slot, Triggers,
-    set_bit, words,
+    Bucket, CompiledRule, Engine, FieldRef, PathData, Pred, Rejection, RuleInfo, Slot, set_bit,
+    words,
 };
 use crate::compile::{FieldRefSpec, Placeholders, Sink, compile_detection};
 use crate::event::{PathTrie, segmentations};
@@ -377,6 +378,7 @@ impl Compiler {
             })
             .collect();
         let mut compiled_rules = Vec::with_capacity(compiled.len());
+        let mut program = Program::default();
         // Per predicate: (bucket, rule << 2 | trigger set << 1 | needs both sets).
         let mut pending: Vec<Vec<(u32, u32)>> = vec![Vec::new(); preds.len()];
         for (i, (b, rule, expr)) in compiled.into_iter().enumerate() {
@@ -400,6 +402,7 @@ impl Compiler {
             compiled_rules.push(CompiledRule {
                 rule,
                 bucket: b,
+                code: program.push(&expr),
                 expr,
             });
         }
@@ -502,6 +505,7 @@ impl Compiler {
             preds,
             triggers,
             compiled: compiled_rules,
+            program,
             fieldrefs,
             trie,
             path_data,

@@ -18,6 +18,7 @@
 
 mod build;
 mod cache;
+mod flat;
 mod keywords;
 mod route;
 
@@ -90,61 +91,13 @@ struct Pred {
     regex: Option<regex_automata::meta::Regex>,
 }
 
-/// Which compiled rules each predicate triggers, grouped by bucket so an
-/// inactive bucket's rules are skipped at once; flat arrays, read for
-/// every fired predicate.
-#[derive(Debug, Default)]
-struct Triggers {
-    /// Per predicate (and one past the last): its first group.
-    pred_groups: Vec<u32>,
-    /// (bucket, first entry, end entry).
-    groups: Vec<(u32, u32, u32)>,
-    /// `rule << 2 | trigger set << 1 | needs both sets`.
-    entries: Vec<u32>,
-}
-
-impl Triggers {
-    /// From, per predicate, its (bucket, entry) pairs.
-    fn build(per_pred: Vec<Vec<(u32, u32)>>) -> Triggers {
-        let mut t = Triggers::default();
-        for mut list in per_pred {
-            let first = t.groups.len();
-            t.pred_groups.push(first as u32);
-            list.sort_by_key(|(b, _)| *b);
-            for (b, e) in list {
-                let mine = t.groups.len() > first;
-                match t.groups.last_mut() {
-                    Some(g) if mine && g.0 == b => g.2 += 1,
-                    _ => {
-                        let at = t.entries.len() as u32;
-                        t.groups.push((b, at, at + 1));
-                    }
-                }
-                t.entries.push(e);
-            }
-        }
-        t.pred_groups.push(t.groups.len() as u32);
-        t
-    }
-
-    #[inline]
-    fn groups_of(&self, p: u32) -> &[(u32, u32, u32)] {
-        let (a, b) = (
-            self.pred_groups[p as usize] as usize,
-            self.pred_groups[p as usize + 1] as usize,
-        );
-        &self.groups[a..b]
-    }
-
-    fn memory_usage(&self) -> usize {
-        self.pred_groups.len() * 4 + self.groups.len() * 12 + self.entries.len() * 4
-    }
-}
-
 #[derive(Debug)]
 struct CompiledRule {
     rule: u32,
     bucket: u32,
+    /// Where its condition starts in [`Engine::program`].
+    code: u32,
+    /// The condition as a tree (to explain a match).
     expr: Expr,
 }
 
@@ -187,8 +140,9 @@ pub struct Engine {
     slots: Vec<Slot>,
     keyword_slot: Option<u32>,
     preds: Vec<Pred>,
-    triggers: Triggers,
+    triggers: flat::Triggers,
     compiled: Vec<CompiledRule>,
+    program: flat::Program,
     fieldrefs: Vec<FieldRef>,
     trie: PathTrie,
     /// Per trie node.
@@ -287,7 +241,8 @@ impl Engine {
             .compiled
             .iter()
             .map(|c| 32 + build::expr_size(&c.expr))
-            .sum();
+            .sum::<usize>()
+            + self.program.memory_usage();
         let trie: usize = self.trie.memory_usage()
             + self
                 .path_data
@@ -411,9 +366,11 @@ impl Engine {
         let fired = &sc.fired;
         for &c in &sc.candidates {
             let cr = &self.compiled[c as usize];
-            let ok = cr.expr.eval(&|p| get_bit(fired, p), &mut |f| {
-                self.eval_fieldref(f, doc, hits)
-            });
+            let ok = self
+                .program
+                .eval(cr.code, &|p| get_bit(fired, p), &mut |f| {
+                    self.eval_fieldref(f, doc, hits)
+                });
             if ok && set_bit(&mut sc.rule_seen, cr.rule) {
                 out.push(RuleHit {
                     rule: self.rules[cr.rule as usize].clone(),
@@ -439,26 +396,34 @@ impl Engine {
         sc.candidates.clear();
         sc.partial.clear();
         let active = &sc.route.routes[r].bits;
-        for &p in &sc.touched {
-            for &(bucket, a, b) in self.triggers.groups_of(p) {
+        let Scratch {
+            touched,
+            marked,
+            marked2,
+            partial,
+            candidates,
+            ..
+        } = sc;
+        for &p in touched.iter() {
+            self.triggers.for_each_group(p, |bucket, entries| {
                 if !get_bit(active, bucket) {
-                    continue;
+                    return;
                 }
-                for &entry in &self.triggers.entries[a as usize..b as usize] {
+                for &entry in entries {
                     let (r, k, two) = (entry >> 2, entry >> 1 & 1, entry & 1 == 1);
                     let (mine, other) = if k == 0 {
-                        (&mut sc.marked, &sc.marked2)
+                        (&mut *marked, &*marked2)
                     } else {
-                        (&mut sc.marked2, &sc.marked)
+                        (&mut *marked2, &*marked)
                     };
                     if set_bit(mine, r) {
-                        sc.partial.push(r);
+                        partial.push(r);
                         if !two || get_bit(other, r) {
-                            sc.candidates.push(r);
+                            candidates.push(r);
                         }
                     }
                 }
-            }
+            });
         }
         for &b in &sc.route.routes[r].list {
             for &c in &self.buckets[b as usize].always {
