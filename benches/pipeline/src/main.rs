@@ -8,8 +8,10 @@
 //! 3. end to end: `warden run` from the broker to zstd Parquet on local disk
 //!    with detection on, commits included.
 //!
-//! Each is repeated and the median reported with ratios to the bare
-//! consumer, since these machines are noisy. Set WARDEN_BENCH_EVENTS to
+//! These machines are shared and their speed drifts within seconds, so
+//! the three are measured in alternation, round after round, and each
+//! ratio reported is the median of the per-round ratios (rates measured
+//! minutes apart would compare poorly). Set WARDEN_BENCH_EVENTS to
 //! change the record count and WARDEN_BENCH_RULES=sigmahq to give Windows
 //! tenants SigmaHQ's full rule set (needs ../shared/sigma).
 
@@ -31,7 +33,8 @@ use warden_ingest::tenants::Tenants;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TOPIC: &str = "bench";
-const REPS: usize = 3;
+/// Rounds of (bare, detection only, end to end).
+const REPS: usize = 7;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -159,42 +162,41 @@ fn main() {
         }
     );
 
-    // WARDEN_BENCH_ONLY=e2e runs only the end-to-end pass (for profiling).
+    // WARDEN_BENCH_ONLY=e2e runs only the end-to-end passes (for profiling).
     let only_e2e = std::env::var("WARDEN_BENCH_ONLY").is_ok_and(|v| v == "e2e");
-    let reps = if only_e2e { 0 } else { REPS };
+    let reps: usize = env_or("WARDEN_BENCH_REPS", REPS);
     let mut bare = Vec::new();
-    let mut records = Vec::new();
-    for r in 0..reps {
-        let (t, recs) = bare_consume(broker.bootstrap_servers(), &format!("bare-{r}"), n);
-        bare.push(n as f64 / t.as_secs_f64());
-        records = recs;
-    }
-
     let mut detect = Vec::new();
+    let mut e2e = Vec::new();
+    let mut sustained = Vec::new();
+    let (mut r_detect, mut r_e2e, mut r_sustained) = (Vec::new(), Vec::new(), Vec::new());
     let mut sc = warden_ingest::tenants::DetectScratch::default();
     let mut alerts = 0usize;
     let mut tape = warden_detect::event::Tape::new();
-    for _ in 0..reps {
-        alerts = 0;
-        let t = Instant::now();
-        for (key, payload) in &records {
-            let Ok((_, idx)) = compiled.resolve(key) else {
-                continue;
-            };
-            let Ok(ev) = tape.parse(payload) else {
-                continue;
-            };
-            compiled.detect(idx, &ev, &mut sc);
-            let _ = compiled.detector(idx).promoted(&ev);
-            alerts += sc.hits.len() + sc.ind_hits.len();
-        }
-        detect.push(n as f64 / t.elapsed().as_secs_f64());
-    }
-
-    let mut e2e = Vec::new();
-    let mut sustained = Vec::new();
     let idle = Duration::from_millis(500);
-    for r in 0..REPS {
+    for r in 0..reps {
+        let mut b = f64::NAN;
+        let mut d = f64::NAN;
+        if !only_e2e {
+            let (t, records) = bare_consume(broker.bootstrap_servers(), &format!("bare-{r}"), n);
+            b = n as f64 / t.as_secs_f64();
+            bare.push(b);
+            alerts = 0;
+            let t = Instant::now();
+            for (key, payload) in &records {
+                let Ok((_, idx)) = compiled.resolve(key) else {
+                    continue;
+                };
+                let Ok(ev) = tape.parse(payload) else {
+                    continue;
+                };
+                compiled.detect(idx, &ev, &mut sc);
+                let _ = compiled.detector(idx).promoted(&ev);
+                alerts += sc.hits.len() + sc.ind_hits.len();
+            }
+            d = n as f64 / t.elapsed().as_secs_f64();
+            detect.push(d);
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cfg = Config::default();
         cfg.kafka.brokers = broker.bootstrap_servers().to_owned();
@@ -221,13 +223,19 @@ fn main() {
         .expect("run");
         let elapsed = t.elapsed().saturating_sub(idle);
         assert_eq!(s.records as usize, n, "every record archived");
-        e2e.push(n as f64 / elapsed.as_secs_f64());
-        sustained.push(s.sustained_rate().expect("records were committed"));
+        let e = n as f64 / elapsed.as_secs_f64();
+        let su = s.sustained_rate().expect("records were committed");
+        e2e.push(e);
+        sustained.push(su);
+        r_detect.push(d / b);
+        r_e2e.push(e / b);
+        r_sustained.push(su / b);
         if let (Some(f), Some(l), Some(i), Some(c)) =
             (s.first_record, s.last_record, s.idle_at, s.last_commit)
         {
             eprintln!(
-                "  run {r}: assignment to first record {:?}, polling {:?}, idle wait {:?}, final flush and commit {:?}",
+                "  round {r}: bare {b:.0}/s, detection {d:.0}/s, sustained {su:.0}/s ({:.2} x bare); assignment to first record {:?}, polling {:?}, idle wait {:?}, final flush and commit {:?}",
+                su / b,
                 s.first_assigned.map(|a| f.saturating_duration_since(a)),
                 l - f,
                 i - l,
@@ -235,25 +243,25 @@ fn main() {
             );
         }
     }
-    let (b, d, e) = (median(bare), median(detect), median(e2e));
-    let su = median(sustained);
-    println!("records: {n}, alerts per pass: {alerts}");
-    println!("bare consumer (poll only):     {:>9.0} records/s", b);
+    let (b, d, e, su) = (
+        median(bare),
+        median(detect),
+        median(e2e),
+        median(sustained),
+    );
+    println!("records: {n}, alerts per pass: {alerts}, rounds: {reps}");
+    println!("medians of the rates, and of the per-round ratios to the bare consumer:");
+    println!("bare consumer (poll only):     {b:>9.0} records/s");
     println!(
-        "detection only (parse+detect): {:>9.0} records/s  ({:.2} x bare)",
-        d,
-        d / b
+        "detection only (parse+detect): {d:>9.0} records/s  ({:.2} x bare)",
+        median(r_detect)
     );
     println!(
-        "end to end (Kafka->Parquet):   {:>9.0} records/s  ({:.2} x bare, {:.2} x detection only)",
-        e,
-        e / b,
-        e / d
+        "end to end, whole run:         {e:>9.0} records/s  ({:.2} x bare)",
+        median(r_e2e)
     );
     println!(
-        "end to end, first record polled to last commit: {:>9.0} records/s  ({:.2} x bare, {:.2} x detection only)",
-        su,
-        su / b,
-        su / d
+        "end to end, sustained (assignment to last commit): {su:>9.0} records/s  ({:.2} x bare)",
+        median(r_sustained)
     );
 }
