@@ -3,8 +3,8 @@
 //! One run, three rates over the same records in the same in-process broker:
 //! 1. bare consumer: a consumer group polls every record (payload touched),
 //!    timed from its assignment;
-//! 2. detection only: parse + detect + indicators for each record's tenant,
-//!    no Kafka and no archive;
+//! 2. detection only: parse + detect + indicators + promoted columns for
+//!    each record's tenant, no Kafka and no archive;
 //! 3. end to end: `warden run` from the broker to zstd Parquet on local disk
 //!    with detection on, commits included.
 //!
@@ -191,7 +191,6 @@ fn main() {
                     continue;
                 };
                 compiled.detect(idx, &ev, &mut sc);
-                let _ = compiled.detector(idx).promoted(&ev);
                 alerts += sc.hits.len() + sc.ind_hits.len();
             }
             d = n as f64 / t.elapsed().as_secs_f64();
@@ -202,7 +201,7 @@ fn main() {
         cfg.kafka.brokers = broker.bootstrap_servers().to_owned();
         cfg.kafka.topics = vec![TOPIC.into()];
         cfg.kafka.group = format!("e2e-{r}");
-        cfg.kafka.session_timeout_ms = 6000;
+        cfg.kafka.session_timeout_ms = env_or("WARDEN_BENCH_SESSION_MS", 6000);
         cfg.store.url = dir.path().display().to_string();
         cfg.http.listen = String::new();
         // Segments of ~2 MiB, so encoding overlaps with consuming as in a
@@ -243,12 +242,7 @@ fn main() {
             );
         }
     }
-    let (b, d, e, su) = (
-        median(bare),
-        median(detect),
-        median(e2e),
-        median(sustained),
-    );
+    let (b, d, e, su) = (median(bare), median(detect), median(e2e), median(sustained));
     println!("records: {n}, alerts per pass: {alerts}, rounds: {reps}");
     println!("medians of the rates, and of the per-round ratios to the bare consumer:");
     println!("bare consumer (poll only):     {b:>9.0} records/s");

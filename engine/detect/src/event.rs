@@ -183,6 +183,23 @@ impl PathTrie {
         !self.nodes[node as usize].keys.is_empty()
     }
 
+    /// Every node with its path of keys from the root (root excluded).
+    pub fn paths(&self) -> Vec<(Vec<String>, u32)> {
+        let mut out = Vec::new();
+        let mut stack: Vec<(u32, Vec<String>)> = vec![(0, Vec::new())];
+        while let Some((n, segs)) = stack.pop() {
+            let node = &self.nodes[n as usize];
+            for (k, &c) in node.keys.iter().zip(&node.children) {
+                let mut s = segs.clone();
+                s.push(k.to_string());
+                out.push((s.clone(), c));
+                stack.push((c, s));
+            }
+        }
+        out.sort_by_key(|(_, n)| *n);
+        out
+    }
+
     /// Approximate heap bytes.
     pub fn memory_usage(&self) -> usize {
         self.nodes
@@ -292,7 +309,7 @@ impl FieldPaths {
                 for segs in segmentations(p.as_ref()) {
                     let n = trie.insert(&segs) as usize;
                     ends.resize_with(trie.len(), Vec::new);
-                    ends[n].push((f as u32) << 8 | (rank as u32).min(255));
+                    ends[n].push((f as u32) << 8 | (rank as u32).min(254));
                 }
             }
         }
@@ -318,9 +335,47 @@ impl FieldPaths {
     /// For each field, the first scalar text found by its best-ranked
     /// path, in document order among equals.
     pub fn texts(&self, doc: &Doc<'_>, out: &mut [Option<String>]) {
-        let mut best = vec![u32::MAX; self.fields];
-        let mut buf = String::new();
+        let mut hits = Vec::new();
         self.visit(doc, 0, 0, &mut |n, tok| {
+            hits.push(crate::gather::Hit {
+                node: n,
+                tok,
+                element: false,
+            })
+        });
+        self.texts_hits(doc, &hits, out);
+    }
+
+    /// The paths read, with the ids [`FieldPaths::texts_hits`] expects.
+    pub fn paths(&self) -> crate::gather::Paths {
+        self.trie
+            .paths()
+            .into_iter()
+            .filter(|(_, n)| !self.ends[*n as usize].is_empty())
+            .collect()
+    }
+
+    /// [`FieldPaths::texts`] on values already gathered at
+    /// [`FieldPaths::paths`] (array elements are skipped: an array is read
+    /// as a whole).
+    pub fn texts_hits(
+        &self,
+        doc: &Doc<'_>,
+        hits: &[crate::gather::Hit],
+        out: &mut [Option<String>],
+    ) {
+        // Ranks fit in the low byte; 255 means "none yet".
+        let mut small = [u8::MAX; 16];
+        let mut big = Vec::new();
+        let best: &mut [u8] = if self.fields <= small.len() {
+            &mut small
+        } else {
+            big.resize(self.fields, u8::MAX);
+            &mut big
+        };
+        let mut buf = String::new();
+        for h in hits.iter().filter(|h| !h.element) {
+            let tok = h.tok;
             let text = match doc.kind(tok) {
                 Kind::Array if self.arrays_first => doc
                     .elements(tok)
@@ -329,15 +384,16 @@ impl FieldPaths {
                 Kind::Array => None,
                 _ => doc.scalar_text(tok, &mut buf),
             };
-            let Some(text) = text else { return };
-            for &e in &self.ends[n as usize] {
-                let (f, rank) = ((e >> 8) as usize, e & 0xff);
-                if f < out.len() && rank < best[f] {
-                    best[f] = rank;
+            let Some(text) = text else { continue };
+            for &e in &self.ends[h.node as usize] {
+                let (f, rank) = ((e >> 8) as usize, (e & 0xff) as u8);
+                let Some(b) = best.get_mut(f) else { continue };
+                if f < out.len() && rank < *b {
+                    *b = rank;
                     out[f] = Some(text.to_owned());
                 }
             }
-        });
+        }
     }
 
     /// Approximate heap bytes.

@@ -30,6 +30,7 @@ pub mod compile;
 pub mod engine;
 mod error;
 pub mod event;
+pub mod gather;
 pub mod glob;
 pub mod index;
 pub mod indicators;

@@ -857,12 +857,10 @@ fn decode(
             );
         }
     }
-    let det = tenants.detector(idx);
-    let (promoted, event_time) = det.promoted(&ev);
-    let event_time = event_time.unwrap_or(origin.ingest_time);
-    let hour = Hour::of_millis(origin.ingest_time);
     tenants.detect(idx, &ev, dsc);
-    let refs: [Option<&str>; 8] = std::array::from_fn(|i| promoted[i].as_deref());
+    let event_time = dsc.event_time.unwrap_or(origin.ingest_time);
+    let hour = Hour::of_millis(origin.ingest_time);
+    let refs: [Option<&str>; 8] = std::array::from_fn(|i| dsc.promoted[i].as_deref());
     let detection_time = now_ms();
     let mut n_alerts = 0usize;
     raised.clear();

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use warden_archive::TenantId;
 use warden_archive::schema::PROMOTED;
 use warden_detect::event::{Doc, FieldPaths};
+use warden_detect::gather::{Gather, Gathered};
 use warden_detect::indicators::{
     IndicatorHit, IndicatorMatcher, IndicatorScratch, IndicatorSet, load_path, parse_plain,
 };
@@ -42,6 +43,9 @@ pub struct Detector {
     pub layers: Vec<usize>,
     /// The promoted columns, in [`PROMOTED`] order, then the event time.
     fields: FieldPaths,
+    /// Every path the detector reads, walked once per event. Readers: 0
+    /// the fields, then each layer's rules, then each layer's indicators.
+    gather: Gather,
 }
 
 /// Where the promoted columns are found, per mapping family. The first
@@ -211,29 +215,27 @@ impl Layer {
 }
 
 impl Detector {
-    fn new(layers: Vec<usize>, mapping: Option<&str>) -> Detector {
+    fn new(layers: Vec<usize>, all: &[Arc<Layer>], mapping: Option<&str>) -> Detector {
         let mut fields: Vec<Vec<&str>> = promote_paths(mapping)
             .iter()
             .map(|cands| cands.to_vec())
             .collect();
         fields.push(TIME_PATHS.to_vec());
+        let fields = FieldPaths::new(&fields, true);
+        let mut readers = vec![fields.paths()];
+        readers.extend(layers.iter().map(|&l| all[l].engine.paths()));
+        readers.extend(layers.iter().map(|&l| {
+            all[l]
+                .indicators
+                .as_ref()
+                .map(|m| m.paths())
+                .unwrap_or_default()
+        }));
         Detector {
+            gather: Gather::new(&readers),
             layers,
-            fields: FieldPaths::new(&fields, true),
+            fields,
         }
-    }
-
-    /// The promoted columns of `ev`, in [`PROMOTED`] order, and the
-    /// event's own time (ms since the epoch) if it has a readable one.
-    pub fn promoted(&self, ev: &Doc<'_>) -> ([Option<String>; PROMOTED.len()], Option<i64>) {
-        let mut all: [Option<String>; PROMOTED.len() + 1] = Default::default();
-        self.fields.texts(ev, &mut all);
-        let time = all[PROMOTED.len()].take().and_then(|t| parse_time(&t));
-        let mut out: [Option<String>; PROMOTED.len()] = Default::default();
-        for (o, a) in out.iter_mut().zip(all) {
-            *o = a;
-        }
-        (out, time)
     }
 }
 
@@ -283,6 +285,11 @@ pub struct DetectScratch {
     ind: IndicatorScratch,
     layer_hits: Vec<RuleHit>,
     layer_ind: Vec<IndicatorHit>,
+    gathered: Gathered,
+    /// The promoted columns of the last event, in [`PROMOTED`] order.
+    pub promoted: [Option<String>; PROMOTED.len()],
+    /// The last event's own time (ms since the epoch), if readable.
+    pub event_time: Option<i64>,
     /// The rules that matched the last event, each rule id once.
     pub hits: Vec<RuleHit>,
     /// The indicators that matched it, with the layer whose list holds them.
@@ -341,8 +348,11 @@ impl Tenants {
                         true,
                     )?;
                     t.layers.push(Arc::new(layer));
-                    t.detectors
-                        .push(Detector::new(vec![t.layers.len() - 1], family.as_deref()));
+                    t.detectors.push(Detector::new(
+                        vec![t.layers.len() - 1],
+                        &t.layers,
+                        family.as_deref(),
+                    ));
                     layer_of.insert(key, t.detectors.len() - 1);
                     t.detectors.len() - 1
                 }
@@ -433,7 +443,7 @@ impl Tenants {
                 Some(&d) => d,
                 None => {
                     t.detectors
-                        .push(Detector::new(dkey.1.clone(), dkey.0.as_deref()));
+                        .push(Detector::new(dkey.1.clone(), &t.layers, dkey.0.as_deref()));
                     detector_of.insert(dkey, t.detectors.len() - 1);
                     t.detectors.len() - 1
                 }
@@ -518,13 +528,19 @@ impl Tenants {
         let detectors: usize = self
             .detectors
             .iter()
-            .map(|d| std::mem::size_of::<Detector>() + d.layers.len() * 8 + d.fields.memory_usage())
+            .map(|d| {
+                std::mem::size_of::<Detector>()
+                    + d.layers.len() * 8
+                    + d.fields.memory_usage()
+                    + d.gather.memory_usage()
+            })
             .sum();
         layers + tenants + detectors
     }
 
-    /// Runs detector `det` on one event: every layer's rules and
-    /// indicators; a rule present in two layers fires once.
+    /// Runs detector `det` on one event: its promoted columns and time
+    /// (in `sc`), and every layer's rules and indicators; a rule present in
+    /// two layers fires once. The event is walked once for all of them.
     pub fn detect(&self, det: usize, ev: &Doc<'_>, sc: &mut DetectScratch) {
         sc.hits.clear();
         sc.ind_hits.clear();
@@ -532,15 +548,24 @@ impl Tenants {
             sc.scratch.resize_with(self.layers.len(), || None);
         }
         let d = &self.detectors[det];
+        d.gather.gather(ev, &mut sc.gathered);
+        let mut all: [Option<String>; PROMOTED.len() + 1] = Default::default();
+        d.fields.texts_hits(ev, sc.gathered.of(0), &mut all);
+        sc.event_time = all[PROMOTED.len()].take().and_then(|t| parse_time(&t));
+        for (o, a) in sc.promoted.iter_mut().zip(all) {
+            *o = a;
+        }
         let single = d.layers.len() == 1;
-        for &l in &d.layers {
+        let n = d.layers.len();
+        for (i, &l) in d.layers.iter().enumerate() {
             let layer = &self.layers[l];
             if !layer.engine.rules().is_empty() {
                 let s = sc.scratch[l].get_or_insert_with(|| layer.engine.scratch());
+                let hits = sc.gathered.of(1 + i);
                 if single {
-                    layer.engine.detect(ev, s, &mut sc.hits);
+                    layer.engine.detect_hits(ev, hits, s, &mut sc.hits);
                 } else {
-                    layer.engine.detect(ev, s, &mut sc.layer_hits);
+                    layer.engine.detect_hits(ev, hits, s, &mut sc.layer_hits);
                     for h in sc.layer_hits.drain(..) {
                         if !sc.hits.iter().any(|x| rule_key(x) == rule_key(&h)) {
                             sc.hits.push(h);
@@ -549,7 +574,12 @@ impl Tenants {
                 }
             }
             if let Some(m) = &layer.indicators {
-                m.scan(ev, &mut sc.ind, &mut sc.layer_ind);
+                m.scan_hits(
+                    ev,
+                    sc.gathered.of(1 + n + i),
+                    &mut sc.ind,
+                    &mut sc.layer_ind,
+                );
                 sc.ind_hits.extend(sc.layer_ind.drain(..).map(|h| (l, h)));
             }
         }

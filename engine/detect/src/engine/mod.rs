@@ -31,6 +31,7 @@ pub use build::EngineBuilder;
 
 use crate::compile::{FieldRefSpec, RefMode};
 use crate::event::{Doc, Kind, PathTrie, for_each_text};
+use crate::gather::{Hit, Paths};
 use crate::index::{FeedScratch, FieldMatcher};
 use crate::predicate::{Expr, Test};
 use crate::sigma::RuleMeta;
@@ -175,8 +176,8 @@ pub struct Scratch {
     /// Lowercased values joined for one keyword scan.
     joined: Vec<u8>,
     cache: cache::ValueCache,
-    /// The per-event (trie node, value token) list.
-    gathered: Vec<(u32, u32)>,
+    /// The per-event values at the paths rules read.
+    gathered: Vec<Hit>,
     /// Skip the keyword prefilter (see [`Engine::detect_exhaustive`]).
     exhaustive: bool,
 }
@@ -267,20 +268,42 @@ impl Engine {
     /// Evaluates every rule against one parsed event; matches go to `out`
     /// (cleared first), each rule at most once.
     pub fn detect(&self, doc: &Doc<'_>, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
-        out.clear();
-        if sc.engine != self.id {
-            *sc = self.scratch();
-        }
         let mut hits = std::mem::take(&mut sc.gathered);
         hits.clear();
         if doc.kind(0) == Kind::Object || doc.kind(0) == Kind::Array {
             self.gather(doc, 0, 0, &mut hits);
         }
-        let r = self.route(doc, &hits, &mut sc.route);
-        if !sc.route.routes[r].list.is_empty() {
-            self.matches(doc, &hits, r, sc, out);
-        }
+        self.detect_hits(doc, &hits, sc, out);
         sc.gathered = hits;
+    }
+
+    /// The paths rules read, with the ids [`Engine::detect_hits`] expects:
+    /// for a [`crate::gather::Gather`] that walks each event once for
+    /// several readers.
+    pub fn paths(&self) -> Paths {
+        self.trie
+            .paths()
+            .into_iter()
+            .filter(|(_, n)| self.path_data[*n as usize].target)
+            .collect()
+    }
+
+    /// [`Engine::detect`] on values already gathered at [`Engine::paths`].
+    pub fn detect_hits(
+        &self,
+        doc: &Doc<'_>,
+        hits: &[Hit],
+        sc: &mut Scratch,
+        out: &mut Vec<RuleHit>,
+    ) {
+        out.clear();
+        if sc.engine != self.id {
+            *sc = self.scratch();
+        }
+        let r = self.route(doc, hits, &mut sc.route);
+        if !sc.route.routes[r].list.is_empty() {
+            self.matches(doc, hits, r, sc, out);
+        }
     }
 
     /// [`Engine::detect`] without the raw-line keyword prefilter: every
@@ -296,12 +319,16 @@ impl Engine {
     /// Collects (trie node, value token) for every value inside container
     /// `tok` (at trie node `node`) that sits at a path rules read: arrays'
     /// elements count at the array's node.
-    fn gather(&self, doc: &Doc<'_>, node: u32, tok: u32, hits: &mut Vec<(u32, u32)>) {
+    fn gather(&self, doc: &Doc<'_>, node: u32, tok: u32, hits: &mut Vec<Hit>) {
         if doc.kind(tok) == Kind::Array {
             let target = self.path_data[node as usize].target;
             for e in doc.elements(tok) {
                 if target {
-                    hits.push((node, e));
+                    hits.push(Hit {
+                        node,
+                        tok: e,
+                        element: true,
+                    });
                 }
                 if matches!(doc.kind(e), Kind::Object | Kind::Array) {
                     self.gather(doc, node, e, hits);
@@ -318,7 +345,11 @@ impl Engine {
                 continue;
             };
             if self.path_data[c as usize].target {
-                hits.push((c, v));
+                hits.push(Hit {
+                    node: c,
+                    tok: v,
+                    element: false,
+                });
             }
             match doc.kind(v) {
                 Kind::Array => self.gather(doc, c, v, hits),
@@ -331,7 +362,7 @@ impl Engine {
     fn matches(
         &self,
         doc: &Doc<'_>,
-        hits: &[(u32, u32)],
+        hits: &[Hit],
         r: usize,
         sc: &mut Scratch,
         out: &mut Vec<RuleHit>,
@@ -352,10 +383,10 @@ impl Engine {
                 touched.push(p);
             }
         };
-        for &(node, tok) in hits {
-            let slots = &self.path_data[node as usize].slots;
+        for h in hits {
+            let slots = &self.path_data[h.node as usize].slots;
             if !slots.is_empty() {
-                self.feed(slots, doc, tok, active, feed, numbuf, cache, &mut fire);
+                self.feed(slots, doc, h.tok, active, feed, numbuf, cache, &mut fire);
             }
         }
         if self.keywords_needed(doc, r, sc) {
@@ -491,13 +522,13 @@ impl Engine {
         &self,
         id: u32,
         doc: &Doc<'_>,
-        hits: &[(u32, u32)],
+        hits: &[Hit],
         buf: &mut String,
         f: &mut impl FnMut(&str) -> bool,
     ) -> bool {
-        for &(n, t) in hits {
-            if self.path_data[n as usize].refs.contains(&id)
-                && let Some(text) = doc.scalar_text(t, buf)
+        for h in hits {
+            if self.path_data[h.node as usize].refs.contains(&id)
+                && let Some(text) = doc.scalar_text(h.tok, buf)
                 && f(text)
             {
                 return true;
@@ -507,7 +538,7 @@ impl Engine {
     }
 
     /// Compares the two operands of field reference `f` over the gathered values.
-    fn eval_fieldref(&self, f: u32, doc: &Doc<'_>, hits: &[(u32, u32)]) -> bool {
+    fn eval_fieldref(&self, f: u32, doc: &Doc<'_>, hits: &[Hit]) -> bool {
         let fr = &self.fieldrefs[f as usize];
         let norm = |s: &str, out: &mut String| {
             out.clear();
@@ -539,7 +570,7 @@ impl Engine {
         expr: &Expr,
         fired: &[u64],
         doc: &Doc<'_>,
-        hits: &[(u32, u32)],
+        hits: &[Hit],
     ) -> Vec<MatchedField> {
         let mut ids = Vec::new();
         expr.visit_preds(true, &mut |p, positive| {
@@ -566,11 +597,11 @@ impl Engine {
                     }
                 });
             } else {
-                for &(n, tok) in hits {
-                    if !self.path_data[n as usize].slots.contains(&pred.slot) {
+                for h in hits {
+                    if !self.path_data[h.node as usize].slots.contains(&pred.slot) {
                         continue;
                     }
-                    if let Some(t) = doc.scalar_text(tok, &mut buf)
+                    if let Some(t) = doc.scalar_text(h.tok, &mut buf)
                         && test(t)
                     {
                         value = Some(t.to_string());

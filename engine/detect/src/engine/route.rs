@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use super::keywords::{self, KeywordPlan};
 use super::{Engine, FastMap, set_bit, words};
 use crate::event::{Doc, segmentations};
+use crate::gather::Hit;
 use crate::mapping::Mapping;
 
 /// The routing conditions of every bucket, indexed for lookup.
@@ -104,7 +105,7 @@ pub(super) fn build_router(mapping: Option<&Mapping>, nbuckets: usize) -> Router
 impl Engine {
     /// The routing of an event, from the routing values gathered by the
     /// walk: an index into `rs.routes`.
-    pub(super) fn route(&self, doc: &Doc<'_>, hits: &[(u32, u32)], rs: &mut RouteScratch) -> usize {
+    pub(super) fn route(&self, doc: &Doc<'_>, hits: &[Hit], rs: &mut RouteScratch) -> usize {
         let r = &self.router;
         let npaths = r.paths.len();
         if rs.vals.len() != npaths {
@@ -113,10 +114,10 @@ impl Engine {
         }
         rs.has.iter_mut().for_each(|h| *h = false);
         let mut numbuf = String::new();
-        for &(node, tok) in hits {
-            for &p in &self.path_data[node as usize].routes {
+        for h in hits {
+            for &p in &self.path_data[h.node as usize].routes {
                 let p = p as usize;
-                let Some(t) = doc.scalar_text(tok, &mut numbuf) else {
+                let Some(t) = doc.scalar_text(h.tok, &mut numbuf) else {
                     continue;
                 };
                 let buf = &mut rs.vals[p];

@@ -7,6 +7,7 @@
 
 use super::{Indicator, IndicatorSet};
 use crate::event::{Doc, Kind, PathTrie, segmentations, walk};
+use crate::gather::{Hit, Paths as GatherPaths};
 use crate::mapping::IndicatorFields;
 
 /// One indicator found in an event.
@@ -128,6 +129,51 @@ impl IndicatorMatcher {
                 test: format!("indicator {kind} {} from {}", ind.value, ind.source),
             }],
         }
+    }
+
+    /// The event paths checked (none when every value is checked by
+    /// shape), with the ids [`IndicatorMatcher::scan_hits`] expects.
+    pub fn paths(&self) -> GatherPaths {
+        match &self.paths {
+            Some(p) => p
+                .trie
+                .paths()
+                .into_iter()
+                .filter(|(_, n)| !p.targets[*n as usize].is_empty())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`IndicatorMatcher::scan`] on values already gathered at
+    /// [`IndicatorMatcher::paths`].
+    pub fn scan_hits(
+        &self,
+        doc: &Doc<'_>,
+        hits: &[Hit],
+        sc: &mut IndicatorScratch,
+        out: &mut Vec<IndicatorHit>,
+    ) {
+        out.clear();
+        if self.set.is_empty() {
+            return;
+        }
+        match &self.paths {
+            Some(p) => {
+                let mut num = std::mem::take(&mut sc.num);
+                for h in hits {
+                    if let Some(t) = doc.scalar_text(h.tok, &mut num) {
+                        for &(kind, name) in &p.targets[h.node as usize] {
+                            self.check(kind, t, &self.names[name as usize], sc, out);
+                        }
+                    }
+                }
+                sc.num = num;
+            }
+            None => self.scan_all(doc, sc, out),
+        }
+        out.sort_by_key(|h| h.index);
+        out.dedup_by_key(|h| h.index);
     }
 
     /// Finds every indicator in `event`; each indicator is reported once.
