@@ -130,6 +130,8 @@ struct Part {
     generation: u64,
     intents: BTreeMap<i64, Intent>,
     seg: Option<Segment>,
+    /// What the last segment's tenants held (reserved in the next one).
+    hints: BTreeMap<TenantId, warden_archive::batch::Capacity>,
     pending: VecDeque<Pending>,
     /// A broker re-delivered an offset already read (warned once).
     redelivery_seen: bool,
@@ -149,6 +151,8 @@ struct Work {
     raised: Vec<String>,
     /// The JSON parser's buffers, reused from record to record.
     tape: Tape,
+    /// The wall clock (ms) of the current batch: alerts' detection time.
+    now_ms: i64,
 }
 
 struct State {
@@ -285,6 +289,7 @@ impl ConsumerContext for Ctx {
                             generation,
                             intents,
                             seg: None,
+                            hints: BTreeMap::new(),
                             pending: VecDeque::new(),
                             next_offset: None,
                             committed: None,
@@ -311,6 +316,9 @@ impl ConsumerContext for Ctx {
         }
     }
 }
+
+/// Records taken from librdkafka's queue per lock and clock reading.
+const POLL_BATCH: usize = 256;
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -401,6 +409,7 @@ pub fn run(cfg: Config, tenants: impl Into<Tenancy>, opts: RunOptions) -> Result
                 det: DetectScratch::default(),
                 raised: Vec::new(),
                 tape: Tape::new(),
+                now_ms: 0,
             },
             summary: Summary::default(),
             to_commit: Vec::new(),
@@ -551,26 +560,46 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
             sh.lock().paused = false;
             sh.metrics.paused.set(0);
         }
-        match consumer.poll(Duration::from_millis(50)) {
-            Some(Ok(msg)) => {
-                if sh.control.is_some()
-                    && let Some(v) = control_version(&msg)
-                {
-                    // Not in the condition: its guard would live through the reload.
-                    let have = sh.lock().work.tenants.version();
-                    if have.is_some_and(|have| have < v) {
-                        reload(sh, Some(v));
+        // A batch: the first record waits up to 50 ms, the rest are taken
+        // while librdkafka has them queued, under one lock and one clock.
+        let mut polled = consumer.poll(Duration::from_millis(50));
+        if matches!(polled, Some(Ok(_))) {
+            last_record = Instant::now();
+            let mut st = sh.lock();
+            st.summary.first_record.get_or_insert(last_record);
+            st.summary.last_record = Some(last_record);
+            st.work.now_ms = now_ms();
+            let mut n = 0;
+            loop {
+                match polled {
+                    Some(Ok(msg)) => {
+                        if sh.control.is_some()
+                            && let Some(v) = control_version(&msg)
+                            && st.work.tenants.version().is_some_and(|have| have < v)
+                        {
+                            // The reload takes the lock itself.
+                            drop(st);
+                            reload(sh, Some(v));
+                            st = sh.lock();
+                        }
+                        record(sh, &mut st, &msg);
                     }
+                    Some(Err(KafkaError::PartitionEOF(_))) => {}
+                    Some(Err(e)) => tracing::warn!("kafka: {e}"),
+                    None => break,
                 }
-                last_record = Instant::now();
-                let mut st = sh.lock();
-                st.summary.first_record.get_or_insert(last_record);
-                st.summary.last_record = Some(last_record);
-                record(sh, &mut st, &msg);
+                n += 1;
+                if n == POLL_BATCH || st.inflight > p.max_inflight_bytes {
+                    break;
+                }
+                polled = consumer.poll(Duration::ZERO);
             }
-            Some(Err(KafkaError::PartitionEOF(_))) => {}
-            Some(Err(e)) => tracing::warn!("kafka: {e}"),
-            None => {}
+        } else {
+            match polled {
+                Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+                Some(Err(e)) => tracing::warn!("kafka: {e}"),
+                Some(Ok(_)) => unreachable!("handled above"),
+            }
         }
         if last_tick.elapsed() >= Duration::from_millis(200) {
             last_tick = Instant::now();
@@ -655,7 +684,7 @@ fn record(sh: &Shared, st: &mut State, msg: &BorrowedMessage<'_>) {
     }
     let seg = part.seg.get_or_insert_with(|| {
         let intent = part.intents.get(&offset);
-        Segment::new(offset, intent)
+        Segment::new(offset, intent, std::mem::take(&mut part.hints))
     });
     let payload = msg.payload().unwrap_or(&[]);
     let ingest_time = msg.timestamp().to_millis().unwrap_or_else(now_ms);
@@ -671,12 +700,9 @@ fn record(sh: &Shared, st: &mut State, msg: &BorrowedMessage<'_>) {
     *inflight += payload.len() + 64;
     part.next_offset = Some(offset + 1);
     decode(sh, work, seg, origin, msg.key(), payload);
+    // Age is checked by the main loop's tick, sparing a clock per record.
     let p = &sh.cfg.pipeline;
-    if seg.due(
-        p.flush_bytes,
-        p.flush_records,
-        Duration::from_secs_f64(p.flush_interval_secs),
-    ) {
+    if seg.full(p.flush_bytes, p.flush_records) {
         close(sh, part);
     }
 }
@@ -764,7 +790,9 @@ fn decode(
         det: dsc,
         raised,
         tape,
+        now_ms: detection_time,
     } = work;
+    let detection_time = *detection_time;
     let tenants: &Tenants = tenants;
     let check = |claimed: &str| tenants.resolve(claimed);
     let mut resolved = None;
@@ -861,7 +889,6 @@ fn decode(
     let event_time = dsc.event_time.unwrap_or(origin.ingest_time);
     let hour = Hour::of_millis(origin.ingest_time);
     let refs: [Option<&str>; 8] = std::array::from_fn(|i| dsc.promoted[i].as_deref());
-    let detection_time = now_ms();
     let mut n_alerts = 0usize;
     raised.clear();
     let th = seg.tenant_hour(tenant, hour, origin.offset);
@@ -977,6 +1004,7 @@ fn close(sh: &Shared, part: &mut Part) {
     let first_offset = seg.first_offset;
     let next_offset = seg.last_offset + 1;
     let bytes = seg.bytes;
+    part.hints = seg.sizes();
     let job = match seg.into_job(&part.topic, part.partition) {
         Ok(j) => j,
         Err(e) => {

@@ -31,7 +31,7 @@ use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
-use warden_archive::batch::{AlertsBuilder, DeadLettersBuilder, EventsBuilder};
+use warden_archive::batch::{AlertsBuilder, Capacity, DeadLettersBuilder, EventsBuilder};
 use warden_archive::layout::{self, Hour, Table};
 use warden_archive::{TenantId, Topic};
 
@@ -87,10 +87,17 @@ pub struct Segment {
     unknown: Counts,
     /// Dead letters per reason class.
     pub dead_reasons: BTreeMap<&'static str, u64>,
+    /// Room to reserve for each tenant's events: what the partition's
+    /// previous segment held.
+    hints: BTreeMap<TenantId, Capacity>,
 }
 
 impl Segment {
-    pub fn new(first_offset: i64, intent: Option<&Intent>) -> Segment {
+    pub fn new(
+        first_offset: i64,
+        intent: Option<&Intent>,
+        hints: BTreeMap<TenantId, Capacity>,
+    ) -> Segment {
         Segment {
             first_offset,
             last_offset: first_offset - 1,
@@ -104,20 +111,42 @@ impl Segment {
             counts: BTreeMap::new(),
             unknown: Counts::default(),
             dead_reasons: BTreeMap::new(),
+            hints,
         }
+    }
+
+    /// What each tenant's events took, for the next segment's reservations
+    /// (a little more, so a slightly larger successor does not double).
+    pub fn sizes(&self) -> BTreeMap<TenantId, Capacity> {
+        self.tenants
+            .iter()
+            .map(|(t, hours)| {
+                let mut c = Capacity::default();
+                for th in hours.values() {
+                    let u = th.events.capacity_used();
+                    c.rows = c.rows.max(u.rows);
+                    c.raw_bytes = c.raw_bytes.max(u.raw_bytes);
+                }
+                c.rows += c.rows / 8;
+                c.raw_bytes += c.raw_bytes / 8;
+                (t.clone(), c)
+            })
+            .collect()
     }
 
     pub fn tenant_hour(&mut self, tenant: &TenantId, hour: Hour, offset: i64) -> &mut TenantHour {
         if !self.tenants.contains_key(tenant.as_str()) {
             self.tenants.insert(tenant.clone(), BTreeMap::new());
         }
+        let hint = self.hints.get(tenant.as_str()).copied().unwrap_or_default();
         self.tenants
             .get_mut(tenant.as_str())
             .expect("inserted above")
             .entry(hour)
             .or_insert_with(|| TenantHour {
                 first_offset: offset,
-                ..TenantHour::default()
+                events: EventsBuilder::with_capacity(hint.rows, hint.raw_bytes),
+                alerts: AlertsBuilder::default(),
             })
     }
 
@@ -140,6 +169,14 @@ impl Segment {
             .entry(hour)
             .or_insert_with(|| (offset, DeadLettersBuilder::default()))
             .1
+    }
+
+    /// [`Segment::due`] without the age (no clock read): after each record.
+    pub fn full(&self, max_bytes: usize, max_records: usize) -> bool {
+        match self.end {
+            Some(end) => self.last_offset >= end,
+            None => self.records > 0 && (self.bytes >= max_bytes || self.records >= max_records),
+        }
     }
 
     /// Whether the segment should close now (before or after a record).
