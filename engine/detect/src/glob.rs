@@ -196,24 +196,25 @@ impl Pattern {
     /// Full match of `hay` against the pattern (the caller lowercases both
     /// sides for case-insensitive matching).
     pub fn matches(&self, hay: &[u8]) -> bool {
-        let segs: Vec<&[Tok]> = self.toks.split(|t| *t == Tok::Star).collect();
-        let n = segs.len();
+        let n = 1 + self.toks.iter().filter(|t| **t == Tok::Star).count();
+        let mut segs = self.toks.split(|t| *t == Tok::Star);
+        let first = segs.next().unwrap_or(&[]);
         if n == 1 {
-            return match_seg_at(segs[0], hay, 0) == Some(hay.len());
+            return match_seg_at(first, hay, 0) == Some(hay.len());
         }
         // First segment anchored at the start.
-        let Some(mut pos) = match_seg_at(segs[0], hay, 0) else {
+        let Some(mut pos) = match_seg_at(first, hay, 0) else {
             return false;
         };
         // Middle segments: leftmost occurrence (greedy is exact for star-separated segments).
-        for seg in &segs[1..n - 1] {
+        for seg in segs.by_ref().take(n - 2) {
             match find_seg(seg, hay, pos) {
                 Some(end) => pos = end,
                 None => return false,
             }
         }
         // Last segment anchored at the end: try the positions whose match ends at hay.len().
-        let last = segs[n - 1];
+        let last = segs.next().unwrap_or(&[]);
         if last.is_empty() {
             return true;
         }

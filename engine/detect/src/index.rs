@@ -301,24 +301,41 @@ impl StrIndex {
 struct RegexPred {
     pred: u32,
     re: meta::Regex,
+    filter: RegexFilter,
+}
+
+/// Cheap necessary conditions checked before a regex runs on a value.
+#[derive(Debug, Default)]
+struct RegexFilter {
     /// The shortest text it can match, in bytes: shorter values are skipped.
     min_len: usize,
     /// For regexes without a literal gate: bytes one of which every match
     /// contains (lowercased), if a small such set exists.
     bytes: Vec<u8>,
+    /// Literals one of which every match contains exactly (case kept): a
+    /// case-insensitive gate hit on `-f` does not run `\s-F\s` on `-f`.
+    exact: Vec<memchr::memmem::Finder<'static>>,
+    /// A run of at least this many bytes of a class every match contains
+    /// (`[a-f0-9]{64}`), as a byte table.
+    run: Option<(Box<[bool; 256]>, usize)>,
 }
 
+/// Exact literals are checked only when this few.
+const MAX_EXACT: usize = 4;
+/// Class runs shorter than this are not worth a pass over the value.
+const MIN_RUN: usize = 8;
+
 /// What makes running a regex pointless on a value: its minimum match
-/// length, and (when asked) a set of at most three bytes one of which any
-/// match must contain.
-fn regex_filter(pattern: &str, want_bytes: bool) -> (usize, Vec<u8>) {
+/// length, (when asked) a set of at most three bytes one of which any
+/// match must contain, a small exact literal set, a long class run.
+fn regex_filter(pattern: &str, want_bytes: bool) -> RegexFilter {
     let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(pattern) else {
-        return (0, Vec::new());
+        return RegexFilter::default();
     };
     // A regex that can never match has no minimum length: never run it.
     let min_len = hir.properties().minimum_len().unwrap_or(usize::MAX);
     let bytes = if want_bytes {
-        gates::required(&hir)
+        gates::required(&hir, true)
             .map(gates::normalise)
             .filter(|set| !set.is_empty() && set.len() <= 3 && set.iter().all(|l| l.len() == 1))
             .map(|set| set.into_iter().map(|l| l[0]).collect())
@@ -326,14 +343,29 @@ fn regex_filter(pattern: &str, want_bytes: bool) -> (usize, Vec<u8>) {
     } else {
         Vec::new()
     };
-    (min_len, bytes)
+    let exact = gates::required(&hir, false)
+        .filter(|set| set.len() <= MAX_EXACT && gates::min_len(set) >= 2)
+        .map(|set| {
+            set.iter()
+                .map(|l| memchr::memmem::Finder::new(l).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let run = gates::class_run(&hir)
+        .filter(|(_, n)| *n >= MIN_RUN)
+        .map(|(t, n)| (Box::new(t), n));
+    RegexFilter {
+        min_len,
+        bytes,
+        exact,
+        run,
+    }
 }
 
-impl RegexPred {
-    /// Runs the regex unless a filter rules the value out (`lower`: the
-    /// value lowercased, for the byte gate).
+impl RegexFilter {
+    /// Whether the regex could match `text` (`lower`: it lowercased).
     #[inline]
-    fn check(&self, text: &str, lower: &[u8]) -> bool {
+    fn admits(&self, text: &str, lower: &[u8]) -> bool {
         if text.len() < self.min_len {
             return false;
         }
@@ -343,7 +375,34 @@ impl RegexPred {
             &[a, b] => memchr::memchr2(a, b, lower).is_some(),
             &[a, b, c, ..] => memchr::memchr3(a, b, c, lower).is_some(),
         };
-        gate_ok && self.re.is_match(text)
+        if !gate_ok {
+            return false;
+        }
+        let raw = text.as_bytes();
+        if !self.exact.is_empty() && !self.exact.iter().any(|f| f.find(raw).is_some()) {
+            return false;
+        }
+        if let Some((table, need)) = &self.run {
+            let mut run = 0usize;
+            let mut best = 0usize;
+            for &b in raw {
+                run = if table[b as usize] { run + 1 } else { 0 };
+                best = best.max(run);
+            }
+            if best < *need {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl RegexPred {
+    /// Runs the regex unless a filter rules the value out (`lower`: the
+    /// value lowercased, for the byte gate).
+    #[inline]
+    fn check(&self, text: &str, lower: &[u8]) -> bool {
+        self.filter.admits(text, lower) && self.re.is_match(text)
     }
 }
 
@@ -358,7 +417,7 @@ fn regex_gates(pattern: &str) -> Option<Vec<Vec<u8>>> {
         .parse(pattern)
         .ok()?;
     let mut candidates: Vec<Vec<Vec<u8>>> = Vec::new();
-    if let Some(r) = gates::required(&hir) {
+    if let Some(r) = gates::required(&hir, true) {
         candidates.push(r);
     }
     for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
@@ -381,6 +440,10 @@ fn regex_gates(pattern: &str) -> Option<Vec<Vec<u8>>> {
 }
 
 /// Required-literal analysis of a regex's HIR.
+///
+/// With `fold`, literals are lowercased (for the case-insensitive
+/// automaton, which sees lowercased values); without, they are exact (a
+/// case-insensitive pattern's case variants are all in the set).
 mod gates {
     use regex_syntax::hir::{Class, Hir, HirKind};
 
@@ -388,6 +451,9 @@ mod gates {
     const MAX_SET: usize = 64;
     /// Largest class expanded into single-character alternatives.
     const MAX_CLASS: usize = 8;
+    /// Largest class a repetition may have to lend its first and last
+    /// character to its neighbours (`[A-F0-9]{8}-` requires one of `0-`..`F-`).
+    const MAX_EDGE_CLASS: usize = 22;
 
     type Set = Vec<Vec<u8>>;
 
@@ -399,19 +465,25 @@ mod gates {
         (min_len(s).min(12), std::cmp::Reverse(s.len()))
     }
 
-    pub(super) fn normalise(mut s: Set) -> Set {
-        for l in &mut s {
-            *l = crate::glob::lowercase_bytes(l);
+    pub(super) fn normalise(s: Set) -> Set {
+        tidy(s, true)
+    }
+
+    fn tidy(mut s: Set, fold: bool) -> Set {
+        if fold {
+            for l in &mut s {
+                *l = crate::glob::lowercase_bytes(l);
+            }
         }
         s.sort();
         s.dedup();
         s
     }
 
-    fn better(a: Option<Set>, b: Option<Set>) -> Option<Set> {
+    fn better(a: Option<Set>, b: Option<Set>, fold: bool) -> Option<Set> {
         match (a, b) {
             (Some(a), Some(b)) => Some(
-                if score(&normalise(b.clone())) > score(&normalise(a.clone())) {
+                if score(&tidy(b.clone(), fold)) > score(&tidy(a.clone(), fold)) {
                     b
                 } else {
                     a
@@ -422,7 +494,7 @@ mod gates {
         }
     }
 
-    fn cross(a: &Set, b: &Set) -> Option<Set> {
+    fn cross(a: &Set, b: &Set, fold: bool) -> Option<Set> {
         if a.len() * b.len() > MAX_SET {
             return None;
         }
@@ -434,63 +506,67 @@ mod gates {
                 out.push(v);
             }
         }
-        Some(normalise(out))
+        Some(tidy(out, fold))
     }
 
-    /// Every string `h` matches, if that set is small.
-    fn finite(h: &Hir) -> Option<Set> {
-        match h.kind() {
-            HirKind::Empty => Some(vec![Vec::new()]),
-            HirKind::Literal(l) => Some(vec![l.0.to_vec()]),
-            HirKind::Class(Class::Unicode(c)) => {
-                let mut out = Vec::new();
+    /// The characters of a class, if at most `max` of them.
+    fn class_set(c: &Class, max: usize, fold: bool) -> Option<Set> {
+        let mut out = Vec::new();
+        match c {
+            Class::Unicode(c) => {
                 for r in c.ranges() {
                     for ch in r.start()..=r.end() {
                         out.push(ch.to_string().into_bytes());
-                        if out.len() > MAX_CLASS * 4 {
+                        if out.len() > max * 4 {
                             return None;
                         }
                     }
                 }
-                let out = normalise(out);
-                (out.len() <= MAX_CLASS).then_some(out)
             }
-            HirKind::Class(Class::Bytes(c)) => {
-                let mut out = Vec::new();
+            Class::Bytes(c) => {
                 for r in c.ranges() {
                     for b in r.start()..=r.end() {
                         out.push(vec![b]);
-                        if out.len() > MAX_CLASS * 4 {
+                        if out.len() > max * 4 {
                             return None;
                         }
                     }
                 }
-                let out = normalise(out);
-                (out.len() <= MAX_CLASS).then_some(out)
             }
-            HirKind::Capture(c) => finite(&c.sub),
+        }
+        let out = tidy(out, fold);
+        (out.len() <= max).then_some(out)
+    }
+
+    /// Every string `h` matches, if that set is small.
+    fn finite(h: &Hir, fold: bool) -> Option<Set> {
+        match h.kind() {
+            HirKind::Empty => Some(vec![Vec::new()]),
+            HirKind::Literal(l) => Some(vec![l.0.to_vec()]),
+            HirKind::Class(c) => class_set(c, MAX_CLASS, fold),
+            HirKind::Capture(c) => finite(&c.sub, fold),
             HirKind::Concat(items) => {
                 let mut acc: Set = vec![Vec::new()];
                 for it in items {
-                    acc = cross(&acc, &finite(it)?)?;
+                    acc = cross(&acc, &finite(it, fold)?, fold)?;
                 }
                 Some(acc)
             }
             HirKind::Alternation(alts) => {
                 let mut out = Vec::new();
                 for a in alts {
-                    out.extend(finite(a)?);
+                    out.extend(finite(a, fold)?);
                     if out.len() > MAX_SET {
                         return None;
                     }
                 }
-                Some(normalise(out))
+                Some(tidy(out, fold))
             }
             HirKind::Repetition(r) if Some(r.min) == r.max && r.min <= 4 => {
-                let sub = finite(&r.sub)?;
+                let sub = finite(&r.sub, fold)?;
                 let mut acc: Set = vec![Vec::new()];
                 for _ in 0..r.min {
-                    acc = cross(&acc, &sub)?;
+                    acc = cross(&acc, &sub, fold)?;
                 }
                 Some(acc)
             }
@@ -498,49 +574,112 @@ mod gates {
         }
     }
 
-    /// A set of literals one of which occurs in every match of `h`.
-    pub(super) fn required(h: &Hir) -> Option<Set> {
+    /// For a repetition of at least one character from a small class: that
+    /// class, which both its first and its last character belong to.
+    fn edges(h: &Hir, fold: bool) -> Option<Set> {
         match h.kind() {
-            HirKind::Capture(c) => required(&c.sub),
-            HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
+            HirKind::Repetition(r) if r.min >= 1 => match r.sub.kind() {
+                HirKind::Class(c) => class_set(c, MAX_EDGE_CLASS, fold),
+                HirKind::Literal(l) if l.0.len() == 1 => Some(vec![l.0.to_vec()]),
+                _ => None,
+            },
+            HirKind::Class(c) => class_set(c, MAX_EDGE_CLASS, fold),
+            _ => None,
+        }
+    }
+
+    /// A set of literals one of which occurs in every match of `h`.
+    pub(super) fn required(h: &Hir, fold: bool) -> Option<Set> {
+        match h.kind() {
+            HirKind::Capture(c) => required(&c.sub, fold),
+            HirKind::Repetition(r) if r.min >= 1 => required(&r.sub, fold),
             HirKind::Alternation(alts) => {
                 let mut out = Vec::new();
                 for a in alts {
-                    out.extend(required(a)?);
+                    out.extend(required(a, fold)?);
                     if out.len() > MAX_SET {
                         return None;
                     }
                 }
-                Some(normalise(out))
+                Some(tidy(out, fold))
             }
             HirKind::Concat(items) => {
                 // Runs of items with small finite sets combine into longer
-                // literals; any item's own required set also qualifies.
+                // literals; a repetition of a small class joins the run
+                // before it with its first character and starts the next
+                // run with its last; any item's own required set qualifies.
                 let mut best: Option<Set> = None;
                 let mut run: Option<Set> = None;
                 for it in items {
-                    match finite(it) {
-                        Some(set) => {
-                            run = match run.take() {
-                                None => Some(set),
-                                Some(r) => match cross(&r, &set) {
-                                    Some(c) => Some(c),
-                                    None => {
-                                        best = better(best, Some(r));
-                                        Some(set)
-                                    }
-                                },
-                            };
+                    if let Some(set) = finite(it, fold) {
+                        run = match run.take() {
+                            None => Some(set),
+                            Some(r) => match cross(&r, &set, fold) {
+                                Some(c) => Some(c),
+                                None => {
+                                    best = better(best, Some(r), fold);
+                                    Some(set)
+                                }
+                            },
+                        };
+                        continue;
+                    }
+                    if let Some(edge) = edges(it, fold) {
+                        let ended = run.take().map(|r| cross(&r, &edge, fold).unwrap_or(r));
+                        best = better(best, ended, fold);
+                        best = better(best, required(it, fold), fold);
+                        run = Some(edge);
+                        continue;
+                    }
+                    best = better(best, run.take(), fold);
+                    best = better(best, required(it, fold), fold);
+                }
+                better(best, run, fold)
+            }
+            _ => finite(h, fold),
+        }
+    }
+
+    /// The longest run every match has of characters from one class: the
+    /// class as a byte table (any byte of a non-ASCII character counts) and
+    /// the run's length. Only classes of fewer than 128 ASCII bytes count:
+    /// long runs of nearly anything are no filter.
+    pub(super) fn class_run(h: &Hir) -> Option<([bool; 256], usize)> {
+        let table = |c: &Class| -> Option<[bool; 256]> {
+            let mut t = [false; 256];
+            let mut ascii = 0;
+            match c {
+                Class::Unicode(c) => {
+                    for r in c.ranges() {
+                        let (a, b) = (r.start() as u32, r.end() as u32);
+                        if b >= 0x80 {
+                            t[0x80..].iter_mut().for_each(|x| *x = true);
                         }
-                        None => {
-                            best = better(best, run.take());
-                            best = better(best, required(it));
+                        for x in a..=b.min(0x7f) {
+                            t[x as usize] = true;
+                            ascii += 1;
                         }
                     }
                 }
-                better(best, run)
+                Class::Bytes(c) => {
+                    for r in c.ranges() {
+                        for x in r.start()..=r.end() {
+                            t[x as usize] = true;
+                            ascii += usize::from(x < 0x80);
+                        }
+                    }
+                }
             }
-            _ => finite(h),
+            (ascii < 128).then_some(t)
+        };
+        match h.kind() {
+            HirKind::Capture(c) => class_run(&c.sub),
+            HirKind::Repetition(r) if r.min >= 1 => match r.sub.kind() {
+                HirKind::Class(c) => table(c).map(|t| (t, r.min as usize)),
+                _ => class_run(&r.sub),
+            },
+            HirKind::Concat(items) => items.iter().filter_map(class_run).max_by_key(|(_, n)| *n),
+            _ => None,
         }
     }
 }
@@ -583,20 +722,41 @@ mod gate_tests {
             (r"(?i)\^", "a^b"),
             (r"\s-\s*<", " - <"),
         ] {
-            let (min_len, bytes) = super::regex_filter(re, true);
+            let f = super::regex_filter(re, true);
             let lower = crate::glob::lowercase_bytes(hay.as_bytes());
-            assert!(hay.len() >= min_len, "{re}: {min_len}");
-            assert!(
-                bytes.is_empty() || bytes.iter().any(|b| lower.contains(b)),
-                "{re}: {bytes:?}"
-            );
+            assert!(f.admits(hay, &lower), "{re} on {hay}");
         }
-        assert_eq!(super::regex_filter(r".{1000,}", true).0, 1000);
-        assert_eq!(super::regex_filter(r"`.*`.*`", true).1, b"`");
-        assert_eq!(super::regex_filter(r"\{.*\{", true).1, b"{");
+        assert_eq!(super::regex_filter(r".{1000,}", true).min_len, 1000);
+        assert_eq!(super::regex_filter(r"`.*`.*`", true).bytes, b"`");
+        assert_eq!(super::regex_filter(r"\{.*\{", true).bytes, b"{");
         // No small required byte set: no byte gate.
-        assert!(super::regex_filter(r"[0-9]+", true).1.is_empty());
-        assert!(super::regex_filter(r"a|b|c|d", true).1.is_empty());
+        assert!(super::regex_filter(r"[0-9]+", true).bytes.is_empty());
+        assert!(super::regex_filter(r"a|b|c|d", true).bytes.is_empty());
+        // Case kept: `-F` is required exactly, `-f` is no reason to run.
+        let f = super::regex_filter(r"\s-[FTd]\s", false);
+        assert!(f.admits(" -F x", b" -f x"));
+        assert!(!f.admits(" -f x", b" -f x"));
+        // A 64-character hex run is required.
+        let hex = "ab".repeat(32);
+        let f = super::regex_filter(r"\s[a-fA-F0-9]{64}\s[a-fA-F0-9]{16}", false);
+        let yes = format!(" {hex} {} ", &hex[..16]);
+        assert!(f.admits(&yes, yes.as_bytes()));
+        let no = format!(" {} {} ", &hex[..60], &hex[..16]);
+        assert!(!f.admits(&no, no.as_bytes()));
+        // Case-insensitive regexes keep every case variant exactly.
+        let f = super::regex_filter(r"(?i)ab", false);
+        assert!(f.admits("xAbx", b"xabx"));
+    }
+
+    #[test]
+    fn class_repetitions_lend_their_edges_to_gates() {
+        let v = g(r"[A-F0-9]{8}-[A-F0-9]{4}-[A-F0-9]{4}");
+        assert_eq!(v.len(), 16, "{v:?}");
+        assert!(v.iter().all(|l| l.len() == 2), "{v:?}");
+        assert!(
+            v.contains(&"a-".to_string()) || v.contains(&"-a".to_string()),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -676,12 +836,11 @@ impl FieldMatcher {
                 .build(r)
                 .map_err(|e| format!("regex '{r}': {e}"))?;
             let gate = regex_gates(r);
-            let (min_len, bytes) = regex_filter(r, gate.is_none());
+            let filter = regex_filter(r, gate.is_none());
             m.regexes.push(RegexPred {
                 pred: *id,
                 re,
-                min_len,
-                bytes,
+                filter,
             });
             match gate {
                 Some(g) => gates.push((i as u32, g)),

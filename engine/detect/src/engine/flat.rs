@@ -129,10 +129,17 @@ impl Program {
                 let want = n.op == Op::Or;
                 let mut c = at + 1;
                 for _ in 0..n.arg {
-                    if self.eval(c, pred, fref) == want {
+                    // Predicates are most children: tested in place.
+                    let child = self.code[c as usize];
+                    let v = if child.op == Op::Pred {
+                        pred(child.arg)
+                    } else {
+                        self.eval(c, pred, fref)
+                    };
+                    if v == want {
                         return want;
                     }
-                    c += self.code[c as usize].size;
+                    c += child.size;
                 }
                 !want
             }
