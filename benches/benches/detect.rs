@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use warden_benches::{generated_rules, parse_only, parse_tape, sigmahq_rule_dirs, windows_events};
+use warden_benches::{
+    generated_rules, paired, parse_only, parse_tape, sigmahq_rule_dirs, windows_events,
+};
 use warden_detect::event::Tape;
 use warden_detect::{Engine, Mapping};
 
@@ -76,6 +78,32 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+    // The ratios benches/README.md reports: measured in alternation.
+    let detect = |tape: &mut Tape, scratch: &mut _, hits: &mut Vec<_>| {
+        for e in &events {
+            let doc = tape.parse(e.as_bytes()).expect("valid");
+            engine.detect(&doc, scratch, hits);
+        }
+    };
+    let mut tape2 = Tape::new();
+    let r = paired(
+        20,
+        EVENTS,
+        || {
+            parse_only(&events);
+        },
+        || detect(&mut tape, &mut scratch, &mut hits),
+    );
+    eprintln!("paired: detect_{source} / parse_only (sonic-rs DOM): {r}");
+    let r = paired(
+        20,
+        EVENTS,
+        || {
+            parse_tape(&events, &mut tape2);
+        },
+        || detect(&mut tape, &mut scratch, &mut hits),
+    );
+    eprintln!("paired: detect_{source} / parse_tape (Warden's parser): {r}");
 }
 
 criterion_group!(benches, bench);

@@ -39,6 +39,78 @@ pub fn parse_tape(events: &[String], tape: &mut warden_detect::event::Tape) -> u
         .count()
 }
 
+/// Two workloads measured in alternation (see [`paired`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Paired {
+    /// Median items/s of the baseline.
+    pub base: f64,
+    /// Median items/s of the other workload.
+    pub other: f64,
+    /// Median of the per-round ratios other / base.
+    pub ratio: f64,
+    /// Lowest and highest per-round ratio.
+    pub spread: (f64, f64),
+    pub rounds: usize,
+}
+
+impl std::fmt::Display for Paired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.0}/s vs {:.0}/s: ratio {:.3} (median of {} paired rounds, {:.3}..{:.3})",
+            self.other, self.base, self.ratio, self.rounds, self.spread.0, self.spread.1
+        )
+    }
+}
+
+/// Runs `base` and `other` (each handling `items` items) in alternation,
+/// `rounds` times, swapping which goes first every round. These machines
+/// are shared and their speed drifts within seconds, so rates measured one
+/// after the other (as criterion does) can differ by a third for nothing;
+/// a ratio taken within each round, where both ran within a second of each
+/// other, is what stays steady.
+pub fn paired(
+    rounds: usize,
+    items: usize,
+    mut base: impl FnMut(),
+    mut other: impl FnMut(),
+) -> Paired {
+    let time = |f: &mut dyn FnMut()| {
+        let t = std::time::Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    let (mut b, mut o, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    // One untimed round each to warm caches and allocators.
+    base();
+    other();
+    for i in 0..rounds {
+        let (tb, to) = if i % 2 == 0 {
+            let tb = time(&mut base);
+            (tb, time(&mut other))
+        } else {
+            let to = time(&mut other);
+            (time(&mut base), to)
+        };
+        b.push(items as f64 / tb);
+        o.push(items as f64 / to);
+        r.push(tb / to);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let lo = r.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = r.iter().copied().fold(0.0, f64::max);
+    Paired {
+        base: median(b),
+        other: median(o),
+        ratio: median(r),
+        spread: (lo, hi),
+        rounds,
+    }
+}
+
 /// SigmaHQ's rule folders under `../shared/sigma`, if present.
 pub fn sigmahq_rule_dirs() -> Option<Vec<PathBuf>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/sigma");
