@@ -6,7 +6,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use warden_archive::batch::{EventsBuilder, Origin, to_parquet};
 use warden_archive::schema::PROMOTED;
 use warden_archive::{TenantId, Topic};
-use warden_benches::{parse_only, windows_events};
+use warden_benches::{paired, parse_only, windows_events};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -66,6 +66,27 @@ fn bench(c: &mut Criterion) {
         b.iter(|| small_files(&events, &tenant, &topic))
     });
     g.finish();
+    for (name, small) in [
+        ("append_and_encode", false),
+        ("append_and_encode_small_files", true),
+    ] {
+        let r = paired(
+            10,
+            EVENTS,
+            || {
+                parse_only(&events);
+            },
+            || {
+                if small {
+                    small_files(&events, &tenant, &topic);
+                } else {
+                    let batch = build(&events, &tenant, &topic).finish().expect("batch");
+                    to_parquet(&batch).expect("parquet");
+                }
+            },
+        );
+        eprintln!("paired: {name} / parse_only (sonic-rs DOM): {r}");
+    }
     let batch = build(&events, &tenant, &topic).finish().expect("batch");
     let file = to_parquet(&batch).expect("parquet").len();
     eprintln!(

@@ -5,7 +5,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use warden_benches::{Rng, parse_only, windows_events};
+use warden_benches::{Rng, paired, parse_only, windows_events};
 use warden_detect::Mapping;
 use warden_detect::event::Tape;
 use warden_detect::indicators::{
@@ -118,6 +118,20 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+    let r = paired(
+        20,
+        EVENTS,
+        || {
+            parse_only(&events);
+        },
+        || {
+            for e in &events {
+                let doc = tape.parse(e.as_bytes()).expect("valid");
+                matcher.scan(&doc, &mut sc, &mut hits);
+            }
+        },
+    );
+    eprintln!("paired: parse_and_scan / parse_only (sonic-rs DOM): {r}");
 }
 
 criterion_group!(benches, bench);
