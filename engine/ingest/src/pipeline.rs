@@ -317,7 +317,7 @@ impl ConsumerContext for Ctx {
     }
 }
 
-/// Records taken from librdkafka's queue per lock and clock reading.
+/// Records taken from librdkafka's queue per clock reading and housekeeping.
 const POLL_BATCH: usize = 256;
 
 fn now_ms() -> i64 {
@@ -561,35 +561,44 @@ fn main_loop(sh: &Arc<Shared>, consumer: &BaseConsumer<Ctx>, opts: &RunOptions) 
             sh.metrics.paused.set(0);
         }
         // A batch: the first record waits up to 50 ms, the rest are taken
-        // while librdkafka has them queued, under one lock and one clock.
+        // while librdkafka has them queued, with one clock reading. The
+        // state lock is released around every poll: librdkafka runs the
+        // rebalance callbacks (which drain, and lock) inside `poll`.
         let mut polled = consumer.poll(Duration::from_millis(50));
         if matches!(polled, Some(Ok(_))) {
             last_record = Instant::now();
-            let mut st = sh.lock();
-            st.summary.first_record.get_or_insert(last_record);
-            st.summary.last_record = Some(last_record);
-            st.work.now_ms = now_ms();
+            let batch_ms = now_ms();
+            {
+                let mut st = sh.lock();
+                st.summary.first_record.get_or_insert(last_record);
+                st.summary.last_record = Some(last_record);
+            }
             let mut n = 0;
             loop {
                 match polled {
                     Some(Ok(msg)) => {
                         if sh.control.is_some()
                             && let Some(v) = control_version(&msg)
-                            && st.work.tenants.version().is_some_and(|have| have < v)
                         {
-                            // The reload takes the lock itself.
-                            drop(st);
-                            reload(sh, Some(v));
-                            st = sh.lock();
+                            // Not in the condition: its guard would live through the reload.
+                            let have = sh.lock().work.tenants.version();
+                            if have.is_some_and(|have| have < v) {
+                                reload(sh, Some(v));
+                            }
                         }
+                        let mut st = sh.lock();
+                        st.work.now_ms = batch_ms;
                         record(sh, &mut st, &msg);
+                        if st.inflight > p.max_inflight_bytes {
+                            break;
+                        }
                     }
                     Some(Err(KafkaError::PartitionEOF(_))) => {}
                     Some(Err(e)) => tracing::warn!("kafka: {e}"),
                     None => break,
                 }
                 n += 1;
-                if n == POLL_BATCH || st.inflight > p.max_inflight_bytes {
+                if n == POLL_BATCH {
                     break;
                 }
                 polled = consumer.poll(Duration::ZERO);
