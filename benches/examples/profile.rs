@@ -24,7 +24,12 @@ fn main() {
         b.add_path(&d).expect("rules load");
     }
     let engine = b.build();
-    let events = windows_events(n, 42);
+    let mut events = windows_events(n, 42);
+    // WARDEN_EVENTID=1 profiles one event type only.
+    if let Ok(id) = std::env::var("WARDEN_EVENTID") {
+        let needle = format!("\"EventID\":{id},");
+        events.retain(|e| e.contains(&needle));
+    }
     let mut sc = engine.scratch();
     let mut hits = Vec::new();
     let mut counts: HashMap<String, usize> = HashMap::new();

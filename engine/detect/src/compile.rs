@@ -468,10 +468,9 @@ fn string_mode(mods: &Mods<'_>) -> Result<Option<Modifier>, String> {
 }
 
 fn check_regex(re: &str) -> Result<(), String> {
-    regex_automata::meta::Regex::new(re)
+    crate::re::compile(re, regex_automata::meta::Config::new())
         .map(|_| ())
-        .map_err(|e| {
-            let msg = e.to_string();
+        .map_err(|msg| {
             let detail = msg
                 .lines()
                 .filter(|l| l.starts_with("error:"))

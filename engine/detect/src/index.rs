@@ -831,12 +831,13 @@ impl FieldMatcher {
         for (i, (id, r)) in regexes.iter().enumerate() {
             // The bounded backtracker clears a visited set per search, which
             // costs more than the lazy DFA on these short values.
+            let text = crate::re::translate(r).map_err(|e| format!("regex '{r}': {e}"))?;
             let re = meta::Regex::builder()
                 .configure(meta::Config::new().backtrack(false))
-                .build(r)
+                .build(&text)
                 .map_err(|e| format!("regex '{r}': {e}"))?;
-            let gate = regex_gates(r);
-            let filter = regex_filter(r, gate.is_none());
+            let gate = regex_gates(&text);
+            let filter = regex_filter(&text, gate.is_none());
             m.regexes.push(RegexPred {
                 pred: *id,
                 re,

@@ -39,6 +39,7 @@ pub mod json;
 pub mod mapping;
 pub mod placeholders;
 pub mod predicate;
+pub mod re;
 pub mod sigma;
 
 pub use engine::{Engine, EngineBuilder, MatchedField, Rejection, RuleHit, RuleInfo, Scratch};

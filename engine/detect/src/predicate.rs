@@ -103,7 +103,7 @@ impl Test {
         match self {
             Test::Str { pat, cased: true } => pat.matches(text.as_bytes()),
             Test::Str { pat, cased: false } => pat.matches(&lowercase_bytes(text.as_bytes())),
-            Test::Regex(r) => regex_automata::meta::Regex::new(r)
+            Test::Regex(r) => crate::re::compile(r, regex_automata::meta::Config::new())
                 .map(|re| re.is_match(text))
                 .unwrap_or(false),
             Test::Num(cmp, v) => parse_number(text).is_some_and(|x| cmp.eval(x, *v)),

@@ -371,7 +371,9 @@ impl Compiler {
             .map(|(slot, test)| Pred {
                 slot,
                 regex: match &test {
-                    Test::Regex(r) => regex_automata::meta::Regex::new(r).ok(),
+                    Test::Regex(r) => {
+                        crate::re::compile(r, regex_automata::meta::Config::new()).ok()
+                    }
                     _ => None,
                 },
                 test,
