@@ -829,9 +829,9 @@ impl FieldMatcher {
         }
         let mut gates = Vec::new();
         for (i, (id, r)) in regexes.iter().enumerate() {
+            let text = crate::re::translate(r).map_err(|e| format!("regex '{r}': {e}"))?;
             // The bounded backtracker clears a visited set per search, which
             // costs more than the lazy DFA on these short values.
-            let text = crate::re::translate(r).map_err(|e| format!("regex '{r}': {e}"))?;
             let re = meta::Regex::builder()
                 .configure(meta::Config::new().backtrack(false))
                 .build(&text)
