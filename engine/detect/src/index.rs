@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::nfa::contiguous;
-use aho_corasick::{AhoCorasick, AhoCorasickKind, Anchored, MatchKind};
+use aho_corasick::{Anchored, MatchKind};
 use regex_automata::meta;
 
 use crate::glob::{Glob, Pattern, Shape};
@@ -37,10 +37,85 @@ enum AcTarget {
 
 #[derive(Debug)]
 struct AcIndex {
-    ac: AhoCorasick,
+    ac: Literals,
     targets: Vec<Vec<AcTarget>>,
     /// Shortest literal: shorter values cannot hit.
     min_len: usize,
+}
+
+/// An unanchored literal automaton used directly, so that each byte costs
+/// one statically dispatched transition and every literal ending there is
+/// reported in place (the overlapping iterator of `AhoCorasick` returns
+/// to its caller once per match: ~30 times per command line here).
+#[derive(Debug)]
+enum Literals {
+    Dfa(aho_corasick::dfa::DFA),
+    Nfa(contiguous::NFA),
+}
+
+impl Literals {
+    fn build(lits: &[Vec<u8>]) -> Literals {
+        // A DFA is fastest but its size grows with patterns × alphabet;
+        // above a few thousand literals the contiguous NFA is the better trade.
+        if lits.len() <= DFA_MAX_LITERALS
+            && let Ok(d) = aho_corasick::dfa::DFA::builder()
+                .match_kind(MatchKind::Standard)
+                .build(lits)
+        {
+            return Literals::Dfa(d);
+        }
+        Literals::Nfa(
+            contiguous::NFA::builder()
+                .match_kind(MatchKind::Standard)
+                .build(lits)
+                .expect("aho-corasick over literal byte strings always builds"),
+        )
+    }
+
+    /// Calls `f` with the id of every literal occurrence in `hay`
+    /// (overlapping: each end position reports every literal ending there).
+    #[inline]
+    fn for_each_match(&self, hay: &[u8], f: &mut impl FnMut(usize)) {
+        match self {
+            Literals::Dfa(a) => scan(a, hay, f),
+            Literals::Nfa(a) => scan(a, hay, f),
+        }
+    }
+
+    fn memory_usage(&self) -> usize {
+        match self {
+            Literals::Dfa(a) => a.memory_usage(),
+            Literals::Nfa(a) => a.memory_usage(),
+        }
+    }
+}
+
+#[inline]
+fn scan<A: Automaton>(a: &A, hay: &[u8], f: &mut impl FnMut(usize)) {
+    if a.prefilter().is_some() {
+        // Small literal sets get a prefilter that skips ahead to where a
+        // literal can start: let the library's search use it.
+        let input = aho_corasick::Input::new(hay);
+        let mut state = aho_corasick::automaton::OverlappingState::start();
+        while a.try_find_overlapping(&input, &mut state).is_ok() {
+            match state.get_match() {
+                Some(m) => f(m.pattern().as_usize()),
+                None => break,
+            }
+        }
+        return;
+    }
+    let Ok(mut sid) = a.start_state(Anchored::No) else {
+        return;
+    };
+    for &b in hay {
+        sid = a.next_state(Anchored::No, sid, b);
+        if a.is_match(sid) {
+            for k in 0..a.match_len(sid) {
+                f(a.match_pattern(sid, k).as_usize());
+            }
+        }
+    }
 }
 
 /// A general wildcard pattern, verified after its gate literal hits.
@@ -187,23 +262,7 @@ impl StrIndex {
         idx.prefix = AnchoredIndex::build(prefixes);
         idx.suffix = AnchoredIndex::build(suffixes);
         if !lits.is_empty() {
-            // A DFA is fastest but its size grows with patterns × alphabet;
-            // above a few thousand literals the contiguous NFA is the better trade.
-            let kind = if lits.len() <= DFA_MAX_LITERALS {
-                AhoCorasickKind::DFA
-            } else {
-                AhoCorasickKind::ContiguousNFA
-            };
-            let ac = AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .kind(Some(kind))
-                .build(&lits)
-                .or_else(|_| {
-                    AhoCorasick::builder()
-                        .match_kind(MatchKind::Standard)
-                        .build(&lits)
-                })
-                .expect("aho-corasick over literal byte strings always builds");
+            let ac = Literals::build(&lits);
             let min_len = lits.iter().map(Vec::len).min().unwrap_or(0);
             idx.ac = Some(AcIndex {
                 ac,
@@ -239,8 +298,8 @@ impl StrIndex {
         if let Some(ac) = &self.ac
             && hay.len() >= ac.min_len
         {
-            for m in ac.ac.find_overlapping_iter(hay) {
-                for t in &ac.targets[m.pattern().as_usize()] {
+            ac.ac.for_each_match(hay, &mut |m| {
+                for t in &ac.targets[m] {
                     match *t {
                         AcTarget::Contains(p) => fire(p),
                         AcTarget::Gate(g) => {
@@ -252,7 +311,7 @@ impl StrIndex {
                         AcTarget::RegexGate(r) => gate(r),
                     }
                 }
-            }
+            });
         }
         for g in &self.ungated {
             let g = &self.general[*g as usize];
@@ -686,7 +745,7 @@ mod gates {
 
 #[cfg(test)]
 mod gate_tests {
-    use super::regex_gates;
+    use super::{FeedScratch, FieldMatcher, Pattern, Test, regex_gates};
 
     fn g(p: &str) -> Vec<String> {
         regex_gates(p)
@@ -694,6 +753,91 @@ mod gate_tests {
             .into_iter()
             .map(|l| String::from_utf8(l).unwrap())
             .collect()
+    }
+
+    /// A small deterministic generator (xorshift64*).
+    struct Gen(u64);
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn text(&mut self, max: usize, alphabet: &[char]) -> String {
+            let n = self.below(max + 1);
+            (0..n)
+                .map(|_| alphabet[self.below(alphabet.len())])
+                .collect()
+        }
+    }
+
+    /// The index fires exactly the predicates whose reference semantics
+    /// (`Test::matches_text`) hold, for every shape of string pattern, both
+    /// case modes, and both automaton kinds (a DFA up to
+    /// `DFA_MAX_LITERALS` literals, a contiguous NFA above).
+    #[test]
+    fn index_agrees_with_the_reference_semantics() {
+        let alphabet = ['a', 'b', 'A', 'B', '\\', '.', ' ', '-', 'É', 'é'];
+        for (seed, preds_n) in [(1u64, 400usize), (2, 4_000)] {
+            let mut g = Gen(0x9e37_79b9_7f4a_7c15 ^ seed);
+            let mut tests = Vec::new();
+            for _ in 0..preds_n {
+                let mut lit = g.text(6, &alphabet);
+                if lit.is_empty() {
+                    lit.push('a');
+                }
+                let body = match g.below(4) {
+                    // A wildcard inside.
+                    0 if lit.chars().count() > 1 => {
+                        let cut = lit.char_indices().nth(1).map_or(1, |(i, _)| i);
+                        let w = if g.below(2) == 0 { "*" } else { "?" };
+                        format!("{}{w}{}", &lit[..cut], &lit[cut..])
+                    }
+                    _ => lit.replace('\\', "\\\\"),
+                };
+                let pat = Pattern::parse(&body);
+                let pat = match g.below(4) {
+                    0 => pat.contains(),
+                    1 => pat.startswith(),
+                    2 => pat.endswith(),
+                    _ => pat,
+                };
+                let cased = g.below(3) == 0;
+                let pat = if cased { pat } else { pat.lowercase() };
+                tests.push(Test::Str { pat, cased });
+            }
+            let preds: Vec<(u32, &Test)> = tests
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (i as u32, t))
+                .collect();
+            let m = FieldMatcher::build(&preds).unwrap();
+            let mut sc = FeedScratch::default();
+            let mut hits = 0usize;
+            for _ in 0..1_500 {
+                let value = g.text(40, &alphabet);
+                let mut got = Vec::new();
+                m.feed_text(&value, &mut sc, &mut |p| got.push(p));
+                got.sort_unstable();
+                got.dedup();
+                let want: Vec<u32> = tests
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.matches_text(&value))
+                    .map(|(i, _)| i as u32)
+                    .collect();
+                assert_eq!(got, want, "value {value:?} with {preds_n} predicates");
+                hits += want.len();
+            }
+            assert!(
+                hits > 500,
+                "the generator should make values match ({hits})"
+            );
+        }
     }
 
     #[test]
@@ -878,13 +1022,13 @@ impl FieldMatcher {
     /// (a byte no UTF-8 text and no joinable literal contains).
     pub fn feed_joined(&self, joined: &[u8], fire: &mut impl FnMut(u32)) {
         if let Some(ac) = &self.ci.ac {
-            for m in ac.ac.find_overlapping_iter(joined) {
-                for t in &ac.targets[m.pattern().as_usize()] {
+            ac.ac.for_each_match(joined, &mut |m| {
+                for t in &ac.targets[m] {
                     if let AcTarget::Contains(p) = t {
                         fire(*p);
                     }
                 }
-            }
+            });
         }
     }
 
