@@ -66,6 +66,10 @@ enum Op {
     Not,
     And,
     Or,
+    /// An `Or` of predicates only: any of its bit masks meets the fired set.
+    AnyBits,
+    /// An `And` of predicates only: every bit of its masks is fired.
+    AllBits,
 }
 
 /// One node of a condition in pre-order; `size` counts the nodes of its
@@ -73,15 +77,25 @@ enum Op {
 #[derive(Debug, Clone, Copy)]
 struct Node {
     op: Op,
-    /// Predicate or field-reference id, constant (0/1), or child count.
+    /// Predicate or field-reference id, constant (0/1), child count, or
+    /// (for the bit ops) where its masks start in [`Program::masks`].
     arg: u32,
     size: u32,
+    /// Number of masks of a bit op.
+    len: u32,
 }
 
 /// Every compiled rule's condition, back to back.
+///
+/// A list of predicates (`1 of` a selection's values, a filter's
+/// alternatives: most of a SigmaHQ condition) becomes one node with a
+/// (word, mask) pair per 64-predicate word of the fired bitset it touches;
+/// predicates of one rule are interned together, so 40 alternatives are
+/// usually one or two word tests instead of 40 bit tests.
 #[derive(Debug, Default)]
 pub(super) struct Program {
     code: Vec<Node>,
+    masks: Vec<(u32, u64)>,
 }
 
 impl Program {
@@ -94,6 +108,35 @@ impl Program {
 
     fn emit(&mut self, e: &Expr) {
         let at = self.code.len();
+        if let Expr::And(es) | Expr::Or(es) = e
+            && es.len() >= 2
+            && es.iter().all(|c| matches!(c, Expr::Pred(_)))
+        {
+            let mut words: Vec<(u32, u64)> = Vec::new();
+            for c in es {
+                if let Expr::Pred(p) = c {
+                    let (w, b) = (p / 64, 1u64 << (p % 64));
+                    match words.iter_mut().find(|(x, _)| *x == w) {
+                        Some((_, m)) => *m |= b,
+                        None => words.push((w, b)),
+                    }
+                }
+            }
+            words.sort_unstable_by_key(|(w, _)| *w);
+            let op = if matches!(e, Expr::Or(_)) {
+                Op::AnyBits
+            } else {
+                Op::AllBits
+            };
+            self.code.push(Node {
+                op,
+                arg: self.masks.len() as u32,
+                size: 1,
+                len: words.len() as u32,
+            });
+            self.masks.extend(words);
+            return;
+        }
         let (op, arg) = match e {
             Expr::Pred(p) => (Op::Pred, *p),
             Expr::FieldRef(f) => (Op::FieldRef, *f),
@@ -102,7 +145,12 @@ impl Program {
             Expr::And(es) => (Op::And, es.len() as u32),
             Expr::Or(es) => (Op::Or, es.len() as u32),
         };
-        self.code.push(Node { op, arg, size: 1 });
+        self.code.push(Node {
+            op,
+            arg,
+            size: 1,
+            len: 0,
+        });
         match e {
             Expr::Not(inner) => self.emit(inner),
             Expr::And(es) | Expr::Or(es) => es.iter().for_each(|c| self.emit(c)),
@@ -111,20 +159,23 @@ impl Program {
         self.code[at].size = (self.code.len() - at) as u32;
     }
 
-    /// Evaluates the condition starting at `at`, as [`Expr::eval`] does.
+    /// Evaluates the condition starting at `at`, as [`Expr::eval`] does,
+    /// with `fired` the bitset of fired predicates.
     #[inline]
-    pub(super) fn eval(
-        &self,
-        at: u32,
-        pred: &impl Fn(u32) -> bool,
-        fref: &mut impl FnMut(u32) -> bool,
-    ) -> bool {
+    pub(super) fn eval(&self, at: u32, fired: &[u64], fref: &mut impl FnMut(u32) -> bool) -> bool {
+        let pred = |p: u32| fired[(p / 64) as usize] & (1 << (p % 64)) != 0;
         let n = self.code[at as usize];
         match n.op {
             Op::Pred => pred(n.arg),
             Op::FieldRef => fref(n.arg),
             Op::Const => n.arg != 0,
-            Op::Not => !self.eval(at + 1, pred, fref),
+            Op::AnyBits => self.masks[n.arg as usize..(n.arg + n.len) as usize]
+                .iter()
+                .any(|&(w, m)| fired[w as usize] & m != 0),
+            Op::AllBits => self.masks[n.arg as usize..(n.arg + n.len) as usize]
+                .iter()
+                .all(|&(w, m)| fired[w as usize] & m == m),
+            Op::Not => !self.eval(at + 1, fired, fref),
             Op::And | Op::Or => {
                 let want = n.op == Op::Or;
                 let mut c = at + 1;
@@ -134,7 +185,7 @@ impl Program {
                     let v = if child.op == Op::Pred {
                         pred(child.arg)
                     } else {
-                        self.eval(c, pred, fref)
+                        self.eval(c, fired, fref)
                     };
                     if v == want {
                         return want;
@@ -147,7 +198,7 @@ impl Program {
     }
 
     pub(super) fn memory_usage(&self) -> usize {
-        self.code.len() * std::mem::size_of::<Node>()
+        self.code.len() * std::mem::size_of::<Node>() + self.masks.len() * 16
     }
 }
 
@@ -157,19 +208,43 @@ mod tests {
 
     #[test]
     fn programs_evaluate_as_their_expressions() {
+        // Predicate ids across three words of the bitset, so that the
+        // all-predicate lists become several (word, mask) pairs.
+        let ids = [0u32, 1, 70, 71, 130, 3, 64];
+        let p = |i: usize| Expr::Pred(ids[i]);
         let e = Expr::And(vec![
-            Expr::Or(vec![Expr::Pred(0), Expr::Pred(1)]),
-            Expr::Not(Box::new(Expr::And(vec![Expr::Pred(2), Expr::FieldRef(0)]))),
-            Expr::Or(vec![Expr::Const(false), Expr::Pred(3)]),
+            Expr::Or(vec![p(0), p(2), p(4)]),
+            Expr::Not(Box::new(Expr::And(vec![p(1), Expr::FieldRef(0)]))),
+            Expr::Or(vec![Expr::Const(false), p(3)]),
+            Expr::Not(Box::new(Expr::And(vec![p(5), p(6), p(2)]))),
+        ]);
+        let alone = Expr::Or(vec![
+            Expr::And(vec![p(0), p(6)]),
+            Expr::Or(vec![p(4), p(5)]),
         ]);
         let mut prog = Program::default();
         prog.push(&Expr::Pred(9));
         let at = prog.push(&e);
-        for bits in 0u32..32 {
-            let pred = |p: u32| bits & (1 << p) != 0;
-            let want = e.eval(&pred, &mut |_| bits & 16 != 0);
-            let got = prog.eval(at, &pred, &mut |_| bits & 16 != 0);
-            assert_eq!(got, want, "{bits:05b}");
+        let at2 = prog.push(&alone);
+        assert!(prog.masks.len() >= 6, "lists of predicates use masks");
+        for bits in 0u32..(1 << (ids.len() + 1)) {
+            let on = |p: u32| {
+                ids.iter()
+                    .position(|&x| x == p)
+                    .is_some_and(|i| bits & (1 << i) != 0)
+            };
+            let mut fired = vec![0u64; 3];
+            for &id in &ids {
+                if on(id) {
+                    fired[(id / 64) as usize] |= 1 << (id % 64);
+                }
+            }
+            let fr = bits & (1 << ids.len()) != 0;
+            for (expr, at) in [(&e, at), (&alone, at2)] {
+                let want = expr.eval(&on, &mut |_| fr);
+                let got = prog.eval(at, &fired, &mut |_| fr);
+                assert_eq!(got, want, "{bits:08b}");
+            }
         }
     }
 

@@ -399,9 +399,7 @@ impl Engine {
             let cr = &self.compiled[c as usize];
             let ok = self
                 .program
-                .eval(cr.code, &|p| get_bit(fired, p), &mut |f| {
-                    self.eval_fieldref(f, doc, hits)
-                });
+                .eval(cr.code, fired, &mut |f| self.eval_fieldref(f, doc, hits));
             if ok && set_bit(&mut sc.rule_seen, cr.rule) {
                 out.push(RuleHit {
                     rule: self.rules[cr.rule as usize].clone(),
