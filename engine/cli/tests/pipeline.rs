@@ -1112,6 +1112,22 @@ fn the_pipeline_follows_control_plane_changes_while_events_flow() {
         let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s);
         s
     });
+    // The engine loads its packs and folds the control log before it
+    // listens: wait for its metrics endpoint (a loaded machine takes a while).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(&metrics).is_err() {
+        if let Ok(Some(status)) = run.try_wait() {
+            panic!(
+                "warden run exited ({status}): {}",
+                log.join().unwrap_or_default()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "warden run never listened on {metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let scrape = |name: &str| -> u64 {
         let (_, body) = call(&metrics, "GET", "/metrics", "", "");
         body.lines()
