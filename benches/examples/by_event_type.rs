@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use warden_benches::{sigmahq_rule_dirs, windows_events};
+use warden_benches::{sigmahq_windows_engine, windows_events};
 use warden_detect::event::Tape;
-use warden_detect::{Engine, Mapping};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -17,15 +16,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let reps: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
-    let mut b = Engine::builder().mapping(
-        Mapping::builtin("windows")
-            .expect("shipped")
-            .expect("valid"),
-    );
-    for d in sigmahq_rule_dirs().expect("needs ../shared/sigma") {
-        b.add_path(&d).expect("rules load");
-    }
-    let engine = b.build();
+    let engine = sigmahq_windows_engine().expect("needs ../shared/sigma");
     let events = windows_events(n, 42);
     let mut sc = engine.scratch();
     let mut hits = Vec::new();

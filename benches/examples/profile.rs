@@ -3,9 +3,8 @@
 
 use std::collections::HashMap;
 
-use warden_benches::{sigmahq_rule_dirs, windows_events};
+use warden_benches::{sigmahq_windows_engine, windows_events};
 use warden_detect::event::Tape;
-use warden_detect::{Engine, Mapping};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -15,15 +14,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
-    let mut b = Engine::builder().mapping(
-        Mapping::builtin("windows")
-            .expect("shipped")
-            .expect("valid"),
-    );
-    for d in sigmahq_rule_dirs().expect("needs ../shared/sigma") {
-        b.add_path(&d).expect("rules load");
-    }
-    let engine = b.build();
+    let engine = sigmahq_windows_engine().expect("needs ../shared/sigma");
     let mut events = windows_events(n, 42);
     // WARDEN_EVENTID=1 profiles one event type only.
     if let Ok(id) = std::env::var("WARDEN_EVENTID") {

@@ -133,6 +133,20 @@ pub fn sigmahq_rule_dirs() -> Option<Vec<PathBuf>> {
     (!dirs.is_empty()).then_some(dirs)
 }
 
+/// SigmaHQ's rules under `--mapping windows`, compiled, if `../shared` has them.
+pub fn sigmahq_windows_engine() -> Option<warden_detect::Engine> {
+    let dirs = sigmahq_rule_dirs()?;
+    let mut b = warden_detect::Engine::builder().mapping(
+        warden_detect::Mapping::builtin("windows")
+            .expect("shipped")
+            .expect("valid"),
+    );
+    for d in dirs {
+        b.add_path(&d).expect("rules load");
+    }
+    Some(b.build())
+}
+
 /// A generated rule set with SigmaHQ's mix of modifiers and logsources
 /// (contains / endswith / startswith lists, exact values, `all`, regexes,
 /// wildcards, keywords rarely, filters with `not`), for machines without

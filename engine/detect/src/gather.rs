@@ -25,6 +25,62 @@ pub struct Hit {
 /// with the reader's own id for it.
 pub type Paths = Vec<(Vec<String>, u32)>;
 
+/// Calls `visit(node, tok, element)` for every value of `doc` at a node of
+/// `trie` that `target` accepts, in document order: an array found at a
+/// path, then each of its elements (`element`), objects inside arrays
+/// walked at the array's node.
+#[inline]
+pub(crate) fn walk(
+    trie: &PathTrie,
+    doc: &Doc<'_>,
+    target: &impl Fn(u32) -> bool,
+    visit: &mut impl FnMut(u32, u32, bool),
+) {
+    if matches!(doc.kind(0), Kind::Object | Kind::Array) {
+        descend(trie, doc, 0, 0, target, visit);
+    }
+}
+
+/// [`walk`] inside container `tok` at trie node `node`.
+fn descend(
+    trie: &PathTrie,
+    doc: &Doc<'_>,
+    node: u32,
+    tok: u32,
+    target: &impl Fn(u32) -> bool,
+    visit: &mut impl FnMut(u32, u32, bool),
+) {
+    if doc.kind(tok) == Kind::Array {
+        let wanted = target(node);
+        for e in doc.elements(tok) {
+            if wanted {
+                visit(node, e, true);
+            }
+            if matches!(doc.kind(e), Kind::Object | Kind::Array) {
+                descend(trie, doc, node, e, target, visit);
+            }
+        }
+        return;
+    }
+    if !trie.has_children(node) {
+        return;
+    }
+    for (k, v) in doc.members(tok) {
+        let (key, head) = doc.key_head(k);
+        let Some(c) = trie.child_head(node, key, head) else {
+            continue;
+        };
+        if target(c) {
+            visit(c, v, false);
+        }
+        match doc.kind(v) {
+            Kind::Array => descend(trie, doc, c, v, target, visit),
+            Kind::Object if trie.has_children(c) => descend(trie, doc, c, v, target, visit),
+            _ => {}
+        }
+    }
+}
+
 /// The merged paths of several readers.
 #[derive(Debug, Clone)]
 pub struct Gather {
@@ -78,53 +134,20 @@ impl Gather {
     pub fn gather(&self, doc: &Doc<'_>, out: &mut Gathered) {
         out.hits.resize_with(self.readers, Vec::new);
         out.hits.iter_mut().for_each(Vec::clear);
-        if matches!(doc.kind(0), Kind::Object | Kind::Array) {
-            self.descend(doc, 0, 0, out);
-        }
-    }
-
-    #[inline]
-    fn visit(&self, node: u32, tok: u32, element: bool, out: &mut Gathered) {
-        for &(r, id) in &self.fan[node as usize] {
-            out.hits[r as usize].push(Hit {
-                node: id,
-                tok,
-                element,
-            });
-        }
-    }
-
-    /// The values inside container `tok` at trie node `node`.
-    fn descend(&self, doc: &Doc<'_>, node: u32, tok: u32, out: &mut Gathered) {
-        if doc.kind(tok) == Kind::Array {
-            let target = !self.fan[node as usize].is_empty();
-            for e in doc.elements(tok) {
-                if target {
-                    self.visit(node, e, true, out);
+        walk(
+            &self.trie,
+            doc,
+            &|n| !self.fan[n as usize].is_empty(),
+            &mut |node, tok, element| {
+                for &(r, id) in &self.fan[node as usize] {
+                    out.hits[r as usize].push(Hit {
+                        node: id,
+                        tok,
+                        element,
+                    });
                 }
-                if matches!(doc.kind(e), Kind::Object | Kind::Array) {
-                    self.descend(doc, node, e, out);
-                }
-            }
-            return;
-        }
-        if !self.trie.has_children(node) {
-            return;
-        }
-        for (k, v) in doc.members(tok) {
-            let (key, head) = doc.key_head(k);
-            let Some(c) = self.trie.child_head(node, key, head) else {
-                continue;
-            };
-            if !self.fan[c as usize].is_empty() {
-                self.visit(c, v, false, out);
-            }
-            match doc.kind(v) {
-                Kind::Array => self.descend(doc, c, v, out),
-                Kind::Object if self.trie.has_children(c) => self.descend(doc, c, v, out),
-                _ => {}
-            }
-        }
+            },
+        );
     }
 
     /// Approximate heap bytes.

@@ -270,9 +270,12 @@ impl Engine {
     pub fn detect(&self, doc: &Doc<'_>, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
         let mut hits = std::mem::take(&mut sc.gathered);
         hits.clear();
-        if doc.kind(0) == Kind::Object || doc.kind(0) == Kind::Array {
-            self.gather(doc, 0, 0, &mut hits);
-        }
+        crate::gather::walk(
+            &self.trie,
+            doc,
+            &|n| self.path_data[n as usize].target,
+            &mut |node, tok, element| hits.push(Hit { node, tok, element }),
+        );
         self.detect_hits(doc, &hits, sc, out);
         sc.gathered = hits;
     }
@@ -314,49 +317,6 @@ impl Engine {
         sc.exhaustive = true;
         self.detect(doc, sc, out);
         sc.exhaustive = false;
-    }
-
-    /// Collects (trie node, value token) for every value inside container
-    /// `tok` (at trie node `node`) that sits at a path rules read: arrays'
-    /// elements count at the array's node.
-    fn gather(&self, doc: &Doc<'_>, node: u32, tok: u32, hits: &mut Vec<Hit>) {
-        if doc.kind(tok) == Kind::Array {
-            let target = self.path_data[node as usize].target;
-            for e in doc.elements(tok) {
-                if target {
-                    hits.push(Hit {
-                        node,
-                        tok: e,
-                        element: true,
-                    });
-                }
-                if matches!(doc.kind(e), Kind::Object | Kind::Array) {
-                    self.gather(doc, node, e, hits);
-                }
-            }
-            return;
-        }
-        if !self.trie.has_children(node) {
-            return;
-        }
-        for (k, v) in doc.members(tok) {
-            let (key, head) = doc.key_head(k);
-            let Some(c) = self.trie.child_head(node, key, head) else {
-                continue;
-            };
-            if self.path_data[c as usize].target {
-                hits.push(Hit {
-                    node: c,
-                    tok: v,
-                    element: false,
-                });
-            }
-            match doc.kind(v) {
-                Kind::Array => self.gather(doc, c, v, hits),
-                Kind::Object if self.trie.has_children(c) => self.gather(doc, c, v, hits),
-                _ => {}
-            }
-        }
     }
 
     fn matches(
