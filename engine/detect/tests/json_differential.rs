@@ -3,6 +3,7 @@
 //! are refused by both.
 
 use warden_detect::event::{Kind, Node, Tape};
+use warden_gen::Rng;
 
 fn to_serde(n: &Node<'_>) -> serde_json::Value {
     use serde_json::Value as V;
@@ -20,17 +21,6 @@ fn to_serde(n: &Node<'_>) -> serde_json::Value {
             }
             V::Object(m)
         }
-    }
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, m: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % m
     }
 }
 
@@ -76,14 +66,14 @@ fn document(r: &mut Rng, depth: u32, out: &mut String) {
             }
             out.push('}');
         }
-        _ => out.push_str(ATOMS[r.below(ATOMS.len() as u64) as usize]),
+        _ => out.push_str(ATOMS[r.below(ATOMS.len())]),
     }
 }
 
 #[test]
 fn agrees_with_serde_json() {
     let specials: &[u8] = b"{}[],:\"\\ -0.eE+tfnu\x01\x7f\xff\xc3";
-    let mut r = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut r = Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut tape = Tape::new();
     let (mut accepted, mut refused) = (0, 0);
     for _ in 0..20_000 {
@@ -94,8 +84,8 @@ fn agrees_with_serde_json() {
             if bytes.is_empty() {
                 break;
             }
-            let at = r.below(bytes.len() as u64) as usize;
-            let b = specials[r.below(specials.len() as u64) as usize];
+            let at = r.below(bytes.len());
+            let b = specials[r.below(specials.len())];
             match r.below(3) {
                 0 => {
                     bytes.remove(at);

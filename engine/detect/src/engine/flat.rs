@@ -163,7 +163,7 @@ impl Program {
     /// with `fired` the bitset of fired predicates.
     #[inline]
     pub(super) fn eval(&self, at: u32, fired: &[u64], fref: &mut impl FnMut(u32) -> bool) -> bool {
-        let pred = |p: u32| fired[(p / 64) as usize] & (1 << (p % 64)) != 0;
+        let pred = |p: u32| super::get_bit(fired, p);
         let n = self.code[at as usize];
         match n.op {
             Op::Pred => pred(n.arg),
