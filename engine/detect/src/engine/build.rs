@@ -370,6 +370,7 @@ impl Compiler {
             .into_iter()
             .map(|(slot, test)| Pred {
                 slot,
+                describe: test.describe().into(),
                 regex: match &test {
                     Test::Regex(r) => {
                         crate::re::compile(r, regex_automata::meta::Config::new()).ok()
@@ -383,6 +384,8 @@ impl Compiler {
         let mut program = Program::default();
         // Per predicate: (bucket, rule << 2 | trigger set << 1 | needs both sets).
         let mut pending: Vec<Vec<(u32, u32)>> = vec![Vec::new(); preds.len()];
+        // Per compiled rule: every predicate its condition reads, in order.
+        let mut rule_preds: Vec<Vec<u32>> = Vec::with_capacity(compiled.len());
         for (i, (b, rule, expr)) in compiled.into_iter().enumerate() {
             let ci = i as u32;
             let cost = |p: u32| likelihood(&preds[p as usize].test);
@@ -401,12 +404,23 @@ impl Compiler {
                     pending[p as usize].push((b, ci << 2 | (k as u32) << 1 | two));
                 }
             }
+            let mut used = Vec::new();
+            let mut positive = Vec::new();
+            expr.visit_preds(true, &mut |p, pos| {
+                used.push(p);
+                if pos {
+                    positive.push(p);
+                }
+            });
+            positive.sort_unstable();
+            positive.dedup();
             compiled_rules.push(CompiledRule {
                 rule,
                 bucket: b,
                 code: program.push(&expr),
-                expr,
+                positive: positive.into(),
             });
+            rule_preds.push(used);
         }
         let triggers = Triggers::build(pending);
         // Field indexes.
@@ -428,7 +442,7 @@ impl Compiler {
             }
             slots.push(Slot {
                 buckets: bits,
-                field,
+                field: field.into(),
                 paths,
                 matcher,
             });
@@ -436,14 +450,13 @@ impl Compiler {
         drop(by_slot);
         let bucket_keywords = keywords::bucket_keywords(
             buckets.len(),
-            compiled_rules.iter().map(|c| {
-                let mut tests = Vec::new();
-                c.expr.visit_preds(true, &mut |p, _| {
-                    let pred = &preds[p as usize];
-                    if Some(pred.slot) == keyword_slot {
-                        tests.push(&pred.test);
-                    }
-                });
+            compiled_rules.iter().zip(&rule_preds).map(|(c, used)| {
+                let tests = used
+                    .iter()
+                    .map(|&p| &preds[p as usize])
+                    .filter(|pred| Some(pred.slot) == keyword_slot)
+                    .map(|pred| &pred.test)
+                    .collect::<Vec<_>>();
                 (c.bucket, tests)
             }),
             keyword_slot.is_some_and(|k| slots[k as usize].matcher.joinable()),

@@ -33,7 +33,7 @@ use crate::compile::{FieldRefSpec, RefMode};
 use crate::event::{Doc, Kind, PathTrie, for_each_text};
 use crate::gather::{Hit, Paths};
 use crate::index::{FeedScratch, FieldMatcher};
-use crate::predicate::{Expr, Test};
+use crate::predicate::Test;
 use crate::sigma::RuleMeta;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -58,11 +58,11 @@ pub struct RuleInfo {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MatchedField {
     /// The Sigma field name (`keywords` for keyword searches).
-    pub field: String,
+    pub field: Arc<str>,
     /// The event value that matched.
     pub value: String,
     /// What it was tested against.
-    pub test: String,
+    pub test: Arc<str>,
 }
 
 /// A rule that matched an event.
@@ -78,7 +78,7 @@ pub struct RuleHit {
 struct Slot {
     /// Buckets with rules on this slot (bitset).
     buckets: Vec<u64>,
-    field: String,
+    field: Arc<str>,
     paths: Vec<Vec<String>>,
     matcher: FieldMatcher,
 }
@@ -90,6 +90,8 @@ struct Pred {
     test: Test,
     /// Compiled once for explaining regex matches.
     regex: Option<regex_automata::meta::Regex>,
+    /// [`Test::describe`], for every alert that explains it.
+    describe: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -98,8 +100,9 @@ struct CompiledRule {
     bucket: u32,
     /// Where its condition starts in [`Engine::program`].
     code: u32,
-    /// The condition as a tree (to explain a match).
-    expr: Expr,
+    /// The predicates its condition uses positively, sorted: what a match
+    /// is explained by.
+    positive: Box<[u32]>,
 }
 
 #[derive(Debug)]
@@ -241,7 +244,7 @@ impl Engine {
         let exprs: usize = self
             .compiled
             .iter()
-            .map(|c| 32 + build::expr_size(&c.expr))
+            .map(|c| 32 + c.positive.len() * 4)
             .sum::<usize>()
             + self.program.memory_usage();
         let trie: usize = self.trie.memory_usage()
@@ -363,7 +366,7 @@ impl Engine {
             if ok && set_bit(&mut sc.rule_seen, cr.rule) {
                 out.push(RuleHit {
                     rule: self.rules[cr.rule as usize].clone(),
-                    matched: self.explain(&cr.expr, fired, doc, hits),
+                    matched: self.explain(&cr.positive, fired, doc, hits),
                 });
             }
         }
@@ -525,22 +528,14 @@ impl Engine {
     /// The fields and values behind a match: every positively used predicate that fired.
     fn explain(
         &self,
-        expr: &Expr,
+        positive: &[u32],
         fired: &[u64],
         doc: &Doc<'_>,
         hits: &[Hit],
     ) -> Vec<MatchedField> {
-        let mut ids = Vec::new();
-        expr.visit_preds(true, &mut |p, positive| {
-            if positive && get_bit(fired, p) {
-                ids.push(p);
-            }
-        });
-        ids.sort_unstable();
-        ids.dedup();
         let mut out = Vec::new();
         let mut buf = String::new();
-        for p in ids {
+        for &p in positive.iter().filter(|&&p| get_bit(fired, p)) {
             let pred = &self.preds[p as usize];
             let slot = &self.slots[pred.slot as usize];
             let test = |t: &str| match &pred.regex {
@@ -570,7 +565,7 @@ impl Engine {
             out.push(MatchedField {
                 field: slot.field.clone(),
                 value: value.unwrap_or_default(),
-                test: pred.test.describe(),
+                test: pred.describe.clone(),
             });
         }
         out

@@ -124,9 +124,9 @@ impl IndicatorMatcher {
                 format!("indicator.source.{}", ind.source),
             ],
             matched: [crate::MatchedField {
-                field: hit.field.clone(),
+                field: hit.field.as_str().into(),
                 value: hit.value.clone(),
-                test: format!("indicator {kind} {} from {}", ind.value, ind.source),
+                test: format!("indicator {kind} {} from {}", ind.value, ind.source).into(),
             }],
         }
     }
