@@ -20,6 +20,12 @@ logsource routing. Both copies are written before any timing.
 Every round runs every setup once; the ratio reported is the median of the
 per-round ratios (absolute rates drift between runs on shared machines).
 Startup (rule loading) is subtracted: rate = events / (time - empty-input time).
+
+  python3 benches/rsigma/compare.py callgrind [N]
+counts instructions instead of seconds (valgrind's callgrind, which is
+deterministic on a noisy machine): every setup runs once on no events and
+once on the first N events [5000]; instructions per event is the difference
+divided by N, and the ratio is rsigma's count over Warden's.
 """
 import json
 import os
@@ -72,8 +78,20 @@ def flatten(ev, hints):
     return out
 
 
+def instructions(cmd, inp, stdin):
+    """Instructions callgrind counts for one run of `cmd` on `inp`."""
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+                         stdin=open(inp) if stdin else subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in out.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1].strip())
+    raise RuntimeError(f"no callgrind total for {cmd[0]}: {out.stderr[-500:]}")
+
+
 def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    count = len(sys.argv) > 1 and sys.argv[1] == "callgrind"
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 and not count else 3
     warden = os.environ.get("WARDEN", "target/release/warden")
     rsigma = os.environ["RSIGMA"]
     sigma = os.environ.get("SIGMA", "../shared/sigma")
@@ -103,6 +121,26 @@ def main():
         "rsigma-hints": (lambda i: rs + ["-p", "sysmon", "--logsource-routing"], hint, True),
         "rsigma-default": (lambda i: rs, flat, True),
     }
+
+    if count:
+        first = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
+        per = {}
+        for k, (mk, inp, stdin) in setups.items():
+            head = os.path.join(work, f"head-{k}.jsonl")
+            with open(inp) as src, open(head, "w") as dst:
+                for i, line in enumerate(src):
+                    if i >= first:
+                        break
+                    dst.write(line)
+            base = instructions(mk("/dev/null"), "/dev/null", stdin)
+            full = instructions(mk(head), head, stdin)
+            per[k] = (full - base) / first
+            print(f"{k:15} {per[k]:10.0f} instructions/event "
+                  f"({first} events; startup {base / 1e9:.2f}G instructions)", flush=True)
+        for k in setups:
+            if k != "warden":
+                print(f"{k} / warden: {per[k] / per['warden']:.1f}x the instructions per event")
+        return
 
     def run(name, inp):
         mk, _, stdin = setups[name]

@@ -78,6 +78,9 @@ struct RawMapping {
     logsources: Vec<RawEntry>,
     #[serde(default)]
     indicators: RawIndicatorFields,
+    /// Other layouts of the same events: path prefix -> replacements.
+    #[serde(default)]
+    aliases: serde_yaml_ng::Mapping,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,11 +115,12 @@ struct RawIndicatorFields {
     hash: Vec<String>,
 }
 
-/// A condition of a logsource entry: the value at `path` is one of `values`
+/// A condition of a logsource entry: a value at one of `paths` (the path
+/// written in the mapping, then its aliases) is one of `values`
 /// (case-insensitive), or present at all when `values` is empty.
 #[derive(Debug, Clone)]
 pub struct RouteCondition {
-    pub path: String,
+    pub paths: Vec<String>,
     /// Lowercased accepted values; empty means "any value present".
     pub values: Vec<String>,
 }
@@ -199,6 +203,7 @@ impl Mapping {
                 )));
             }
         }
+        let aliases = Aliases::parse(raw.aliases).map_err(bad)?;
         let mut logsources = Vec::new();
         for e in raw.logsources {
             let mut conditions = Vec::new();
@@ -225,7 +230,7 @@ impl Mapping {
                     values.into_iter().map(|v| v.to_lowercase()).collect()
                 };
                 conditions.push(RouteCondition {
-                    path: path_s.to_string(),
+                    paths: aliases.expand(&[path_s.to_string()]),
                     values,
                 });
             }
@@ -240,7 +245,7 @@ impl Mapping {
                 fields: e
                     .fields
                     .into_iter()
-                    .map(|(k, v)| (k, v.into_vec()))
+                    .map(|(k, v)| (k, aliases.expand(&v.into_vec())))
                     .collect(),
             });
         }
@@ -250,15 +255,15 @@ impl Mapping {
             fields: raw
                 .fields
                 .into_iter()
-                .map(|(k, v)| (k, v.into_vec()))
+                .map(|(k, v)| (k, aliases.expand(&v.into_vec())))
                 .collect(),
-            default_paths: raw.default_paths,
+            default_paths: aliases.expand(&raw.default_paths),
             logsources,
             indicators: IndicatorFields {
-                ip: raw.indicators.ip,
-                domain: raw.indicators.domain,
-                url: raw.indicators.url,
-                hash: raw.indicators.hash,
+                ip: aliases.expand(&raw.indicators.ip),
+                domain: aliases.expand(&raw.indicators.domain),
+                url: aliases.expand(&raw.indicators.url),
+                hash: aliases.expand(&raw.indicators.hash),
             },
         })
     }
@@ -308,6 +313,52 @@ impl Mapping {
             .iter()
             .map(|t| t.replace("{field}", field))
             .collect()
+    }
+}
+
+/// Path aliases: a path that starts with a listed prefix is also read with
+/// the prefix replaced by each of its replacements (the longest matching
+/// prefix decides), so one mapping serves several layouts of the same
+/// events (evtx_dump's nesting and the flat JSON of other forwarders).
+#[derive(Debug, Default)]
+struct Aliases(Vec<(String, Vec<String>)>);
+
+impl Aliases {
+    fn parse(raw: serde_yaml_ng::Mapping) -> std::result::Result<Aliases, String> {
+        let mut out = Vec::new();
+        for (k, v) in raw {
+            let Some(prefix) = k.as_str() else {
+                return Err(format!("alias key {k:?} is not a path prefix"));
+            };
+            if prefix.is_empty() {
+                return Err("alias prefix is empty: every path would match it".into());
+            }
+            let with: OneOrMany = serde_yaml_ng::from_value(v).map_err(|e| {
+                format!("alias '{prefix}': {e} (expected a path or a list of paths)")
+            })?;
+            out.push((prefix.to_string(), with.into_vec()));
+        }
+        out.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+        Ok(Aliases(out))
+    }
+
+    /// `paths`, each followed by its aliases, without repeats.
+    fn expand(&self, paths: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut push = |p: String| {
+            if !p.is_empty() && !out.contains(&p) {
+                out.push(p);
+            }
+        };
+        for p in paths {
+            push(p.clone());
+            if let Some((prefix, with)) = self.0.iter().find(|(x, _)| p.starts_with(x.as_str())) {
+                for w in with {
+                    push(format!("{w}{}", &p[prefix.len()..]));
+                }
+            }
+        }
+        out
     }
 }
 

@@ -7,6 +7,9 @@ use std::path::Path;
 
 use warden_detect::{Engine, Mapping, event};
 
+mod flat;
+use flat::flatten;
+
 fn starter(mapping: &str) -> Engine {
     let mut b = Engine::builder().mapping(Mapping::builtin(mapping).unwrap().unwrap());
     b.add_path(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/packs"))
@@ -63,6 +66,42 @@ fn windows_evtx_text_nodes_read_as_values() {
         titles(&e, ev),
         vec!["Failed Network Logon for a Built-in Administrator"]
     );
+}
+
+#[test]
+fn windows_flat_events_raise_what_their_nested_form_raises() {
+    let e = starter("windows");
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/windows-sample.jsonl");
+    let text = std::fs::read_to_string(sample).unwrap();
+    let mut alerts = 0;
+    for (i, line) in text.lines().enumerate() {
+        // The sample holds a malformed line on purpose (the CLI reports it).
+        let Ok(nested) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let flat = flatten(&nested).to_string();
+        assert!(!flat.contains("\"Event\":{"), "line {}: {flat}", i + 1);
+        let mut want = titles(&e, line);
+        let mut got = titles(&e, &flat);
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "line {}: {flat}", i + 1);
+        alerts += want.len();
+    }
+    assert!(alerts >= 5, "the sample raises {alerts} alerts");
+    // NXLog's names for the provider and host route and match too.
+    let nxlog = r#"{"SourceName":"Microsoft-Windows-Security-Auditing","Hostname":"WS1","Channel":"Security",
+        "EventID":4688,"NewProcessName":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+        "ParentProcessName":"C:\\Program Files\\Microsoft Office\\root\\Office16\\WINWORD.EXE",
+        "CommandLine":"powershell.exe -nop -enc SQBFAFgA"}"#;
+    let t = titles(&e, nxlog);
+    assert!(
+        t.contains(&"Office Application Spawning a Shell".to_string()),
+        "{t:?}"
+    );
+    // Routing still decides: the same flat data on another channel raises nothing.
+    assert!(titles(&e, &nxlog.replace("\"Security\"", "\"Application\"")).is_empty());
 }
 
 #[test]
@@ -125,5 +164,34 @@ fn uncovered_logsource_is_rejected_with_reason() {
             .contains("not covered by mapping 'windows'"),
         "{:?}",
         e.rejections()
+    );
+}
+
+#[test]
+fn aliases_take_the_longest_prefix_and_bad_ones_are_named() {
+    let yaml = r#"
+name: t
+fields:
+  Host: a.b.host
+default_paths: ["a.c.{field}"]
+aliases:
+  "a.": ""
+  "a.b.host": [hostname, h]
+logsources:
+  - name: x
+    logsource: {product: p}
+    conditions: {a.kind: k}
+"#;
+    let m = Mapping::parse(yaml, Path::new("t.yml")).unwrap();
+    assert_eq!(m.field_paths(0, "Host"), vec!["a.b.host", "hostname", "h"]);
+    assert_eq!(m.field_paths(0, "User"), vec!["a.c.User", "c.User"]);
+    assert_eq!(m.logsources[0].conditions[0].paths, vec!["a.kind", "kind"]);
+    let bad = yaml.replace("[hostname, h]", "{x: 1}");
+    let err = Mapping::parse(&bad, Path::new("t.yml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("t.yml") && err.contains("alias 'a.b.host'"),
+        "{err}"
     );
 }

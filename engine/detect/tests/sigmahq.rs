@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use warden_detect::{Engine, Mapping, event};
 
+mod flat;
+use flat::flatten;
+
 fn shared_sigma() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma");
     if p.join("rules").is_dir() {
@@ -123,11 +126,26 @@ fn sigmahq_regression_events_raise_their_rule() {
                 total += 1;
                 let v = event::parse(ev.as_bytes()).unwrap();
                 engine.detect(&v.doc(), &mut scratch, &mut hits);
-                if hits
+                let raised = hits
                     .iter()
-                    .any(|h| h.rule.meta.id.as_deref() == Some(rule_id.as_str()))
-                {
+                    .any(|h| h.rule.meta.id.as_deref() == Some(rule_id.as_str()));
+                if raised {
                     matched += 1;
+                }
+                // The same event flattened (System and EventData members at
+                // the top level) must raise the same rule.
+                let nested: serde_json::Value = serde_json::from_str(&ev).unwrap();
+                let flat = flatten(&nested).to_string();
+                let v = event::parse(flat.as_bytes()).unwrap();
+                engine.detect(&v.doc(), &mut scratch, &mut hits);
+                let flat_raised = hits
+                    .iter()
+                    .any(|h| h.rule.meta.id.as_deref() == Some(rule_id.as_str()));
+                if flat_raised != raised {
+                    failures.push(format!(
+                        "{}: rule {rule_id} raised {raised} on the nested event but {flat_raised} on its flat form {flat}",
+                        dir.strip_prefix(&root).unwrap().display()
+                    ));
                 }
             }
         }

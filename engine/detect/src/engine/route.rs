@@ -71,8 +71,9 @@ pub(super) fn build_router(mapping: Option<&Mapping>, nbuckets: usize) -> Router
     for e in &m.logsources {
         let mut conds = Vec::new();
         for c in &e.conditions {
-            let id = *path_ids.entry(c.path.clone()).or_insert_with(|| {
-                r.paths.push(segmentations(&c.path));
+            let id = *path_ids.entry(c.paths.join("\n")).or_insert_with(|| {
+                r.paths
+                    .push(c.paths.iter().flat_map(|p| segmentations(p)).collect());
                 r.paths.len() - 1
             });
             conds.push((id, c.values.clone()));
