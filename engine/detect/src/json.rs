@@ -124,7 +124,10 @@ pub struct Tape {
     toks: Vec<Tok>,
     arena: String,
     stack: Vec<u32>,
-    rare_escapes: bool,
+    hidden_text: bool,
+    /// The strings' bytes ORed eight at a time (a high bit set: some byte
+    /// was not ASCII).
+    seen: u64,
 }
 
 /// A parsed document: the input, its tokens and its unescaped strings.
@@ -133,7 +136,8 @@ pub struct Doc<'a> {
     text: &'a str,
     toks: &'a [Tok],
     arena: &'a str,
-    rare_escapes: bool,
+    hidden_text: bool,
+    non_ascii: bool,
 }
 
 impl Tape {
@@ -146,7 +150,8 @@ impl Tape {
         self.toks.clear();
         self.arena.clear();
         self.stack.clear();
-        self.rare_escapes = false;
+        self.hidden_text = false;
+        self.seen = 0;
         if input.len() >= u32::MAX as usize {
             return Err(JsonError::at(input, 0, "document larger than 4 GiB"));
         }
@@ -167,7 +172,8 @@ impl Tape {
             text,
             toks: &self.toks,
             arena: &self.arena,
-            rare_escapes: self.rare_escapes,
+            hidden_text: self.hidden_text,
+            non_ascii: self.seen & 0x8080_8080_8080_8080 != 0,
         })
     }
 
@@ -342,6 +348,13 @@ impl Tape {
                 return Err((i, "invalid number: expected a digit in the exponent"));
             }
             i = digits(b, i);
+            // Read as its shortest decimal form: 1e3 is "1000".
+            self.hidden_text = true;
+        }
+        // Up to 15 significant digits survive f64 exactly, so a plain
+        // decimal's text is the input less trailing zeros: a substring.
+        if !int && b[start..i].iter().filter(|c| c.is_ascii_digit()).count() > 15 {
+            self.hidden_text = true;
         }
         let idx = self.push(Kind::Number, start, i);
         self.toks[idx as usize].int = int;
@@ -353,7 +366,7 @@ impl Tape {
     #[inline(always)]
     fn string(&mut self, b: &[u8], text: &str, q: usize) -> Result<usize, (usize, &'static str)> {
         let start = q + 1;
-        let j = scan_plain(b, start);
+        let j = scan_plain(b, start, &mut self.seen);
         match b.get(j) {
             Some(b'"') => {
                 self.push(Kind::String, start, j);
@@ -383,7 +396,7 @@ impl Tape {
                 Some(b'"') => ('"', 2),
                 Some(b'\\') => ('\\', 2),
                 Some(b'/') => {
-                    self.rare_escapes = true;
+                    self.hidden_text = true;
                     ('/', 2)
                 }
                 Some(b'b') => ('\u{8}', 2),
@@ -392,7 +405,7 @@ impl Tape {
                 Some(b'r') => ('\r', 2),
                 Some(b't') => ('\t', 2),
                 Some(b'u') => {
-                    self.rare_escapes = true;
+                    self.hidden_text = true;
                     unicode_escape(b, j)?
                 }
                 Some(_) => return Err((j, "invalid escape in a string")),
@@ -406,7 +419,7 @@ impl Tape {
                 self.arena.push(c);
             }
             j += len;
-            let k = scan_plain(b, j);
+            let k = scan_plain(b, j, &mut self.seen);
             self.arena.push_str(&text[j..k]);
             j = k;
             match b.get(j) {
@@ -475,15 +488,17 @@ fn digits(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The first offset at or after `j` holding `"`, `\` or a control byte
-/// (or the end): eight bytes at a time.
+/// (or the end): eight bytes at a time. The bytes looked at are ORed into
+/// `seen` (a bit 7 of any of its bytes set: some byte was not ASCII).
 #[inline(always)]
-fn scan_plain(b: &[u8], mut j: usize) -> usize {
+fn scan_plain(b: &[u8], mut j: usize, seen: &mut u64) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     while let Some(chunk) = b.get(j..j + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
         let w = u64::from_le_bytes(w);
+        *seen |= w;
         let q = w ^ (ONES * u64::from(b'"'));
         let s = w ^ (ONES * u64::from(b'\\'));
         // Each term flags its bytes exactly up to the lowest flagged one
@@ -499,6 +514,7 @@ fn scan_plain(b: &[u8], mut j: usize) -> usize {
         j += 8;
     }
     while let Some(&c) = b.get(j) {
+        *seen |= u64::from(c);
         if c == b'"' || c == b'\\' || c < 0x20 {
             break;
         }
@@ -518,10 +534,17 @@ impl<'a> Doc<'a> {
         self.text
     }
 
-    /// Whether some string used a `\u` escape (its text may spell what the
-    /// raw bytes do not show).
-    pub fn has_rare_escapes(&self) -> bool {
-        self.rare_escapes
+    /// Whether some value's text may not appear in the raw input as
+    /// written: a string used a `\u` or `\/` escape, or a number reads
+    /// differently from how it is written (an exponent, or more digits
+    /// than an f64 keeps).
+    pub fn has_hidden_text(&self) -> bool {
+        self.hidden_text
+    }
+
+    /// Whether some byte of the input is not ASCII.
+    pub fn has_non_ascii(&self) -> bool {
+        self.non_ascii
     }
 
     /// Number of tokens (token ids are `0..len`).
@@ -809,7 +832,8 @@ impl OwnedDoc {
             text: std::str::from_utf8(&self.bytes).unwrap_or_default(),
             toks: &self.tape.toks,
             arena: &self.tape.arena,
-            rare_escapes: self.tape.rare_escapes,
+            hidden_text: self.tape.hidden_text,
+            non_ascii: !self.bytes.is_ascii(),
         }
     }
 }
@@ -840,6 +864,31 @@ mod tests {
                 V::Object(m)
             }
         }
+    }
+
+    #[test]
+    fn flags_say_when_the_raw_text_may_not_show_a_value() {
+        let flags = |s: &str| {
+            let mut tape = Tape::new();
+            let d = tape.parse(s.as_bytes()).unwrap();
+            (d.has_hidden_text(), d.has_non_ascii())
+        };
+        assert_eq!(
+            flags(r#"{"a": "plain ascii text", "n": 12, "f": 1.50}"#),
+            (false, false)
+        );
+        assert_eq!(flags(r#"{"a": "caf\u00e9"}"#), (true, false));
+        assert_eq!(flags(r#"{"a": "http:\/\/x"}"#), (true, false));
+        assert_eq!(flags(r#"{"n": 1e3}"#), (true, false));
+        assert_eq!(flags(r#"{"n": 1.234567890123456}"#), (true, false));
+        assert_eq!(flags(r#"{"n": 1.23456789012345}"#), (false, false));
+        // Non-ASCII bytes in the eight-byte loop, in the tail and after an escape.
+        assert_eq!(
+            flags("{\"a\": \"0123456789abcdef\u{e9}0123456789\"}"),
+            (false, true)
+        );
+        assert_eq!(flags("{\"a\": \"\u{e9}\"}"), (false, true));
+        assert_eq!(flags("{\"a\": \"x\\n0123456789\u{212A}\"}"), (false, true));
     }
 
     #[test]
@@ -936,11 +985,11 @@ mod tests {
                 if pos > 0 {
                     t[pos - 1] = 0xC3;
                 }
-                assert_eq!(scan_plain(&t, 0), pos, "{special:#x} at {pos}");
+                assert_eq!(scan_plain(&t, 0, &mut 0), pos, "{special:#x} at {pos}");
             }
         }
         s[39] = 0xff;
-        assert_eq!(scan_plain(&s, 0), 40);
+        assert_eq!(scan_plain(&s, 0, &mut 0), 40);
     }
 
     #[test]

@@ -140,6 +140,26 @@ pub(super) fn plan(kw: &[BucketKeywords], active: &[u32]) -> KeywordPlan {
     }
 }
 
+/// Whether `raw` holds a character outside ASCII whose lowercase form has
+/// an ASCII letter (the Kelvin sign, `İ`): a keyword could match its value
+/// although the ASCII-lowercased raw line does not show it.
+fn lowers_to_ascii(raw: &[u8]) -> bool {
+    let [a, b] = LOWERS_TO_ASCII.map(|c| {
+        let mut buf = [0; 4];
+        let n = c.encode_utf8(&mut buf).len();
+        (buf, n)
+    });
+    // Their lead bytes are rare even in non-ASCII text: look for those first.
+    memchr::memchr2_iter(a.0[0], b.0[0], raw).any(|i| {
+        let at = &raw[i..];
+        at.starts_with(&a.0[..a.1]) || at.starts_with(&b.0[..b.1])
+    })
+}
+
+/// Every character outside ASCII whose lowercase mapping holds an ASCII
+/// character (a test checks the list against the whole of Unicode).
+const LOWERS_TO_ASCII: [char; 2] = ['\u{130}', '\u{212A}'];
+
 impl Engine {
     /// Whether the exact keyword pass must run for this event.
     /// (`r`: the event's route.)
@@ -147,18 +167,46 @@ impl Engine {
         let Scratch {
             route,
             lowered,
+            numbuf,
             exhaustive,
             ..
         } = sc;
         match &route.routes[r].keywords {
             KeywordPlan::None => false,
             KeywordPlan::Exact => true,
-            KeywordPlan::Prefilter(_) if *exhaustive || doc.has_rare_escapes() => true,
+            KeywordPlan::Prefilter(_) if *exhaustive => true,
             KeywordPlan::Prefilter(pf) => {
                 let raw = doc.text().as_bytes();
                 lowered.clear();
-                lowered.extend_from_slice(raw);
-                lowered.make_ascii_lowercase();
+                if doc.has_hidden_text() || (doc.has_non_ascii() && lowers_to_ascii(raw)) {
+                    // The raw line may not show a value as the exact pass
+                    // reads it: search the values themselves, lowercased
+                    // as that pass does, in the JSON-escaped form the
+                    // literals have, one per line (no literal holds a
+                    // line break).
+                    for_each_text(doc, numbuf, &mut |t| {
+                        let lower;
+                        let t = if t.is_ascii() {
+                            t
+                        } else {
+                            lower = t.to_lowercase();
+                            lower.as_str()
+                        };
+                        let at = lowered.len();
+                        let mut rest = t.as_bytes();
+                        while let Some(i) = memchr::memchr2(b'\\', b'"', rest) {
+                            lowered.extend_from_slice(&rest[..i]);
+                            lowered.extend_from_slice(&[b'\\', rest[i]]);
+                            rest = &rest[i + 1..];
+                        }
+                        lowered.extend_from_slice(rest);
+                        lowered[at..].make_ascii_lowercase();
+                        lowered.push(b'\n');
+                    });
+                } else {
+                    lowered.extend_from_slice(raw);
+                    lowered.make_ascii_lowercase();
+                }
                 pf.is_match(lowered)
             }
         }
@@ -201,5 +249,19 @@ impl Engine {
         if !joined.is_empty() {
             m.feed_joined(joined, &mut fire);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lowers_to_ascii_lists_every_such_character() {
+        let found: Vec<char> = (0x80..=0x10FFFF)
+            .filter_map(char::from_u32)
+            .filter(|c| c.to_lowercase().any(|l| l.is_ascii()))
+            .collect();
+        assert_eq!(found, super::LOWERS_TO_ASCII);
+        assert!(super::lowers_to_ascii("x \u{212A}erberos".as_bytes()));
+        assert!(!super::lowers_to_ascii("caf\u{e9}".as_bytes()));
     }
 }

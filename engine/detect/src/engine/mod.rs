@@ -616,6 +616,33 @@ mod tests {
         assert!(!hit(&e, r#"{"a": "benign", "n": 12}"#));
         // Quotes are escaped in JSON text.
         assert!(hit(&e, r#"{"a": "Set-X -Confirm \"false\""}"#));
+        // Kelvin sign and dotted capital I lowercase to ASCII letters
+        // (written raw, not escaped).
+        let e3 = engine(
+            "title: k\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - 'kerberoast'\n    - 'mimi'\n    - '1000'\n  condition: keywords\n",
+        );
+        assert!(hit(&e3, "{\"a\": \"\u{212A}erberoast\"}"));
+        assert!(
+            hit(&e3, "{\"a\": \"m\u{130}m\u{130}\"}")
+                == "m\u{130}m\u{130}".to_lowercase().contains("mimi")
+        );
+        // Numbers read as their shortest decimal form: 1e3 is 1000.
+        assert!(hit(&e3, r#"{"n": 1e3}"#));
+        assert!(hit(&e3, r#"{"n": 1.0000e3, "s": "x"}"#));
+        assert!(!hit(&e3, r#"{"n": 1.5e2}"#));
+        // Escaped or not, every event gets the verdict of the exact pass.
+        for raw in [
+            r#"{"a": "\u006Berberoast", "n": 0.25}"#,
+            r#"{"a": "x\\\"kerberoast\"", "n": 12.5e1}"#,
+            r#"{"a": "caf\u00e9", "b": "mimi\/x"}"#,
+            r#"{"a": "nothing here", "n": 99.5}"#,
+        ] {
+            let v = crate::event::parse(raw.as_bytes()).unwrap();
+            let (mut sc, mut a, mut b) = (e3.scratch(), Vec::new(), Vec::new());
+            e3.detect(&v.doc(), &mut sc, &mut a);
+            e3.detect_exhaustive(&v.doc(), &mut sc, &mut b);
+            assert_eq!(a.len(), b.len(), "{raw}");
+        }
     }
 
     #[test]
