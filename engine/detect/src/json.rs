@@ -173,8 +173,14 @@ impl Tape {
             toks: &self.toks,
             arena: &self.arena,
             hidden_text: self.hidden_text,
-            non_ascii: self.seen & 0x8080_8080_8080_8080 != 0,
+            non_ascii: self.non_ascii(),
         })
+    }
+
+    /// Whether a string of the last document parsed held a non-ASCII byte
+    /// (only strings can).
+    fn non_ascii(&self) -> bool {
+        self.seen & 0x8080_8080_8080_8080 != 0
     }
 
     #[inline(always)]
@@ -833,7 +839,7 @@ impl OwnedDoc {
             toks: &self.tape.toks,
             arena: &self.tape.arena,
             hidden_text: self.tape.hidden_text,
-            non_ascii: !self.bytes.is_ascii(),
+            non_ascii: self.tape.non_ascii(),
         }
     }
 }

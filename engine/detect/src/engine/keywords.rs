@@ -144,21 +144,36 @@ pub(super) fn plan(kw: &[BucketKeywords], active: &[u32]) -> KeywordPlan {
 /// an ASCII letter (the Kelvin sign, `İ`): a keyword could match its value
 /// although the ASCII-lowercased raw line does not show it.
 fn lowers_to_ascii(raw: &[u8]) -> bool {
-    let [a, b] = LOWERS_TO_ASCII.map(|c| {
-        let mut buf = [0; 4];
-        let n = c.encode_utf8(&mut buf).len();
-        (buf, n)
-    });
+    let [a, b] = LOWERS_TO_ASCII.map(str::as_bytes);
     // Their lead bytes are rare even in non-ASCII text: look for those first.
-    memchr::memchr2_iter(a.0[0], b.0[0], raw).any(|i| {
-        let at = &raw[i..];
-        at.starts_with(&a.0[..a.1]) || at.starts_with(&b.0[..b.1])
-    })
+    memchr::memchr2_iter(a[0], b[0], raw)
+        .any(|i| raw[i..].starts_with(a) || raw[i..].starts_with(b))
 }
 
 /// Every character outside ASCII whose lowercase mapping holds an ASCII
 /// character (a test checks the list against the whole of Unicode).
-const LOWERS_TO_ASCII: [char; 2] = ['\u{130}', '\u{212A}'];
+const LOWERS_TO_ASCII: [&str; 2] = ["\u{130}", "\u{212A}"];
+
+/// Appends `text` lowercased as keyword searches read it (ASCII bytes
+/// directly, anything else by Unicode's mapping); `escape` writes `\` and
+/// `"` as JSON text has them (`\\`, `\"`).
+fn push_lowercase(out: &mut Vec<u8>, text: &str, escape: bool) {
+    let at = out.len();
+    let unicode;
+    let mut rest = if text.is_ascii() {
+        text.as_bytes()
+    } else {
+        unicode = text.to_lowercase();
+        unicode.as_bytes()
+    };
+    while escape && let Some(i) = memchr::memchr2(b'\\', b'"', rest) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(&[b'\\', rest[i]]);
+        rest = &rest[i + 1..];
+    }
+    out.extend_from_slice(rest);
+    out[at..].make_ascii_lowercase();
+}
 
 impl Engine {
     /// Whether the exact keyword pass must run for this event.
@@ -185,22 +200,7 @@ impl Engine {
                     // literals have, one per line (no literal holds a
                     // line break).
                     for_each_text(doc, numbuf, &mut |t| {
-                        let lower;
-                        let t = if t.is_ascii() {
-                            t
-                        } else {
-                            lower = t.to_lowercase();
-                            lower.as_str()
-                        };
-                        let at = lowered.len();
-                        let mut rest = t.as_bytes();
-                        while let Some(i) = memchr::memchr2(b'\\', b'"', rest) {
-                            lowered.extend_from_slice(&rest[..i]);
-                            lowered.extend_from_slice(&[b'\\', rest[i]]);
-                            rest = &rest[i + 1..];
-                        }
-                        lowered.extend_from_slice(rest);
-                        lowered[at..].make_ascii_lowercase();
+                        push_lowercase(lowered, t, true);
                         lowered.push(b'\n');
                     });
                 } else {
@@ -236,11 +236,7 @@ impl Engine {
         let joinable = m.joinable();
         for_each_text(doc, numbuf, &mut |t| {
             if joinable {
-                if t.is_ascii() {
-                    joined.extend(t.bytes().map(|b| b.to_ascii_lowercase()));
-                } else {
-                    joined.extend_from_slice(t.to_lowercase().as_bytes());
-                }
+                push_lowercase(joined, t, false);
                 joined.push(0xff);
             } else {
                 m.feed_text(t, feed, &mut fire);
@@ -256,9 +252,10 @@ impl Engine {
 mod tests {
     #[test]
     fn lowers_to_ascii_lists_every_such_character() {
-        let found: Vec<char> = (0x80..=0x10FFFF)
+        let found: Vec<String> = (0x80..=0x10FFFF)
             .filter_map(char::from_u32)
             .filter(|c| c.to_lowercase().any(|l| l.is_ascii()))
+            .map(String::from)
             .collect();
         assert_eq!(found, super::LOWERS_TO_ASCII);
         assert!(super::lowers_to_ascii("x \u{212A}erberos".as_bytes()));

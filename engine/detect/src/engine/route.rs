@@ -67,11 +67,11 @@ pub(super) fn build_router(mapping: Option<&Mapping>, nbuckets: usize) -> Router
         r.conditions = vec![Vec::new(); nbuckets];
         return r;
     };
-    let mut path_ids: HashMap<String, usize> = HashMap::new();
+    let mut path_ids: HashMap<Vec<String>, usize> = HashMap::new();
     for e in &m.logsources {
         let mut conds = Vec::new();
         for c in &e.conditions {
-            let id = *path_ids.entry(c.paths.join("\n")).or_insert_with(|| {
+            let id = *path_ids.entry(c.paths.clone()).or_insert_with(|| {
                 r.paths
                     .push(c.paths.iter().flat_map(|p| segmentations(p)).collect());
                 r.paths.len() - 1
