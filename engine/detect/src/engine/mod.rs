@@ -339,7 +339,7 @@ impl Engine {
             route,
             ..
         } = sc;
-        let active = &route.routes[r].bits;
+        let active = &route.routes[r].slots;
         touched.clear();
         let mut fire = |p: u32| {
             if set_bit(fired, p) {
@@ -435,7 +435,7 @@ impl Engine {
         slots: &[u32],
         doc: &Doc<'_>,
         tok: u32,
-        active: &[u64],
+        active_slots: &[u64],
         feed: &mut FeedScratch,
         numbuf: &mut String,
         cache: &mut cache::ValueCache,
@@ -444,19 +444,18 @@ impl Engine {
         let kind = doc.kind(tok);
         if kind == Kind::Array {
             for &s in slots {
-                let slot = &self.slots[s as usize];
-                if intersects(active, &slot.buckets) {
-                    slot.matcher.feed_container(fire);
+                if get_bit(active_slots, s) {
+                    self.slots[s as usize].matcher.feed_container(fire);
                 }
             }
             return;
         }
         let text = doc.scalar_text(tok, numbuf);
         for &s in slots {
-            let slot = &self.slots[s as usize];
-            if !intersects(active, &slot.buckets) {
+            if !get_bit(active_slots, s) {
                 continue;
             }
+            let slot = &self.slots[s as usize];
             match text {
                 Some(t) if t.len() <= cache::MAX_LEN && cache.wants(s) => {
                     match cache.lookup(s, t) {

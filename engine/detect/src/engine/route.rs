@@ -37,6 +37,9 @@ pub(super) struct Route {
     pub(super) list: Vec<u32>,
     /// The same as a bitset.
     pub(super) bits: Vec<u64>,
+    /// Slots read by some active bucket (bitset): a gathered value skips
+    /// the slots of inactive buckets without touching them.
+    pub(super) slots: Vec<u64>,
     pub(super) keywords: KeywordPlan,
 }
 
@@ -213,9 +216,16 @@ impl Engine {
                 p
             }
         };
+        let mut slots = vec![0u64; words(self.slots.len())];
+        for (s, slot) in self.slots.iter().enumerate() {
+            if super::intersects(&bits, &slot.buckets) {
+                set_bit(&mut slots, s as u32);
+            }
+        }
         Route {
             list,
             bits,
+            slots,
             keywords,
         }
     }
