@@ -117,9 +117,9 @@ def main():
     w_rules = sum((["--rules", os.path.join(sigma, d)] for d in FOLDERS), [])
     rs = [rsigma, "engine", "eval", "-r", rules, "--output-format", "ndjson"]
     setups = {
-        "warden": (lambda i: [warden, "detect", *w_rules, "--mapping", "windows", "--input", i], events, False),
+        "warden": (lambda i: [warden, "detect", "--threads", "1", *w_rules, "--mapping", "windows", "--input", i], events, False),
         # The very file rsigma reads (the windows mapping reads flat events too).
-        "warden-flat": (lambda i: [warden, "detect", *w_rules, "--mapping", "windows", "--input", i], flat, False),
+        "warden-flat": (lambda i: [warden, "detect", "--threads", "1", *w_rules, "--mapping", "windows", "--input", i], flat, False),
         "rsigma-routing": (lambda i: rs + ["-p", "sysmon", "--logsource-routing", "--event-logsource", "product=windows"], flat, True),
         "rsigma-hints": (lambda i: rs + ["-p", "sysmon", "--logsource-routing"], hint, True),
         "rsigma-default": (lambda i: rs, flat, True),

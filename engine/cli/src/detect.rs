@@ -43,75 +43,103 @@ fn write_alert(
     Ok(())
 }
 
-pub fn run(args: DetectArgs) -> Result<ExitCode> {
-    let (engine, mapping) = load_engine(&args.rules, &args.opts)?;
-    let indicators = load_indicators(&args.indicators, mapping.as_ref())?;
-    let mut ind_scratch = IndicatorScratch::default();
-    let mut ind_hits = Vec::new();
-    for r in engine.rejections() {
-        eprintln!(
-            "warden: rule rejected: {} [{}]: {}",
-            r.file.display(),
-            r.rule_id.as_deref().unwrap_or("-"),
-            r.reason
-        );
+/// Lines per chunk handed to a worker (and at most [`CHUNK_BYTES`]).
+const CHUNK_LINES: usize = 4096;
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Consecutive input lines, whole.
+struct Chunk {
+    seq: u64,
+    /// Line number of the first line (1-based).
+    first_line: u64,
+    data: Vec<u8>,
+}
+
+/// What detection made of one chunk: its alert lines, its diagnostics (in
+/// line order) and its counts.
+#[derive(Default)]
+struct Done {
+    seq: u64,
+    out: Vec<u8>,
+    errs: String,
+    events: u64,
+    malformed: u64,
+    alerts: u64,
+}
+
+/// One worker's engine state.
+struct Worker<'a> {
+    engine: &'a warden_detect::Engine,
+    indicators: Option<&'a IndicatorMatcher>,
+    input_name: &'a str,
+    scratch: warden_detect::Scratch,
+    hits: Vec<warden_detect::RuleHit>,
+    ind_scratch: IndicatorScratch,
+    ind_hits: Vec<warden_detect::indicators::IndicatorHit>,
+    tape: Tape,
+    line_out: Vec<u8>,
+}
+
+impl<'a> Worker<'a> {
+    fn new(
+        engine: &'a warden_detect::Engine,
+        indicators: Option<&'a IndicatorMatcher>,
+        input_name: &'a str,
+    ) -> Worker<'a> {
+        Worker {
+            engine,
+            indicators,
+            input_name,
+            scratch: engine.scratch(),
+            hits: Vec::new(),
+            ind_scratch: IndicatorScratch::default(),
+            ind_hits: Vec::new(),
+            tape: Tape::new(),
+            line_out: Vec::with_capacity(4096),
+        }
     }
-    let input: Box<dyn BufRead> = if args.input == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::with_capacity(
-            1 << 20,
-            std::fs::File::open(&args.input).with_context(|| args.input.clone())?,
-        ))
-    };
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut scratch = engine.scratch();
-    let mut hits = Vec::new();
-    let (mut events, mut malformed, mut alerts) = (0u64, 0u64, 0u64);
-    let mut line_no = 0u64;
-    let mut buf = Vec::with_capacity(4096);
-    let mut line_out = Vec::with_capacity(4096);
-    let mut tape = Tape::new();
-    let mut input = input;
-    loop {
-        buf.clear();
-        let n = input
-            .read_until(b'\n', &mut buf)
-            .with_context(|| format!("{}: read error after line {line_no}", args.input))?;
-        if n == 0 {
-            break;
+
+    /// Detection over every line of `chunk`, output in line order.
+    fn run(&mut self, chunk: &Chunk, done: &mut Done) -> Result<()> {
+        done.seq = chunk.seq;
+        let lines = chunk.data.split_inclusive(|&b| b == b'\n');
+        for (line_no, raw_line) in (chunk.first_line..).zip(lines) {
+            let line = trim(raw_line);
+            if !line.is_empty() {
+                self.line(line, line_no, done)?;
+            }
         }
-        line_no += 1;
-        let line = trim(&buf);
-        if line.is_empty() {
-            continue;
-        }
-        let ev = match tape.parse(line) {
+        Ok(())
+    }
+
+    fn line(&mut self, line: &[u8], line_no: u64, done: &mut Done) -> Result<()> {
+        use std::fmt::Write as _;
+        let input = self.input_name;
+        let ev = match self.tape.parse(line) {
             Ok(v) if v.root().is_object() => v,
             Ok(_) => {
-                malformed += 1;
-                eprintln!("warden: {}:{line_no}: not a JSON object", args.input);
-                continue;
+                done.malformed += 1;
+                let _ = writeln!(done.errs, "warden: {input}:{line_no}: not a JSON object");
+                return Ok(());
             }
             Err(e) => {
-                malformed += 1;
-                eprintln!("warden: {}:{line_no}: invalid JSON: {e}", args.input);
-                continue;
+                done.malformed += 1;
+                let _ = writeln!(done.errs, "warden: {input}:{line_no}: invalid JSON: {e}");
+                return Ok(());
             }
         };
-        events += 1;
-        engine.detect(&ev, &mut scratch, &mut hits);
-        if let Some(m) = &indicators {
-            m.scan(&ev, &mut ind_scratch, &mut ind_hits);
+        done.events += 1;
+        self.engine.detect(&ev, &mut self.scratch, &mut self.hits);
+        if let Some(m) = self.indicators {
+            m.scan(&ev, &mut self.ind_scratch, &mut self.ind_hits);
         }
-        if hits.is_empty() && ind_hits.is_empty() {
-            continue;
+        if self.hits.is_empty() && self.ind_hits.is_empty() {
+            return Ok(());
         }
         let root = ev.root();
         let org_id = root.get("org_id").and_then(|v| v.as_str());
         let raw = ev.text();
-        for h in &hits {
+        for h in &self.hits {
             let meta = &h.rule.meta;
             let alert = Alert {
                 rule_id: meta.id.as_deref().unwrap_or(meta.title.as_str()),
@@ -122,11 +150,11 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
                 matched: &h.matched,
                 line: line_no,
             };
-            write_alert(&mut out, &mut line_out, &alert, raw)?;
-            alerts += 1;
+            write_alert(&mut done.out, &mut self.line_out, &alert, raw)?;
+            done.alerts += 1;
         }
-        if let Some(m) = &indicators {
-            for h in &ind_hits {
+        if let Some(m) = self.indicators {
+            for h in &self.ind_hits {
                 let a = m.alert(h);
                 let alert = Alert {
                     rule_id: &a.rule_id,
@@ -137,18 +165,218 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
                     matched: &a.matched,
                     line: line_no,
                 };
-                write_alert(&mut out, &mut line_out, &alert, raw)?;
-                alerts += 1;
+                write_alert(&mut done.out, &mut self.line_out, &alert, raw)?;
+                done.alerts += 1;
             }
         }
+        Ok(())
+    }
+}
+
+/// Reads up to [`CHUNK_LINES`] whole lines; `None` at the end of the input.
+fn read_chunk(
+    input: &mut dyn BufRead,
+    name: &str,
+    seq: u64,
+    line_no: &mut u64,
+    mut data: Vec<u8>,
+) -> Result<Option<Chunk>> {
+    data.clear();
+    let first_line = *line_no + 1;
+    let mut lines = 0;
+    while lines < CHUNK_LINES && data.len() < CHUNK_BYTES {
+        let n = input
+            .read_until(b'\n', &mut data)
+            .with_context(|| format!("{name}: read error after line {line_no}"))?;
+        if n == 0 {
+            break;
+        }
+        lines += 1;
+        *line_no += 1;
+    }
+    Ok((lines > 0).then_some(Chunk {
+        seq,
+        first_line,
+        data,
+    }))
+}
+
+/// Totals over the whole input.
+#[derive(Default)]
+struct Totals {
+    events: u64,
+    malformed: u64,
+    alerts: u64,
+}
+
+impl Totals {
+    /// Writes a finished chunk's alerts and diagnostics.
+    fn emit(&mut self, out: &mut impl Write, done: &Done) -> Result<()> {
+        out.write_all(&done.out)?;
+        if !done.errs.is_empty() {
+            // Diagnostics go out with the chunk's alerts, so stderr keeps
+            // line order relative to stdout's progress.
+            out.flush()?;
+            eprint!("{}", done.errs);
+        }
+        self.events += done.events;
+        self.malformed += done.malformed;
+        self.alerts += done.alerts;
+        Ok(())
+    }
+}
+
+pub fn run(args: DetectArgs) -> Result<ExitCode> {
+    let (engine, mapping) = load_engine(&args.rules, &args.opts)?;
+    let indicators = load_indicators(&args.indicators, mapping.as_ref())?;
+    for r in engine.rejections() {
+        eprintln!(
+            "warden: rule rejected: {} [{}]: {}",
+            r.file.display(),
+            r.rule_id.as_deref().unwrap_or("-"),
+            r.reason
+        );
+    }
+    let mut input: Box<dyn BufRead + Send> = if args.input == "-" {
+        Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(&args.input).with_context(|| args.input.clone())?,
+        ))
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let mut totals = Totals::default();
+    let name = args.input.as_str();
+    if threads == 1 {
+        // One core: no hand-off between threads at all.
+        let mut w = Worker::new(&engine, indicators.as_ref(), name);
+        let (mut line_no, mut seq, mut data) = (0u64, 0u64, Vec::new());
+        let mut done = Done::default();
+        while let Some(chunk) = read_chunk(&mut *input, name, seq, &mut line_no, data)? {
+            done.out.clear();
+            done.errs.clear();
+            (done.events, done.malformed, done.alerts) = (0, 0, 0);
+            w.run(&chunk, &mut done)?;
+            totals.emit(&mut out, &done)?;
+            data = chunk.data;
+            seq += 1;
+        }
+    } else {
+        parallel(
+            &engine,
+            indicators.as_ref(),
+            &mut *input,
+            name,
+            threads,
+            &mut out,
+            &mut totals,
+        )?;
     }
     out.flush()?;
     eprintln!(
-        "warden: {events} events, {malformed} malformed lines, {alerts} alerts, {} rules loaded, {} rejected",
+        "warden: {} events, {} malformed lines, {} alerts, {} rules loaded, {} rejected",
+        totals.events,
+        totals.malformed,
+        totals.alerts,
         engine.rules().len(),
         engine.rejections().len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Detection on `threads` workers; this thread reads chunks and writes
+/// their results back in input order.
+fn parallel(
+    engine: &warden_detect::Engine,
+    indicators: Option<&IndicatorMatcher>,
+    input: &mut (dyn BufRead + Send),
+    name: &str,
+    threads: usize,
+    out: &mut impl Write,
+    totals: &mut Totals,
+) -> Result<()> {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, mpsc};
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
+    let chunk_rx = Mutex::new(chunk_rx);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Result<(Done, Vec<u8>)>>(threads * 2);
+    std::thread::scope(|s| -> Result<()> {
+        for _ in 0..threads {
+            let (chunk_rx, done_tx) = (&chunk_rx, done_tx.clone());
+            s.spawn(move || {
+                let mut w = Worker::new(engine, indicators, name);
+                loop {
+                    let next = chunk_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok(chunk)) = next else { return };
+                    let mut done = Done::default();
+                    let r = w.run(&chunk, &mut done).map(|()| (done, chunk.data));
+                    if done_tx.send(r).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        // Read ahead while results come back; write them in order.
+        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+        let (mut next_out, mut seq, mut line_no) = (0u64, 0u64, 0u64);
+        let mut spare: Vec<Vec<u8>> = Vec::new();
+        let mut in_flight = 0usize;
+        let (mut eof, mut write_failed) = (false, false);
+        let mut result = Ok(());
+        loop {
+            while !eof && in_flight < threads * 2 {
+                let buf = spare.pop().unwrap_or_default();
+                match read_chunk(input, name, seq, &mut line_no, buf) {
+                    Ok(Some(chunk)) => {
+                        seq += 1;
+                        in_flight += 1;
+                        if chunk_tx.send(chunk).is_err() {
+                            eof = true;
+                        }
+                    }
+                    Ok(None) => eof = true,
+                    Err(e) => {
+                        eof = true;
+                        result = Err(e);
+                    }
+                }
+            }
+            if in_flight == 0 {
+                break;
+            }
+            let Ok(r) = done_rx.recv() else { break };
+            in_flight -= 1;
+            match r {
+                Ok((done, buf)) => {
+                    spare.push(buf);
+                    pending.insert(done.seq, done);
+                }
+                Err(e) => {
+                    result = result.and(Err(e));
+                    eof = true;
+                }
+            }
+            // Everything read before a read error is still written out;
+            // after a write error nothing more is.
+            while let Some(done) = pending.remove(&next_out) {
+                if !write_failed && let Err(e) = totals.emit(out, &done) {
+                    write_failed = true;
+                    eof = true;
+                    result = result.and(Err(e));
+                }
+                next_out += 1;
+            }
+        }
+        drop(chunk_tx);
+        result
+    })
 }
 
 /// Loads every indicator file; rejected entries are reported with file and line.

@@ -77,6 +77,10 @@ pub struct DetectArgs {
     /// JSON-lines input file, or - for standard input.
     #[arg(long, default_value = "-")]
     pub input: String,
+    /// Detection threads; 0 means one per core. Output keeps input order
+    /// whatever the count.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

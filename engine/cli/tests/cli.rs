@@ -188,6 +188,77 @@ fn warden_stdin(args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Many chunks' worth of lines through several detection threads: the same
+/// alerts, diagnostics and summary as one thread, in input order, each
+/// alert naming the line it came from.
+#[test]
+fn detect_on_many_threads_keeps_input_order_and_line_numbers() {
+    let sample = std::fs::read_to_string(repo().join("tests/data/windows-sample.jsonl")).unwrap();
+    let mut input = String::new();
+    let mut copies = 0;
+    // More lines than a worker's chunk (4,096), with a blank line and a
+    // non-object line between copies.
+    while input.lines().count() < 12_000 {
+        input.push_str(&sample);
+        input.push_str(if copies % 2 == 0 { "\n" } else { "[1,2]\n" });
+        copies += 1;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.jsonl");
+    std::fs::write(&path, &input).unwrap();
+    let run = |threads: &str| {
+        let out = warden(&[
+            "detect",
+            "--rules",
+            "rules/packs",
+            "--mapping",
+            "windows",
+            "--indicators",
+            "tests/data/indicators.csv",
+            "--threads",
+            threads,
+            "--input",
+            path.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    let one = run("1");
+    let lines: Vec<&str> = input.lines().collect();
+    let alerts1 = alerts(&one);
+    assert_eq!(alerts1.len(), 9 * copies, "9 planted alerts per copy");
+    for a in &alerts1 {
+        let n = a["line"].as_u64().unwrap() as usize;
+        let src: serde_json::Value = serde_json::from_str(lines[n - 1]).unwrap();
+        assert_eq!(a["event"], src, "alert names line {n}");
+    }
+    let stderr1 = String::from_utf8_lossy(&one.stderr).into_owned();
+    let malformed = copies + copies / 2;
+    assert!(
+        stderr1.contains(&format!(
+            "{malformed} malformed lines, {} alerts",
+            9 * copies
+        )),
+        "{stderr1}"
+    );
+    for threads in ["2", "3"] {
+        let many = run(threads);
+        assert!(
+            one.stdout == many.stdout,
+            "{threads} threads: different alerts"
+        );
+        assert_eq!(
+            stderr1,
+            String::from_utf8_lossy(&many.stderr),
+            "{threads} threads: different diagnostics"
+        );
+    }
+}
+
 #[test]
 fn detect_reads_standard_input_and_stix_indicators() {
     let out = warden_stdin(
