@@ -187,6 +187,12 @@ impl AnchoredIndex {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Gated wildcard patterns verified on this thread (for tests).
+    static GLOB_CHECKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Per-case-mode string structures.
 #[derive(Debug, Default)]
 struct StrIndex {
@@ -273,11 +279,15 @@ impl StrIndex {
         idx
     }
 
+    /// `globs` collects the wildcard patterns whose gate literal occurs:
+    /// each is verified once per value, however often its gate occurs (a
+    /// value of 90,000 backslashes must not verify `*\\*` 90,000 times).
     #[inline]
     fn feed(
         &self,
         hay: &[u8],
         rev: &mut Vec<u8>,
+        globs: &mut Vec<u32>,
         fire: &mut impl FnMut(u32),
         gate: &mut impl FnMut(u32),
     ) {
@@ -298,20 +308,28 @@ impl StrIndex {
         if let Some(ac) = &self.ac
             && hay.len() >= ac.min_len
         {
+            globs.clear();
             ac.ac.for_each_match(hay, &mut |m| {
                 for t in &ac.targets[m] {
                     match *t {
                         AcTarget::Contains(p) => fire(p),
-                        AcTarget::Gate(g) => {
-                            let g = &self.general[g as usize];
-                            if g.glob.matches(hay) {
-                                fire(g.pred);
-                            }
-                        }
+                        AcTarget::Gate(g) => globs.push(g),
                         AcTarget::RegexGate(r) => gate(r),
                     }
                 }
             });
+            if globs.len() > 1 {
+                globs.sort_unstable();
+                globs.dedup();
+            }
+            for &g in globs.iter() {
+                let g = &self.general[g as usize];
+                #[cfg(test)]
+                GLOB_CHECKS.with(|c| c.set(c.get() + 1));
+                if g.glob.matches(hay) {
+                    fire(g.pred);
+                }
+            }
         }
         for g in &self.ungated {
             let g = &self.general[*g as usize];
@@ -827,6 +845,48 @@ mod gate_tests {
         }
     }
 
+    /// A wildcard pattern is verified once per value, not once per
+    /// occurrence of its gate literal: verifying a long value at each of
+    /// its many occurrences is quadratic.
+    #[test]
+    fn a_gated_pattern_is_verified_once_per_value() {
+        // Unanchored, with only a one- or two-byte literal: gated on it.
+        let tests = [
+            Test::Str {
+                pat: Pattern::parse(r"*\\?\\*").lowercase(),
+                cased: false,
+            },
+            Test::Str {
+                pat: Pattern::parse("*-e?b*").lowercase(),
+                cased: false,
+            },
+        ];
+        let preds: Vec<(u32, &Test)> = tests
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i as u32, t))
+            .collect();
+        let m = FieldMatcher::build(&preds).unwrap();
+        let mut sc = FeedScratch::default();
+        for (value, want) in [
+            ("\\".repeat(5_000) + "x\\", vec![0]),
+            ("-e ".repeat(5_000) + "-e b", vec![1]),
+            ("\\.-e".repeat(5_000), vec![]),
+        ] {
+            let before = super::GLOB_CHECKS.with(|c| c.get());
+            let mut got = Vec::new();
+            m.feed_text(&value, &mut sc, &mut |p| got.push(p));
+            got.sort_unstable();
+            got.dedup();
+            let checks = super::GLOB_CHECKS.with(|c| c.get()) - before;
+            assert_eq!(got, want);
+            assert!(
+                checks <= 2,
+                "{checks} verifications of two patterns on one value"
+            );
+        }
+    }
+
     #[test]
     fn picks_the_rarest_required_literal() {
         let v = g(r#"(?i)\.exe["']?\s+[^"]{0,64}werfaultsecure\.exe["']?\s+\d{2,10}"#);
@@ -933,6 +993,7 @@ pub struct FieldMatcher {
 pub struct FeedScratch {
     lower: String,
     rev: Vec<u8>,
+    globs: Vec<u32>,
     gated: Vec<u32>,
 }
 
@@ -1037,11 +1098,19 @@ impl FieldMatcher {
             sc.lower.as_bytes()
         };
         if !self.ci.is_empty() {
-            self.ci.feed(hay, &mut sc.rev, fire, &mut |r| gated.push(r));
+            self.ci
+                .feed(hay, &mut sc.rev, &mut sc.globs, fire, &mut |r| {
+                    gated.push(r)
+                });
         }
         if !self.cs.is_empty() {
-            self.cs
-                .feed(text.as_bytes(), &mut sc.rev, fire, &mut |_| {});
+            self.cs.feed(
+                text.as_bytes(),
+                &mut sc.rev,
+                &mut sc.globs,
+                fire,
+                &mut |_| {},
+            );
         }
         if !sc.gated.is_empty() {
             sc.gated.sort_unstable();
