@@ -43,9 +43,10 @@ fn write_alert(
     Ok(())
 }
 
-/// Lines per chunk handed to a worker (and at most [`CHUNK_BYTES`]).
-const CHUNK_LINES: usize = 4096;
-const CHUNK_BYTES: usize = 1 << 20;
+/// Lines per chunk handed to a worker (and at most [`CHUNK_BYTES`]): small
+/// enough that a chunk is still in the caches when its worker parses it.
+const CHUNK_LINES: usize = 256;
+const CHUNK_BYTES: usize = 256 << 10;
 
 /// Consecutive input lines, whole.
 struct Chunk {
@@ -173,18 +174,19 @@ impl<'a> Worker<'a> {
     }
 }
 
-/// Reads up to [`CHUNK_LINES`] whole lines; `None` at the end of the input.
+/// Reads up to `max_lines` whole lines (and about [`CHUNK_BYTES`]); `None`
+/// at the end of the input.
 fn read_chunk(
     input: &mut dyn BufRead,
     name: &str,
-    seq: u64,
+    (seq, max_lines): (u64, usize),
     line_no: &mut u64,
     mut data: Vec<u8>,
 ) -> Result<Option<Chunk>> {
     data.clear();
     let first_line = *line_no + 1;
     let mut lines = 0;
-    while lines < CHUNK_LINES && data.len() < CHUNK_BYTES {
+    while lines < max_lines && data.len() < CHUNK_BYTES {
         let n = input
             .read_until(b'\n', &mut data)
             .with_context(|| format!("{name}: read error after line {line_no}"))?;
@@ -254,11 +256,12 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
     let mut totals = Totals::default();
     let name = args.input.as_str();
     if threads == 1 {
-        // One core: no hand-off between threads at all.
+        // One core: no hand-off between threads, and each line is parsed
+        // right after it is read, while it is in the L1 cache.
         let mut w = Worker::new(&engine, indicators.as_ref(), name);
         let (mut line_no, mut seq, mut data) = (0u64, 0u64, Vec::new());
         let mut done = Done::default();
-        while let Some(chunk) = read_chunk(&mut *input, name, seq, &mut line_no, data)? {
+        while let Some(chunk) = read_chunk(&mut *input, name, (seq, 1), &mut line_no, data)? {
             done.out.clear();
             done.errs.clear();
             (done.events, done.malformed, done.alerts) = (0, 0, 0);
@@ -303,9 +306,9 @@ fn parallel(
 ) -> Result<()> {
     use std::collections::BTreeMap;
     use std::sync::{Mutex, mpsc};
-    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 2);
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 4);
     let chunk_rx = Mutex::new(chunk_rx);
-    let (done_tx, done_rx) = mpsc::sync_channel::<Result<(Done, Vec<u8>)>>(threads * 2);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Result<(Done, Vec<u8>)>>(threads * 4);
     std::thread::scope(|s| -> Result<()> {
         for _ in 0..threads {
             let (chunk_rx, done_tx) = (&chunk_rx, done_tx.clone());
@@ -331,9 +334,9 @@ fn parallel(
         let (mut eof, mut write_failed) = (false, false);
         let mut result = Ok(());
         loop {
-            while !eof && in_flight < threads * 2 {
+            while !eof && in_flight < threads * 4 {
                 let buf = spare.pop().unwrap_or_default();
-                match read_chunk(input, name, seq, &mut line_no, buf) {
+                match read_chunk(input, name, (seq, CHUNK_LINES), &mut line_no, buf) {
                     Ok(Some(chunk)) => {
                         seq += 1;
                         in_flight += 1;
