@@ -318,8 +318,20 @@ fn parallel(
                     let next = chunk_rx.lock().map(|rx| rx.recv());
                     let Ok(Ok(chunk)) = next else { return };
                     let mut done = Done::default();
-                    let r = w.run(&chunk, &mut done).map(|()| (done, chunk.data));
-                    if done_tx.send(r).is_err() {
+                    // A panic must not leave the writer waiting for this
+                    // chunk forever: it becomes this chunk's error.
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        w.run(&chunk, &mut done)
+                    }));
+                    let r = match ran {
+                        Ok(r) => r.map(|()| (done, chunk.data)),
+                        Err(_) => Err(anyhow::anyhow!(
+                            "{name}: detection failed in the lines from line {} on",
+                            chunk.first_line
+                        )),
+                    };
+                    let failed = r.is_err();
+                    if done_tx.send(r).is_err() || failed {
                         return;
                     }
                 }
