@@ -313,7 +313,9 @@ impl StrIndex {
                 for t in &ac.targets[m] {
                     match *t {
                         AcTarget::Contains(p) => fire(p),
-                        AcTarget::Gate(g) => globs.push(g),
+                        // A run of one gate (a value of backslashes) stays one entry.
+                        AcTarget::Gate(g) if globs.last() != Some(&g) => globs.push(g),
+                        AcTarget::Gate(_) => {}
                         AcTarget::RegexGate(r) => gate(r),
                     }
                 }
