@@ -530,6 +530,25 @@ impl Compiler {
     }
 }
 
+/// Text most Windows events carry in their image, path and command-line
+/// fields: a literal inside one of these is no rarer for being long.
+const COMMON_TEXT: &[&str] = &[
+    "c:\\windows\\system32\\",
+    "c:\\windows\\syswow64\\",
+    "c:\\windows\\winsxs\\",
+    "c:\\program files (x86)\\",
+    "c:\\program files\\",
+    "c:\\programdata\\",
+    "c:\\users\\",
+    "\\appdata\\local\\",
+    "\\appdata\\roaming\\",
+    "\\microsoft\\windows\\",
+    ".exe",
+    ".dll",
+];
+
+/// Estimated per-mille of values a test holds for: orders conjunctions and
+/// picks trigger sets (never changes a verdict).
 fn likelihood(t: &Test) -> u32 {
     use crate::glob::Shape;
     // Roughly: per mille of values a literal of this length occurs in.
@@ -543,13 +562,22 @@ fn likelihood(t: &Test) -> u32 {
         7..=9 => 20,
         _ => 10,
     };
+    // Whatever the length, a piece of the paths most Windows events carry
+    // is in most values of the fields that hold them.
+    let common = |l: &[u8]| {
+        l.len() >= 3
+            && COMMON_TEXT.iter().any(|c| {
+                memchr::memmem::find(c.as_bytes(), &crate::glob::lowercase_bytes(l)).is_some()
+            })
+    };
+    let by_lit = |l: &[u8]| if common(l) { 500 } else { by_len(l.len()) };
     match t {
         Test::Present | Test::NonNull => 900,
         Test::Str { pat, .. } => match pat.shape() {
             Shape::Any => 1000,
             Shape::Exact(l) => by_len(l.len()).min(50),
-            Shape::Contains(l) | Shape::Prefix(l) | Shape::Suffix(l) => by_len(l.len()),
-            Shape::General => pat.longest_literal().map_or(1000, |l| by_len(l.len())),
+            Shape::Contains(l) | Shape::Prefix(l) | Shape::Suffix(l) => by_lit(l),
+            Shape::General => pat.longest_literal().map_or(1000, by_lit),
         },
         Test::Regex(_) => 50,
         Test::Num(..) | Test::Time(..) => 300,
