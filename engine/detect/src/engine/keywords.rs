@@ -10,7 +10,8 @@
 //!
 //! The check runs once per event over the keywords of every active bucket
 //! together: the searcher for a set of buckets is built the first time an
-//! event activates that set, and kept with the routing memo.
+//! event activates that set (each literal anchored where that event's line
+//! makes it rarest), and kept with the routing memo.
 
 use std::sync::Arc;
 
@@ -44,16 +45,44 @@ pub(super) enum KeywordPlan {
 /// the search stays case-sensitive (which the packed searcher requires).
 #[derive(Debug)]
 pub(super) enum Prefilter {
-    Packed(aho_corasick::packed::Searcher),
+    Packed {
+        searcher: aho_corasick::packed::Searcher,
+        /// Per searcher pattern: the literal and where the pattern (its
+        /// anchor) starts in it.
+        anchors: Vec<Anchor>,
+    },
     Dfa(aho_corasick::AhoCorasick),
 }
 
+/// A keyword literal searched by one of its suffixes: the packed searcher
+/// tells candidates apart by a pattern's first bytes, and a literal that
+/// starts like the event's own keys (`event::clear` and `"EventID"`) would
+/// stop it at every key. Any suffix of a literal occurs wherever the
+/// literal does, so searching it and then checking the whole literal is exact.
+#[derive(Debug)]
+pub(super) struct Anchor {
+    lit: Vec<u8>,
+    offset: usize,
+}
+
+/// The bytes of a pattern the packed searcher tells candidates apart by.
+const FINGERPRINT: usize = 4;
+
 impl Prefilter {
-    fn new(lits: &[Vec<u8>]) -> Option<Self> {
+    /// `sample`: a lowercased raw line of the events this prefilter serves,
+    /// to pick for each literal the suffix whose first bytes it shows least.
+    fn new(lits: &[Vec<u8>], sample: &[u8]) -> Option<Self> {
+        let anchors: Vec<Anchor> = lits
+            .iter()
+            .map(|l| Anchor {
+                lit: l.clone(),
+                offset: anchor_offset(l, sample),
+            })
+            .collect();
         let mut packed = aho_corasick::packed::Config::new().builder();
-        packed.extend(lits);
-        if let Some(s) = packed.build() {
-            return Some(Prefilter::Packed(s));
+        packed.extend(anchors.iter().map(|a| &a.lit[a.offset..]));
+        if let Some(searcher) = packed.build() {
+            return Some(Prefilter::Packed { searcher, anchors });
         }
         aho_corasick::AhoCorasick::builder()
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
@@ -64,10 +93,36 @@ impl Prefilter {
 
     fn is_match(&self, hay: &[u8]) -> bool {
         match self {
-            Prefilter::Packed(s) => s.find(hay).is_some(),
+            Prefilter::Packed { searcher, anchors } => {
+                let mut at = 0;
+                while let Some(m) = searcher.find_in(hay, aho_corasick::Span::from(at..hay.len())) {
+                    let p = m.start();
+                    // Whichever anchors start at `p`, one of them may be
+                    // the end of its literal.
+                    if anchors.iter().any(|a| {
+                        p >= a.offset
+                            && hay[p..].starts_with(&a.lit[a.offset..])
+                            && hay[p - a.offset..].starts_with(&a.lit)
+                    }) {
+                        return true;
+                    }
+                    at = p + 1;
+                }
+                false
+            }
             Prefilter::Dfa(a) => a.is_match(hay),
         }
     }
+}
+
+/// Where `lit`'s anchor starts: the suffix (at least [`FINGERPRINT`] bytes
+/// long, or the whole literal) whose first bytes occur least often in
+/// `sample`, the earliest of those.
+fn anchor_offset(lit: &[u8], sample: &[u8]) -> usize {
+    let w = FINGERPRINT.min(lit.len());
+    (0..=lit.len() - w)
+        .min_by_key(|&o| memchr::memmem::find_iter(sample, &lit[o..o + w]).count())
+        .unwrap_or(0)
 }
 
 /// Each bucket's keyword literals, from the keyword predicates its rules use.
@@ -119,8 +174,9 @@ pub(super) fn bucket_keywords<'a>(
     out
 }
 
-/// The plan for a set of active buckets (built once per set and thread).
-pub(super) fn plan(kw: &[BucketKeywords], active: &[u32]) -> KeywordPlan {
+/// The plan for a set of active buckets (built once per set and thread);
+/// `sample` is the raw line of the event that first needs it.
+pub(super) fn plan(kw: &[BucketKeywords], active: &[u32], sample: &[u8]) -> KeywordPlan {
     let mut lits: Vec<Vec<u8>> = Vec::new();
     for &b in active {
         match &kw[b as usize] {
@@ -134,7 +190,7 @@ pub(super) fn plan(kw: &[BucketKeywords], active: &[u32]) -> KeywordPlan {
     }
     lits.sort();
     lits.dedup();
-    match Prefilter::new(&lits) {
+    match Prefilter::new(&lits, &sample.to_ascii_lowercase()) {
         Some(p) => KeywordPlan::Prefilter(Arc::new(p)),
         None => KeywordPlan::Exact,
     }
@@ -250,6 +306,70 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+    use warden_gen::Rng;
+
+    /// Searching each literal by a suffix picked from a sample line finds
+    /// exactly the lines holding some literal, whatever the sample.
+    #[test]
+    fn anchored_prefilter_finds_exactly_the_lines_with_a_literal() {
+        let mut g = Rng::new(7);
+        let text = |g: &mut Rng, min: usize, max: usize| -> Vec<u8> {
+            let n = min + g.below(max - min + 1);
+            (0..n).map(|_| b"ab:e"[g.below(4)]).collect()
+        };
+        let piece = |g: &mut Rng, l: &[u8]| -> Vec<u8> {
+            let (a, b) = (g.below(l.len()), g.below(l.len() + 1));
+            l[a.min(b)..a.max(b)].to_vec()
+        };
+        let (mut moved, mut found) = (0, 0);
+        for round in 0..400 {
+            let mut lits: Vec<Vec<u8>> = (0..2 + g.below(8)).map(|_| text(&mut g, 5, 9)).collect();
+            lits.push(b"event::clear".to_vec());
+            lits.sort();
+            lits.dedup();
+            // A sample full of the literals' beginnings pushes anchors
+            // towards their ends.
+            let mut sample = br#"{"event":{"eventid":1}}"#.to_vec();
+            for _ in 0..g.below(10) {
+                let l = &lits[g.below(lits.len())];
+                sample.extend_from_slice(&l[..1 + g.below(l.len())]);
+                sample.push(b' ');
+            }
+            let pf = super::Prefilter::new(&lits, &sample).unwrap();
+            if let super::Prefilter::Packed { anchors, .. } = &pf {
+                moved += anchors.iter().filter(|a| a.offset > 0).count();
+            }
+            for _ in 0..40 {
+                // Pieces of literals (their anchors among them), noise, and
+                // now and then a whole literal.
+                let mut hay = Vec::new();
+                for _ in 0..g.below(8) {
+                    let l = &lits[g.below(lits.len())];
+                    match g.below(8) {
+                        0 => hay.extend_from_slice(l),
+                        1 => hay.extend(text(&mut g, 0, 3)),
+                        _ => hay.extend(piece(&mut g, l)),
+                    }
+                }
+                let want = lits.iter().any(|l| memchr::memmem::find(&hay, l).is_some());
+                assert_eq!(
+                    pf.is_match(&hay),
+                    want,
+                    "round {round}: {lits:?} in {hay:?}"
+                );
+                found += usize::from(want);
+            }
+        }
+        assert!(
+            moved > 300,
+            "anchors should often move off the start ({moved})"
+        );
+        assert!(
+            (2_000..14_000).contains(&found),
+            "{found} of 16,000 lines match"
+        );
+    }
+
     #[test]
     fn lowers_to_ascii_lists_every_such_character() {
         let found: Vec<String> = (0x80..=0x10FFFF)

@@ -155,7 +155,7 @@ impl Engine {
             rs.memo.clear();
             rs.routes.clear();
         }
-        let route = self.resolve(rs);
+        let route = self.resolve(rs, doc.text().as_bytes());
         let i = rs.routes.len();
         rs.routes.push(route);
         rs.memo.insert(rs.key.as_slice().into(), i as u32);
@@ -163,7 +163,7 @@ impl Engine {
     }
 
     /// Routes the values in `rs` from scratch.
-    fn resolve(&self, rs: &mut RouteScratch) -> Route {
+    fn resolve(&self, rs: &mut RouteScratch, sample: &[u8]) -> Route {
         let r = &self.router;
         let mut bits = vec![0u64; words(self.buckets.len())];
         let mut list = Vec::new();
@@ -211,7 +211,7 @@ impl Engine {
         let keywords = match rs.plans.get(&kw) {
             Some(p) => p.clone(),
             None => {
-                let p = keywords::plan(&self.bucket_keywords, &kw);
+                let p = keywords::plan(&self.bucket_keywords, &kw, sample);
                 rs.plans.insert(kw, p.clone());
                 p
             }
