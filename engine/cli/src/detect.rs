@@ -1,6 +1,6 @@
 //! `warden detect`: offline detection over JSON lines.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, BufWriter, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -239,19 +239,21 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
             r.reason
         );
     }
-    let mut input: Box<dyn BufRead + Send> = if args.input == "-" {
-        Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin()))
+    let source: Box<dyn Read + Send> = if args.input == "-" {
+        Box::new(std::io::stdin())
     } else {
-        Box::new(std::io::BufReader::with_capacity(
-            1 << 20,
-            std::fs::File::open(&args.input).with_context(|| args.input.clone())?,
-        ))
+        Box::new(std::fs::File::open(&args.input).with_context(|| args.input.clone())?)
     };
+    let mut input = std::io::BufReader::with_capacity(1 << 20, source);
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    // Standard input may be a live stream (`tail -f ... | warden detect`):
+    // one thread then, which writes each alert out before it waits for
+    // more input. A file is read on every core.
     let threads = match args.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
+        None if args.input == "-" => 1,
+        None | Some(0) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Some(n) => n,
     };
     let mut totals = Totals::default();
     let name = args.input.as_str();
@@ -261,12 +263,16 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         let mut w = Worker::new(&engine, indicators.as_ref(), name);
         let (mut line_no, mut seq, mut data) = (0u64, 0u64, Vec::new());
         let mut done = Done::default();
-        while let Some(chunk) = read_chunk(&mut *input, name, (seq, 1), &mut line_no, data)? {
+        while let Some(chunk) = read_chunk(&mut input, name, (seq, 1), &mut line_no, data)? {
             done.out.clear();
             done.errs.clear();
             (done.events, done.malformed, done.alerts) = (0, 0, 0);
             w.run(&chunk, &mut done)?;
             totals.emit(&mut out, &done)?;
+            if input.buffer().is_empty() {
+                // The next read may wait: what was found so far goes out first.
+                out.flush()?;
+            }
             data = chunk.data;
             seq += 1;
         }
@@ -274,7 +280,7 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         parallel(
             &engine,
             indicators.as_ref(),
-            &mut *input,
+            &mut input,
             name,
             threads,
             &mut out,

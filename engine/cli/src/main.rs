@@ -77,10 +77,11 @@ pub struct DetectArgs {
     /// JSON-lines input file, or - for standard input.
     #[arg(long, default_value = "-")]
     pub input: String,
-    /// Detection threads; 0 means one per core. Output keeps input order
-    /// whatever the count.
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    /// Detection threads; 0 means one per core. Default: one per core for
+    /// a file, one for standard input (a live stream gets each alert as
+    /// soon as its line is read). Output keeps input order whatever the count.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

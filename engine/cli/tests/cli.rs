@@ -188,6 +188,43 @@ fn warden_stdin(args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// A live stream on standard input gets each alert as soon as its line is
+/// read, while the input stays open.
+#[test]
+fn detect_on_a_live_stream_writes_each_alert_before_more_input_comes() {
+    use std::io::{BufRead, BufReader, Write};
+    let sample = std::fs::read_to_string(repo().join("tests/data/windows-sample.jsonl")).unwrap();
+    let attack = sample.lines().find(|l| l.contains("sekurlsa")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["detect", "--rules", "rules/packs", "--mapping", "windows"])
+        .current_dir(repo())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    writeln!(stdin, "{attack}").unwrap();
+    stdin.flush().unwrap();
+    // Generous: this only fails if the alert waits for the end of input.
+    let alert = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the alert came out while standard input was still open");
+    let alert: serde_json::Value = serde_json::from_str(&alert).unwrap();
+    assert_eq!(alert["rule_id"], "5a0f1d3e-7b2c-4e0a-9a51-3c8d2f6b1e01");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
 /// Many chunks' worth of lines through several detection threads: the same
 /// alerts, diagnostics and summary as one thread, in input order, each
 /// alert naming the line it came from.
