@@ -174,33 +174,45 @@ impl<'a> Worker<'a> {
     }
 }
 
-/// Reads up to `max_lines` whole lines (and about [`CHUNK_BYTES`]); `None`
-/// at the end of the input.
+/// Reads up to `max_lines` whole lines (and about [`CHUNK_BYTES`]); no
+/// chunk at the end of the input. A read error comes with the whole lines
+/// read before it, so that they are still checked.
 fn read_chunk(
     input: &mut dyn BufRead,
     name: &str,
     (seq, max_lines): (u64, usize),
     line_no: &mut u64,
     mut data: Vec<u8>,
-) -> Result<Option<Chunk>> {
+) -> (Option<Chunk>, Option<anyhow::Error>) {
     data.clear();
     let first_line = *line_no + 1;
     let mut lines = 0;
+    let mut err = None;
     while lines < max_lines && data.len() < CHUNK_BYTES {
-        let n = input
-            .read_until(b'\n', &mut data)
-            .with_context(|| format!("{name}: read error after line {line_no}"))?;
-        if n == 0 {
-            break;
+        let whole = data.len();
+        match input.read_until(b'\n', &mut data) {
+            Ok(0) => break,
+            Ok(_) => {
+                lines += 1;
+                *line_no += 1;
+            }
+            Err(e) => {
+                // Drop the part of a line the error cut off.
+                data.truncate(whole);
+                err = Some(
+                    anyhow::Error::new(e)
+                        .context(format!("{name}: read error after line {line_no}")),
+                );
+                break;
+            }
         }
-        lines += 1;
-        *line_no += 1;
     }
-    Ok((lines > 0).then_some(Chunk {
+    let chunk = (lines > 0).then_some(Chunk {
         seq,
         first_line,
         data,
-    }))
+    });
+    (chunk, err)
 }
 
 /// Totals over the whole input.
@@ -263,14 +275,23 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         let mut w = Worker::new(&engine, indicators.as_ref(), name);
         let (mut line_no, mut seq, mut data) = (0u64, 0u64, Vec::new());
         let mut done = Done::default();
-        while let Some(chunk) = read_chunk(&mut input, name, (seq, 1), &mut line_no, data)? {
+        loop {
+            let (chunk, err) = read_chunk(&mut input, name, (seq, 1), &mut line_no, data);
+            let Some(chunk) = chunk else {
+                out.flush()?;
+                match err {
+                    Some(e) => return Err(e),
+                    None => break,
+                }
+            };
             done.out.clear();
             done.errs.clear();
             (done.events, done.malformed, done.alerts) = (0, 0, 0);
             w.run(&chunk, &mut done)?;
             totals.emit(&mut out, &done)?;
-            if input.buffer().is_empty() {
-                // The next read may wait: what was found so far goes out first.
+            if !input.buffer().contains(&b'\n') {
+                // The next read may wait for more input: what was found so
+                // far goes out first.
                 out.flush()?;
             }
             data = chunk.data;
@@ -312,9 +333,11 @@ fn parallel(
 ) -> Result<()> {
     use std::collections::BTreeMap;
     use std::sync::{Mutex, mpsc};
-    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 4);
+    // Chunks read ahead: both channels hold them all, so no send blocks.
+    let window = threads.saturating_mul(4);
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(window);
     let chunk_rx = Mutex::new(chunk_rx);
-    let (done_tx, done_rx) = mpsc::sync_channel::<Result<(Done, Vec<u8>)>>(threads * 4);
+    let (done_tx, done_rx) = mpsc::sync_channel::<Result<(Done, Vec<u8>)>>(window);
     std::thread::scope(|s| -> Result<()> {
         for _ in 0..threads {
             let (chunk_rx, done_tx) = (&chunk_rx, done_tx.clone());
@@ -352,21 +375,22 @@ fn parallel(
         let (mut eof, mut write_failed) = (false, false);
         let mut result = Ok(());
         loop {
-            while !eof && in_flight < threads * 4 {
+            while !eof && in_flight < window {
                 let buf = spare.pop().unwrap_or_default();
-                match read_chunk(input, name, (seq, CHUNK_LINES), &mut line_no, buf) {
-                    Ok(Some(chunk)) => {
+                let (chunk, err) = read_chunk(input, name, (seq, CHUNK_LINES), &mut line_no, buf);
+                match chunk {
+                    Some(chunk) => {
                         seq += 1;
                         in_flight += 1;
                         if chunk_tx.send(chunk).is_err() {
                             eof = true;
                         }
                     }
-                    Ok(None) => eof = true,
-                    Err(e) => {
-                        eof = true;
-                        result = Err(e);
-                    }
+                    None => eof = true,
+                }
+                if let Some(e) = err {
+                    eof = true;
+                    result = Err(e);
                 }
             }
             if in_flight == 0 {
@@ -440,4 +464,40 @@ fn trim(b: &[u8]) -> &[u8] {
         .rposition(|c| !c.is_ascii_whitespace())
         .map_or(start, |e| e + 1);
     &b[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufReader, Read};
+
+    /// Yields its text, then fails.
+    struct FailsAfter(&'static [u8]);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("disk gone"));
+            }
+            let n = buf.len().min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// The whole lines read before a read error are still handed on (and
+    /// the cut-off one is not); the error names the last whole line.
+    #[test]
+    fn a_read_error_keeps_the_lines_before_it() {
+        let mut input = BufReader::new(FailsAfter(b"{\"a\":1}\n{\"b\":2}\n{\"c\""));
+        let mut line_no = 0;
+        let (chunk, err) =
+            super::read_chunk(&mut input, "in.jsonl", (0, 256), &mut line_no, Vec::new());
+        let chunk = chunk.expect("two whole lines");
+        assert_eq!(chunk.first_line, 1);
+        assert_eq!(chunk.data, b"{\"a\":1}\n{\"b\":2}\n");
+        let err = format!("{:#}", err.expect("the read error"));
+        assert!(err.contains("in.jsonl: read error after line 2"), "{err}");
+        assert!(err.contains("disk gone"), "{err}");
+    }
 }

@@ -33,6 +33,10 @@ impl Triggers {
                 continue;
             }
             list.sort_by_key(|(b, _)| *b);
+            assert!(
+                t.stream.len() < INLINE as usize,
+                "trigger stream below 2^31 entries"
+            );
             let at = t.stream.len() as u32;
             let mut groups = 0;
             let mut i = 0;
