@@ -24,9 +24,10 @@ fn alerts(out: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn detect_sample_raises_planted_attacks_and_reports_malformed_lines() {
-    let out = warden(&[
+/// `warden detect` with the shipped packs, the windows mapping and the
+/// sample indicators, then `args`.
+fn detect_with_packs(args: &[&str]) -> Output {
+    let mut all = vec![
         "detect",
         "--rules",
         "rules/packs",
@@ -34,9 +35,14 @@ fn detect_sample_raises_planted_attacks_and_reports_malformed_lines() {
         "windows",
         "--indicators",
         "tests/data/indicators.csv",
-        "--input",
-        "tests/data/windows-sample.jsonl",
-    ]);
+    ];
+    all.extend_from_slice(args);
+    warden(&all)
+}
+
+#[test]
+fn detect_sample_raises_planted_attacks_and_reports_malformed_lines() {
+    let out = detect_with_packs(&["--input", "tests/data/windows-sample.jsonl"]);
     assert!(
         out.status.success(),
         "{}",
@@ -244,19 +250,7 @@ fn detect_on_many_threads_keeps_input_order_and_line_numbers() {
     let path = dir.path().join("many.jsonl");
     std::fs::write(&path, &input).unwrap();
     let run = |threads: &str| {
-        let out = warden(&[
-            "detect",
-            "--rules",
-            "rules/packs",
-            "--mapping",
-            "windows",
-            "--indicators",
-            "tests/data/indicators.csv",
-            "--threads",
-            threads,
-            "--input",
-            path.to_str().unwrap(),
-        ]);
+        let out = detect_with_packs(&["--threads", threads, "--input", path.to_str().unwrap()]);
         assert!(
             out.status.success(),
             "{}",

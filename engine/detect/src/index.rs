@@ -777,6 +777,25 @@ mod gate_tests {
             .collect()
     }
 
+    /// The index over `tests`, predicate `i` being `tests[i]`.
+    fn matcher(tests: &[Test]) -> FieldMatcher {
+        let preds: Vec<(u32, &Test)> = tests
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (i as u32, t))
+            .collect();
+        FieldMatcher::build(&preds).unwrap()
+    }
+
+    /// The predicates `value` fires, sorted, each once.
+    fn fired(m: &FieldMatcher, value: &str, sc: &mut FeedScratch) -> Vec<u32> {
+        let mut got = Vec::new();
+        m.feed_text(value, sc, &mut |p| got.push(p));
+        got.sort_unstable();
+        got.dedup();
+        got
+    }
+
     fn text(g: &mut Rng, max: usize, alphabet: &[char]) -> String {
         let n = g.below(max + 1);
         (0..n).map(|_| alphabet[g.below(alphabet.len())]).collect()
@@ -817,20 +836,12 @@ mod gate_tests {
                 let pat = if cased { pat } else { pat.lowercase() };
                 tests.push(Test::Str { pat, cased });
             }
-            let preds: Vec<(u32, &Test)> = tests
-                .iter()
-                .enumerate()
-                .map(|(i, t)| (i as u32, t))
-                .collect();
-            let m = FieldMatcher::build(&preds).unwrap();
+            let m = matcher(&tests);
             let mut sc = FeedScratch::default();
             let mut hits = 0usize;
             for _ in 0..1_500 {
                 let value = text(&mut g, 40, &alphabet);
-                let mut got = Vec::new();
-                m.feed_text(&value, &mut sc, &mut |p| got.push(p));
-                got.sort_unstable();
-                got.dedup();
+                let got = fired(&m, &value, &mut sc);
                 let want: Vec<u32> = tests
                     .iter()
                     .enumerate()
@@ -863,12 +874,7 @@ mod gate_tests {
                 cased: false,
             },
         ];
-        let preds: Vec<(u32, &Test)> = tests
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (i as u32, t))
-            .collect();
-        let m = FieldMatcher::build(&preds).unwrap();
+        let m = matcher(&tests);
         let mut sc = FeedScratch::default();
         for (value, want) in [
             ("\\".repeat(5_000) + "x\\", vec![0]),
@@ -876,10 +882,7 @@ mod gate_tests {
             ("\\.-e".repeat(5_000), vec![]),
         ] {
             let before = super::GLOB_CHECKS.with(|c| c.get());
-            let mut got = Vec::new();
-            m.feed_text(&value, &mut sc, &mut |p| got.push(p));
-            got.sort_unstable();
-            got.dedup();
+            let got = fired(&m, &value, &mut sc);
             let checks = super::GLOB_CHECKS.with(|c| c.get()) - before;
             assert_eq!(got, want);
             assert!(

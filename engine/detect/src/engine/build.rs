@@ -565,10 +565,13 @@ fn likelihood(t: &Test) -> u32 {
     // Whatever the length, a piece of the paths most Windows events carry
     // is in most values of the fields that hold them.
     let common = |l: &[u8]| {
-        l.len() >= 3
-            && COMMON_TEXT.iter().any(|c| {
-                memchr::memmem::find(c.as_bytes(), &crate::glob::lowercase_bytes(l)).is_some()
-            })
+        if l.len() < 3 {
+            return false;
+        }
+        let l = crate::glob::lowercase_bytes(l);
+        COMMON_TEXT
+            .iter()
+            .any(|c| memchr::memmem::find(c.as_bytes(), &l).is_some())
     };
     let by_lit = |l: &[u8]| if common(l) { 500 } else { by_len(l.len()) };
     match t {
