@@ -316,6 +316,26 @@ impl Glob {
         true
     }
 
+    /// Approximate heap bytes.
+    pub fn memory_usage(&self) -> usize {
+        let seg = |s: &[Tok]| {
+            s.iter()
+                .map(|t| match t {
+                    Tok::Lit(l) => 32 + l.len(),
+                    _ => 32,
+                })
+                .sum::<usize>()
+        };
+        self.whole.as_deref().map_or(0, seg)
+            + seg(&self.first)
+            + seg(&self.last)
+            + self
+                .middle
+                .iter()
+                .map(|(s, f)| 56 + seg(s) + f.as_ref().map_or(0, |f| 64 + f.needle().len()))
+                .sum::<usize>()
+    }
+
     /// Whether the pattern is anchored at the start or the end (a check
     /// that fails fast, without searching the value).
     pub fn anchored(&self) -> bool {

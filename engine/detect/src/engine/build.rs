@@ -371,12 +371,7 @@ impl Compiler {
             .map(|(slot, test)| Pred {
                 slot,
                 describe: test.describe().into(),
-                regex: match &test {
-                    Test::Regex(r) => {
-                        crate::re::compile(r, regex_automata::meta::Config::new()).ok()
-                    }
-                    _ => None,
-                },
+                check: super::Check::new(&test),
                 test,
             })
             .collect();

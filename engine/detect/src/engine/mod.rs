@@ -88,8 +88,8 @@ struct Slot {
 struct Pred {
     slot: u32,
     test: Test,
-    /// Compiled once for explaining regex matches.
-    regex: Option<regex_automata::meta::Regex>,
+    /// Compiled once for explaining matches.
+    check: Check,
     /// [`Test::describe`], for every alert that explains it.
     describe: Arc<str>,
 }
@@ -130,6 +130,50 @@ struct PathData {
     refs: Vec<u32>,
     /// Any of the above: the walk collects values here.
     target: bool,
+}
+
+/// A predicate's test compiled for explaining matches (re-testing the
+/// gathered values of an alerting rule).
+#[derive(Debug)]
+enum Check {
+    Regex(regex_automata::meta::Regex),
+    /// A wildcard pattern, on the lowercased value unless cased.
+    Glob(crate::glob::Glob, bool),
+    /// Anything else: [`Test::matches_text`].
+    Test,
+}
+
+impl Check {
+    fn new(test: &Test) -> Check {
+        match test {
+            Test::Regex(r) => crate::re::compile(r, regex_automata::meta::Config::new())
+                .map_or(Check::Test, Check::Regex),
+            Test::Str { pat, cased } => Check::Glob(crate::glob::Glob::new(pat), *cased),
+            _ => Check::Test,
+        }
+    }
+
+    fn memory_usage(&self) -> usize {
+        match self {
+            Check::Regex(re) => re.memory_usage(),
+            Check::Glob(g, _) => g.memory_usage(),
+            Check::Test => 0,
+        }
+    }
+
+    /// Whether `text` passes `test` (which this was built from); `low` is a
+    /// reusable buffer.
+    fn matches(&self, test: &Test, text: &str, low: &mut String) -> bool {
+        match self {
+            Check::Regex(re) => re.is_match(text),
+            Check::Glob(g, true) => g.matches(text.as_bytes()),
+            Check::Glob(g, false) => {
+                crate::glob::lowercase_into(text, low);
+                g.matches(low.as_bytes())
+            }
+            Check::Test => test.matches_text(text),
+        }
+    }
 }
 
 /// A compiled, immutable rule set.
@@ -240,7 +284,13 @@ impl Engine {
             .iter()
             .map(|s| s.matcher.memory_usage() + s.field.len() + 64)
             .sum();
-        let preds = self.preds.len() * std::mem::size_of::<Pred>() + self.triggers.memory_usage();
+        let preds = self.preds.len() * std::mem::size_of::<Pred>()
+            + self
+                .preds
+                .iter()
+                .map(|p| p.check.memory_usage() + p.describe.len())
+                .sum::<usize>()
+            + self.triggers.memory_usage();
         let exprs: usize = self
             .compiled
             .iter()
@@ -348,7 +398,9 @@ impl Engine {
         };
         for h in hits {
             let slots = &self.path_data[h.node as usize].slots;
-            if !slots.is_empty() {
+            // Most paths feed one slot; skip the value's text when the
+            // route reads none of them.
+            if slots.iter().any(|&s| get_bit(active, s)) {
                 self.feed(slots, doc, h.tok, active, feed, numbuf, cache, &mut fire);
             }
         }
@@ -534,13 +586,11 @@ impl Engine {
     ) -> Vec<MatchedField> {
         let mut out = Vec::new();
         let mut buf = String::new();
+        let mut low = String::new();
         for &p in positive.iter().filter(|&&p| get_bit(fired, p)) {
             let pred = &self.preds[p as usize];
             let slot = &self.slots[pred.slot as usize];
-            let test = |t: &str| match &pred.regex {
-                Some(re) => re.is_match(t),
-                None => pred.test.matches_text(t),
-            };
+            let mut test = |t: &str| pred.check.matches(&pred.test, t, &mut low);
             let mut value = None;
             if slot.paths.is_empty() {
                 for_each_text(doc, &mut buf, &mut |t| {
@@ -591,6 +641,44 @@ mod tests {
         let mut hits = Vec::new();
         e.detect(&v.doc(), &mut sc, &mut hits);
         !hits.is_empty()
+    }
+
+    #[test]
+    fn an_alert_names_each_matching_field_with_its_original_value() {
+        let e = engine(concat!(
+            "title: m\nlogsource: {product: windows}\ndetection:\n",
+            "  img:\n    Image|endswith: '\\cmd.exe'\n",
+            "  cmd:\n    CommandLine|contains|cased: 'Foo'\n",
+            "  usr:\n    User|re: '^NT AUTH'\n",
+            "  tag:\n    Tags: 'b?t*'\n",
+            "  port:\n    Port|gte: 440\n",
+            "  condition: all of them\n",
+        ));
+        let raw = concat!(
+            r#"{"Image": "C:\\Windows\\CMD.EXE", "CommandLine": "cmd /c Foo", "#,
+            r#""User": "NT AUTHORITY\\SYSTEM", "Tags": ["alpha", "BETA1"], "Port": 443}"#,
+        );
+        let v = crate::event::parse(raw.as_bytes()).unwrap();
+        let mut sc = e.scratch();
+        let mut hits = Vec::new();
+        e.detect(&v.doc(), &mut sc, &mut hits);
+        assert_eq!(hits.len(), 1);
+        let got: Vec<(&str, &str, &str)> = hits[0]
+            .matched
+            .iter()
+            .map(|m| (&*m.field, m.value.as_str(), &*m.test))
+            .collect();
+        let want = [
+            ("Image", "C:\\Windows\\CMD.EXE", "*\\cmd.exe"),
+            ("CommandLine", "cmd /c Foo", "*Foo* (cased)"),
+            ("User", "NT AUTHORITY\\SYSTEM", "re:^NT AUTH"),
+            ("Tags", "BETA1", "b?t*"),
+            ("Port", "443", ">=440"),
+        ];
+        for w in want {
+            assert!(got.contains(&w), "{w:?} not in {got:?}");
+        }
+        assert_eq!(got.len(), want.len(), "{got:?}");
     }
 
     #[test]
