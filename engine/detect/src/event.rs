@@ -80,12 +80,14 @@ fn head8(k: &[u8]) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// A cheap hash of a key: its length and its first and last eight bytes.
+/// A cheap hash of a key: its length and first eight bytes. Keys that
+/// agree in both (`ParentProcessGuid`, `ParentProcessName`) share a probe
+/// chain and are told apart by their full comparison; reading the tail
+/// too cost more per event than the extra probes.
 #[inline(always)]
 fn key_hash(k: &[u8], head: u64) -> u64 {
     let n = k.len();
-    let tail = if n > 8 { head8(&k[n - 8..]) } else { 0 };
-    let h = (head ^ tail.rotate_left(23) ^ (n as u64).wrapping_mul(0x9E37_79B9))
+    let h = (head ^ (n as u64).wrapping_mul(0x9E37_79B9))
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     h ^ (h >> 29)
 }
