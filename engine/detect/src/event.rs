@@ -87,8 +87,7 @@ fn head8(k: &[u8]) -> u64 {
 #[inline(always)]
 fn key_hash(k: &[u8], head: u64) -> u64 {
     let n = k.len();
-    let h = (head ^ (n as u64).wrapping_mul(0x9E37_79B9))
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let h = (head ^ (n as u64).wrapping_mul(0x9E37_79B9)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     h ^ (h >> 29)
 }
 

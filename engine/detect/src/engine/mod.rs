@@ -88,8 +88,10 @@ struct Slot {
 struct Pred {
     slot: u32,
     test: Test,
-    /// Compiled once for explaining matches.
-    check: Check,
+    /// Compiled for explaining matches, the first time one is explained
+    /// (most predicates never are: building all of them up front made
+    /// rule loading slower).
+    check: std::sync::OnceLock<Check>,
     /// [`Test::describe`], for every alert that explains it.
     describe: Arc<str>,
 }
@@ -288,7 +290,7 @@ impl Engine {
             + self
                 .preds
                 .iter()
-                .map(|p| p.check.memory_usage() + p.describe.len())
+                .map(|p| p.check.get().map_or(0, Check::memory_usage) + p.describe.len())
                 .sum::<usize>()
             + self.triggers.memory_usage();
         let exprs: usize = self
@@ -590,7 +592,8 @@ impl Engine {
         for &p in positive.iter().filter(|&&p| get_bit(fired, p)) {
             let pred = &self.preds[p as usize];
             let slot = &self.slots[pred.slot as usize];
-            let mut test = |t: &str| pred.check.matches(&pred.test, t, &mut low);
+            let check = pred.check.get_or_init(|| Check::new(&pred.test));
+            let mut test = |t: &str| check.matches(&pred.test, t, &mut low);
             let mut value = None;
             if slot.paths.is_empty() {
                 for_each_text(doc, &mut buf, &mut |t| {
