@@ -237,7 +237,7 @@ fn read_lines(
         for nl in memchr::memchr_iter(b'\n', buf) {
             used = nl + 1;
             lines += 1;
-            if lines == max_lines || line_start + used >= CHUNK_BYTES {
+            if lines == max_lines || data.len() + used >= CHUNK_BYTES {
                 break;
             }
         }
@@ -574,6 +574,19 @@ mod tests {
         let (chunk, _) = super::read_chunk(&mut input, "in", (0, 256), &mut line_no, Vec::new());
         assert_eq!(chunk.unwrap().data.len(), 3 * line.len());
         assert_eq!(line_no, 3);
+        // A line longer than the limit, carried over several buffers, ends
+        // its chunk even when short lines follow it in the same buffer.
+        let text: &'static [u8] = format!("{}\n{}", "x".repeat(300_000), "{}\n".repeat(10))
+            .into_bytes()
+            .leak();
+        let mut input = BufReader::new(text);
+        let mut line_no = 0;
+        let (chunk, _) = super::read_chunk(&mut input, "in", (0, 256), &mut line_no, Vec::new());
+        assert_eq!(chunk.unwrap().data.len(), 300_001);
+        assert_eq!(line_no, 1);
+        let (chunk, _) = super::read_chunk(&mut input, "in", (1, 256), &mut line_no, Vec::new());
+        assert_eq!(chunk.unwrap().first_line, 2);
+        assert_eq!(line_no, 11);
     }
 
     /// The whole lines read before a read error are still handed on (and

@@ -220,7 +220,7 @@ impl Pattern {
         }
         let mut start = pos;
         while start <= hay.len() {
-            if match_seg_at(last, hay, start) == Some(hay.len()) {
+            if may_start(last, hay, start) && match_seg_at(last, hay, start) == Some(hay.len()) {
                 return true;
             }
             start += 1;
@@ -306,7 +306,9 @@ impl Glob {
                         start += off + 1;
                     }
                 }
-                None => (pos..=hay.len()).find_map(|s| match_seg_at(seg, hay, s)),
+                None => (pos..=hay.len())
+                    .filter(|&s| may_start(seg, hay, s))
+                    .find_map(|s| match_seg_at(seg, hay, s)),
             };
             match found {
                 Some(end) => pos = end,
@@ -407,7 +409,15 @@ fn find_seg(seg: &[Tok], hay: &[u8], from: usize) -> Option<usize> {
         }
         return None;
     }
-    (from..=hay.len()).find_map(|s| match_seg_at(seg, hay, s))
+    (from..=hay.len())
+        .filter(|&s| may_start(seg, hay, s))
+        .find_map(|s| match_seg_at(seg, hay, s))
+}
+
+/// Whether `seg` may start matching at `s`: a leading `?` is one whole
+/// character, so it never starts inside a UTF-8 sequence.
+fn may_start(seg: &[Tok], hay: &[u8], s: usize) -> bool {
+    seg.first() != Some(&Tok::One) || hay.get(s).is_none_or(|b| b & 0xC0 != 0x80)
 }
 
 fn utf8_len(first: u8) -> usize {
@@ -423,12 +433,23 @@ fn utf8_len(first: u8) -> usize {
 /// Lowercases bytes: Unicode-aware for UTF-8, ASCII otherwise.
 pub fn lowercase_bytes(b: &[u8]) -> Vec<u8> {
     match std::str::from_utf8(b) {
-        Ok(s) if !s.is_ascii() => s.to_lowercase().into_bytes(),
+        Ok(s) if !s.is_ascii() => {
+            let mut out = String::with_capacity(s.len());
+            lowercase_into(s, &mut out);
+            out.into_bytes()
+        }
         _ => b.to_ascii_lowercase(),
     }
 }
 
 /// Lowercases `s` into `buf` (cleared first), ASCII fast path.
+///
+/// Rule literals and event values go through this one function, character
+/// by character: `str::to_lowercase` turns a word-final `Σ` into `ς`
+/// depending on what follows it, so a literal lowercased on its own and
+/// the same text inside a longer value could differ. The final sigma `ς`
+/// is folded to `σ`, so that `ΟΔΟΣ`, `οδος` and `οδοσ` compare equal, as
+/// Unicode case folding has them.
 pub fn lowercase_into(s: &str, buf: &mut String) {
     buf.clear();
     if s.is_ascii() {
@@ -436,7 +457,10 @@ pub fn lowercase_into(s: &str, buf: &mut String) {
         buf.make_ascii_lowercase();
     } else {
         for c in s.chars() {
-            buf.extend(c.to_lowercase());
+            match c {
+                '\u{3c2}' => buf.push('\u{3c3}'),
+                c => buf.extend(c.to_lowercase()),
+            }
         }
     }
 }
@@ -483,6 +507,10 @@ mod tests {
             "a**b",
             "*?",
             "x",
+            "*??",
+            "*??x*",
+            "*?x",
+            "?*??",
         ];
         let hays = [
             "",
@@ -505,6 +533,11 @@ mod tests {
             ".exe",
             "a.eXe",
             "xx",
+            "€",
+            "€x",
+            "a€x",
+            "x€€",
+            "€€",
         ];
         for p in pats {
             let pat = Pattern::parse(p);
@@ -521,6 +554,28 @@ mod tests {
 
     fn m(p: &str, h: &str) -> bool {
         Pattern::parse(p).matches(h.as_bytes())
+    }
+
+    /// `?` is one character however many bytes it takes, wherever the
+    /// segment it starts is searched for.
+    #[test]
+    fn question_mark_is_one_whole_character() {
+        for (p, h, want) in [
+            ("*??", "€", false),
+            ("*??", "€€", true),
+            ("*??x*", "€x", false),
+            ("*??x*", "a€x", true),
+            ("*?x", "€x", true),
+            ("?", "€", true),
+        ] {
+            let pat = Pattern::parse(p);
+            assert_eq!(pat.matches(h.as_bytes()), want, "pattern {p} on {h}");
+            assert_eq!(
+                Glob::new(&pat).matches(h.as_bytes()),
+                want,
+                "glob {p} on {h}"
+            );
+        }
     }
 
     #[test]

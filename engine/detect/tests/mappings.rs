@@ -195,3 +195,30 @@ logsources:
         "{err}"
     );
 }
+
+/// Routing values compare case-insensitively the way field values do: a
+/// word-final sigma in the mapping or in the event does not stop routing.
+#[test]
+fn routing_values_fold_case_like_field_values() {
+    let yaml = r#"
+name: t
+fields: {}
+logsources:
+  - name: x
+    logsource: {product: p}
+    conditions: {Channel: 'ΑΡΧΕΙΟΣ'}
+"#;
+    let mut b = Engine::builder().mapping(Mapping::parse(yaml, Path::new("t.yml")).unwrap());
+    b.add_yaml(
+        "title: r\nlogsource: {product: p}\ndetection:\n  sel: {User: x}\n  condition: sel\n",
+        Path::new("r.yml"),
+    )
+    .unwrap();
+    let e = b.build();
+    assert!(e.rejections().is_empty(), "{:?}", e.rejections());
+    for channel in ["ΑΡΧΕΙΟΣ", "αρχειος", "αρχειοσ", "Αρχειος"] {
+        let ev = format!(r#"{{"Channel": "{channel}", "User": "X"}}"#);
+        assert_eq!(titles(&e, &ev), ["r"], "{channel}");
+    }
+    assert!(titles(&e, r#"{"Channel": "ΑΡΧΕΙΟ", "User": "x"}"#).is_empty());
+}

@@ -684,6 +684,25 @@ mod tests {
         assert_eq!(got.len(), want.len(), "{got:?}");
     }
 
+    /// A rule literal is lowercased on its own, an event value as a whole:
+    /// the word-final sigma must not make them differ.
+    #[test]
+    fn case_insensitive_matching_treats_every_sigma_alike() {
+        for detection in [
+            "  sel:\n    CommandLine|contains: 'ΟΔΟΣ'\n  condition: sel\n",
+            "  keywords:\n    - 'ΟΔΟΣ'\n  condition: keywords\n",
+        ] {
+            let e = engine(&format!(
+                "title: s\nlogsource: {{product: windows}}\ndetection:\n{detection}"
+            ));
+            for value in ["ΟΔΟΣ", "ΟΔΟΣΑ", "η οδος", "οδοσ", "x ΟδΟς y"] {
+                let ev = format!(r#"{{"CommandLine": "{value}"}}"#);
+                assert!(hit(&e, &ev), "{detection}: {value}");
+            }
+            assert!(!hit(&e, r#"{"CommandLine": "ΟΔΟ"}"#), "{detection}");
+        }
+    }
+
     #[test]
     fn keyword_prefilter_sees_escaped_and_unicode_forms() {
         let e = engine(

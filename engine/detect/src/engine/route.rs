@@ -117,7 +117,7 @@ impl Engine {
             rs.has = vec![false; npaths];
         }
         rs.has.iter_mut().for_each(|h| *h = false);
-        let mut numbuf = String::new();
+        let (mut numbuf, mut low) = (String::new(), String::new());
         for h in hits {
             for &p in &self.path_data[h.node as usize].routes {
                 let p = p as usize;
@@ -136,7 +136,9 @@ impl Engine {
                     buf.push_str(t);
                     buf[at..].make_ascii_lowercase();
                 } else {
-                    buf.extend(t.chars().flat_map(char::to_lowercase));
+                    // As the mapping's values were lowercased.
+                    crate::glob::lowercase_into(t, &mut low);
+                    buf.push_str(&low);
                 }
             }
         }
