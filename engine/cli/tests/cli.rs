@@ -175,16 +175,21 @@ fn unknown_mapping_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown mapping 'nope'"));
 }
 
-fn warden_stdin(args: &[&str], input: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+/// `warden args` started with piped standard input and output.
+fn spawn_warden(args: &[&str], stderr: std::process::Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_warden"))
         .args(args)
         .current_dir(repo())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(stderr)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn warden_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = spawn_warden(args, std::process::Stdio::piped());
     child
         .stdin
         .take()
@@ -201,14 +206,10 @@ fn detect_on_a_live_stream_writes_each_alert_before_more_input_comes() {
     use std::io::{BufRead, BufReader, Write};
     let sample = std::fs::read_to_string(repo().join("tests/data/windows-sample.jsonl")).unwrap();
     let attack = sample.lines().find(|l| l.contains("sekurlsa")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .args(["detect", "--rules", "rules/packs", "--mapping", "windows"])
-        .current_dir(repo())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_warden(
+        &["detect", "--rules", "rules/packs", "--mapping", "windows"],
+        std::process::Stdio::null(),
+    );
     let mut stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -433,28 +433,37 @@ fn utf8_len(first: u8) -> usize {
 /// Lowercases bytes: Unicode-aware for UTF-8, ASCII otherwise.
 pub fn lowercase_bytes(b: &[u8]) -> Vec<u8> {
     match std::str::from_utf8(b) {
-        Ok(s) if !s.is_ascii() => {
-            let mut out = String::with_capacity(s.len());
-            lowercase_into(s, &mut out);
-            out.into_bytes()
-        }
+        Ok(s) if !s.is_ascii() => lowercase(s).into_bytes(),
         _ => b.to_ascii_lowercase(),
     }
 }
 
-/// Lowercases `s` into `buf` (cleared first), ASCII fast path.
-///
-/// Rule literals and event values go through this one function, character
-/// by character: `str::to_lowercase` turns a word-final `Σ` into `ς`
-/// depending on what follows it, so a literal lowercased on its own and
-/// the same text inside a longer value could differ. The final sigma `ς`
-/// is folded to `σ`, so that `ΟΔΟΣ`, `οδος` and `οδοσ` compare equal, as
-/// Unicode case folding has them.
+/// `s` lowercased, as [`lowercase_append`] does it.
+pub fn lowercase(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    lowercase_append(s, &mut out);
+    out
+}
+
+/// Lowercases `s` into `buf` (cleared first), as [`lowercase_append`] does it.
 pub fn lowercase_into(s: &str, buf: &mut String) {
     buf.clear();
+    lowercase_append(s, buf);
+}
+
+/// Appends `s` lowercased to `buf`, ASCII fast path.
+///
+/// Rule literals, event values and routing values all go through this one
+/// function, character by character: `str::to_lowercase` turns a
+/// word-final `Σ` into `ς` depending on what follows it, so a literal
+/// lowercased on its own and the same text inside a longer value could
+/// differ. The final sigma `ς` is folded to `σ`, so that `ΟΔΟΣ`, `οδος` and
+/// `οδοσ` compare equal, as Unicode case folding has them.
+pub fn lowercase_append(s: &str, buf: &mut String) {
     if s.is_ascii() {
+        let at = buf.len();
         buf.push_str(s);
-        buf.make_ascii_lowercase();
+        buf[at..].make_ascii_lowercase();
     } else {
         for c in s.chars() {
             match c {

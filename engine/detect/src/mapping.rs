@@ -227,14 +227,7 @@ impl Mapping {
                 let values = if values.iter().any(|v| v == "*") {
                     Vec::new()
                 } else {
-                    values
-                        .into_iter()
-                        .map(|v| {
-                            let mut low = String::new();
-                            crate::glob::lowercase_into(&v, &mut low);
-                            low
-                        })
-                        .collect()
+                    values.iter().map(|v| crate::glob::lowercase(v)).collect()
                 };
                 conditions.push(RouteCondition {
                     paths: aliases.expand(&[path_s.to_string()]),

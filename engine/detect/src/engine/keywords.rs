@@ -215,11 +215,11 @@ const LOWERS_TO_ASCII: [&str; 2] = ["\u{130}", "\u{212A}"];
 /// `"` as JSON text has them (`\\`, `\"`).
 fn push_lowercase(out: &mut Vec<u8>, text: &str, escape: bool) {
     let at = out.len();
-    let mut unicode = String::new();
+    let unicode;
     let mut rest = if text.is_ascii() {
         text.as_bytes()
     } else {
-        crate::glob::lowercase_into(text, &mut unicode);
+        unicode = crate::glob::lowercase(text);
         unicode.as_bytes()
     };
     while escape && let Some(i) = memchr::memchr2(b'\\', b'"', rest) {

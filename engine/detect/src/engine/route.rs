@@ -117,7 +117,7 @@ impl Engine {
             rs.has = vec![false; npaths];
         }
         rs.has.iter_mut().for_each(|h| *h = false);
-        let (mut numbuf, mut low) = (String::new(), String::new());
+        let mut numbuf = String::new();
         for h in hits {
             for &p in &self.path_data[h.node as usize].routes {
                 let p = p as usize;
@@ -131,15 +131,8 @@ impl Engine {
                     buf.clear();
                     rs.has[p] = true;
                 }
-                if t.is_ascii() {
-                    let at = buf.len();
-                    buf.push_str(t);
-                    buf[at..].make_ascii_lowercase();
-                } else {
-                    // As the mapping's values were lowercased.
-                    crate::glob::lowercase_into(t, &mut low);
-                    buf.push_str(&low);
-                }
+                // As the mapping's values were lowercased.
+                crate::glob::lowercase_append(t, buf);
             }
         }
         rs.key.clear();
