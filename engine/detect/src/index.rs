@@ -38,9 +38,93 @@ enum AcTarget {
 #[derive(Debug)]
 struct AcIndex {
     ac: Literals,
-    targets: Vec<Vec<AcTarget>>,
+    targets: Targets,
     /// Shortest literal: shorter values cannot hit.
     min_len: usize,
+}
+
+/// What each literal of an automaton means, in flat arrays read once per
+/// reported match: most literals have one target, held inline in a `u32`
+/// (a vector per literal cost a cache miss for its header and another for
+/// its contents, ~30 times per command line).
+#[derive(Debug, Default)]
+struct Targets {
+    /// Per literal: an encoded target ([`Targets::encode`]), or [`MULTI`]
+    /// with where its list starts in `lists` (its length first).
+    per_lit: Vec<u32>,
+    lists: Vec<u32>,
+}
+
+/// Kind bits of an encoded target (the top two); the rest is the id.
+const KIND_SHIFT: u32 = 30;
+const ID_MASK: u32 = (1 << KIND_SHIFT) - 1;
+const CONTAINS: u32 = 0;
+const GATE: u32 = 1;
+const REGEX_GATE: u32 = 2;
+const MULTI: u32 = 3;
+
+impl Targets {
+    fn encode(t: AcTarget) -> u32 {
+        let (kind, id) = match t {
+            AcTarget::Contains(p) => (CONTAINS, p),
+            AcTarget::Gate(g) => (GATE, g),
+            AcTarget::RegexGate(r) => (REGEX_GATE, r),
+        };
+        assert!(id <= ID_MASK, "target ids stay below 2^30");
+        kind << KIND_SHIFT | id
+    }
+
+    fn decode(code: u32) -> AcTarget {
+        let id = code & ID_MASK;
+        match code >> KIND_SHIFT {
+            CONTAINS => AcTarget::Contains(id),
+            GATE => AcTarget::Gate(id),
+            _ => AcTarget::RegexGate(id),
+        }
+    }
+
+    fn build(per_lit: Vec<Vec<AcTarget>>) -> Targets {
+        let mut t = Targets::default();
+        for list in per_lit {
+            if let [one] = list[..] {
+                t.per_lit.push(Targets::encode(one));
+                continue;
+            }
+            let at = t.lists.len() as u32;
+            assert!(at <= ID_MASK, "target lists stay below 2^30 entries");
+            t.per_lit.push(MULTI << KIND_SHIFT | at);
+            t.lists.push(list.len() as u32);
+            t.lists.extend(list.into_iter().map(Targets::encode));
+        }
+        t
+    }
+
+    /// Calls `f` with each target of literal `lit`.
+    #[inline(always)]
+    fn for_each(&self, lit: usize, mut f: impl FnMut(AcTarget)) {
+        let code = self.per_lit[lit];
+        if code >> KIND_SHIFT != MULTI {
+            f(Targets::decode(code));
+            return;
+        }
+        let at = (code & ID_MASK) as usize;
+        let n = self.lists[at] as usize;
+        for &c in &self.lists[at + 1..at + 1 + n] {
+            f(Targets::decode(c));
+        }
+    }
+
+    fn all(&self, mut pred: impl FnMut(AcTarget) -> bool) -> bool {
+        (0..self.per_lit.len()).all(|l| {
+            let mut ok = true;
+            self.for_each(l, |t| ok &= pred(t));
+            ok
+        })
+    }
+
+    fn memory_usage(&self) -> usize {
+        (self.per_lit.len() + self.lists.len()) * 4
+    }
 }
 
 /// An unanchored literal automaton used directly, so that each byte costs
@@ -51,10 +135,103 @@ struct AcIndex {
 enum Literals {
     Dfa(aho_corasick::dfa::DFA),
     Nfa(contiguous::NFA),
+    Heads(Heads),
+}
+
+/// Length of the heads [`Heads`] groups literals by.
+const HEAD_LEN: usize = 4;
+/// Most distinct heads [`Heads`] takes (the packed SIMD searcher's range).
+const MAX_HEADS: usize = 32;
+/// Most distinct literal lengths per head: each costs one lookup per
+/// occurrence of the head.
+const MAX_LENS_PER_HEAD: usize = 4;
+
+/// Many long literals that begin with one of a few heads (threat-intel
+/// hash lists: `md5=…`, `sha256=…`, `imphash=…`): the heads are searched
+/// with the packed SIMD searcher, and at each occurrence the literal-long
+/// windows starting there are looked up in a hash map. A byte-at-a-time
+/// automaton over such a set walks every byte of a 200-byte `Hashes`
+/// value; this looks at a handful of places.
+#[derive(Debug)]
+struct Heads {
+    searcher: aho_corasick::packed::Searcher,
+    /// Per head (searcher pattern id): the distinct lengths of its literals.
+    lens: Vec<Vec<usize>>,
+    /// Literal bytes → literal id.
+    ids: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
+}
+
+impl Heads {
+    fn build(lits: &[Vec<u8>]) -> Option<Heads> {
+        if lits.len() < 64 || lits.iter().any(|l| l.len() < 2 * HEAD_LEN) {
+            return None;
+        }
+        let mut heads: Vec<&[u8]> = Vec::new();
+        let mut lens: Vec<Vec<usize>> = Vec::new();
+        for l in lits {
+            let h = &l[..HEAD_LEN];
+            let i = match heads.iter().position(|x| *x == h) {
+                Some(i) => i,
+                None if heads.len() < MAX_HEADS => {
+                    heads.push(h);
+                    lens.push(Vec::new());
+                    heads.len() - 1
+                }
+                None => return None,
+            };
+            if !lens[i].contains(&l.len()) {
+                if lens[i].len() == MAX_LENS_PER_HEAD {
+                    return None;
+                }
+                lens[i].push(l.len());
+            }
+        }
+        let mut b = aho_corasick::packed::Config::new().builder();
+        b.extend(&heads);
+        let searcher = b.build()?;
+        let ids = lits
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.clone().into_boxed_slice(), i))
+            .collect();
+        Some(Heads {
+            searcher,
+            lens,
+            ids,
+        })
+    }
+
+    #[inline]
+    fn for_each_match(&self, hay: &[u8], f: &mut impl FnMut(usize)) {
+        let mut at = 0;
+        while let Some(m) = self
+            .searcher
+            .find_in(hay, aho_corasick::Span::from(at..hay.len()))
+        {
+            let p = m.start();
+            for &n in &self.lens[m.pattern().as_usize()] {
+                if let Some(w) = hay.get(p..p + n)
+                    && let Some(&id) = self.ids.get(w)
+                {
+                    f(id);
+                }
+            }
+            at = p + 1;
+        }
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.searcher.memory_usage()
+            + self.ids.keys().map(|k| k.len() + 32).sum::<usize>()
+            + self.lens.iter().map(|l| l.len() * 8 + 24).sum::<usize>()
+    }
 }
 
 impl Literals {
     fn build(lits: &[Vec<u8>]) -> Literals {
+        if let Some(h) = Heads::build(lits) {
+            return Literals::Heads(h);
+        }
         // A DFA is fastest but its size grows with patterns × alphabet;
         // above a few thousand literals the contiguous NFA is the better trade.
         if lits.len() <= DFA_MAX_LITERALS
@@ -79,6 +256,7 @@ impl Literals {
         match self {
             Literals::Dfa(a) => scan(a, hay, f),
             Literals::Nfa(a) => scan(a, hay, f),
+            Literals::Heads(h) => h.for_each_match(hay, f),
         }
     }
 
@@ -86,6 +264,7 @@ impl Literals {
         match self {
             Literals::Dfa(a) => a.memory_usage(),
             Literals::Nfa(a) => a.memory_usage(),
+            Literals::Heads(h) => h.memory_usage(),
         }
     }
 }
@@ -272,7 +451,7 @@ impl StrIndex {
             let min_len = lits.iter().map(Vec::len).min().unwrap_or(0);
             idx.ac = Some(AcIndex {
                 ac,
-                targets,
+                targets: Targets::build(targets),
                 min_len,
             });
         }
@@ -310,15 +489,13 @@ impl StrIndex {
         {
             globs.clear();
             ac.ac.for_each_match(hay, &mut |m| {
-                for t in &ac.targets[m] {
-                    match *t {
-                        AcTarget::Contains(p) => fire(p),
-                        // A run of one gate (a value of backslashes) stays one entry.
-                        AcTarget::Gate(g) if globs.last() != Some(&g) => globs.push(g),
-                        AcTarget::Gate(_) => {}
-                        AcTarget::RegexGate(r) => gate(r),
-                    }
-                }
+                ac.targets.for_each(m, |t| match t {
+                    AcTarget::Contains(p) => fire(p),
+                    // A run of one gate (a value of backslashes) stays one entry.
+                    AcTarget::Gate(g) if globs.last() != Some(&g) => globs.push(g),
+                    AcTarget::Gate(_) => {}
+                    AcTarget::RegexGate(r) => gate(r),
+                })
             });
             if globs.len() > 1 {
                 globs.sort_unstable();
@@ -350,11 +527,10 @@ impl StrIndex {
             && self.ungated.is_empty()
             && self.any.is_empty()
             && self.general.is_empty()
-            && self.ac.as_ref().is_some_and(|a| {
-                a.targets
-                    .iter()
-                    .all(|t| t.iter().all(|x| matches!(x, AcTarget::Contains(_))))
-            })
+            && self
+                .ac
+                .as_ref()
+                .is_some_and(|a| a.targets.all(|t| matches!(t, AcTarget::Contains(_))))
     }
 
     fn memory_usage(&self) -> usize {
@@ -363,9 +539,10 @@ impl StrIndex {
             .iter()
             .map(|(k, v)| k.len() + v.len() * 4 + 48)
             .sum();
-        let ac = self.ac.as_ref().map_or(0, |a| {
-            a.ac.memory_usage() + a.targets.iter().map(|t| t.len() * 8 + 24).sum::<usize>()
-        });
+        let ac = self
+            .ac
+            .as_ref()
+            .map_or(0, |a| a.ac.memory_usage() + a.targets.memory_usage());
         exact
             + ac
             + self.prefix.as_ref().map_or(0, AnchoredIndex::memory_usage)
@@ -858,6 +1035,108 @@ mod gate_tests {
         }
     }
 
+    /// Hash lists (many long literals behind a few heads such as `md5=`)
+    /// are matched by head and window lookup, which must agree with the
+    /// reference semantics: occurrences anywhere, overlapping ones, inside
+    /// longer hex runs, at either end, in any case.
+    #[test]
+    fn hash_lists_match_like_any_literal_set() {
+        let mut g = Rng::new(77);
+        let hex = |g: &mut Rng, n: usize| -> String {
+            (0..n)
+                .map(|_| "0123456789abcdef".as_bytes()[g.below(16)] as char)
+                .collect()
+        };
+        let algs = [
+            ("MD5=", 32),
+            ("SHA1=", 40),
+            ("SHA256=", 64),
+            ("IMPHASH=", 32),
+        ];
+        let mut tests = Vec::new();
+        let mut lits = Vec::new();
+        for i in 0..600 {
+            let (alg, n) = algs[i % algs.len()];
+            let lit = format!("{alg}{}", hex(&mut g, n));
+            // Short hex literals with the same heads overlap the long ones,
+            // and heads that overlap themselves (`abab`) start literals too.
+            let body = match i % 50 {
+                0 => lit[..alg.len() + 6].to_string(),
+                1 => format!("abab{}", hex(&mut g, 12)),
+                2 => format!("aaaa{}", hex(&mut g, 12)),
+                _ => lit.clone(),
+            };
+            tests.push(Test::Str {
+                pat: Pattern::parse(&body).contains().lowercase(),
+                cased: false,
+            });
+            lits.push(body);
+        }
+        let m = matcher(&tests);
+        assert!(
+            m.ci.ac
+                .as_ref()
+                .is_some_and(|a| matches!(a.ac, super::Literals::Heads(_)))
+        );
+        let mut sc = FeedScratch::default();
+        let mut hits = 0usize;
+        for round in 0..2_000 {
+            let mut parts = Vec::new();
+            for _ in 0..g.below(5) {
+                let (alg, n) = algs[g.below(algs.len())];
+                parts.push(match g.below(4) {
+                    // A listed hash, maybe in another case, maybe inside more hex.
+                    0 => {
+                        let l = &lits[g.below(lits.len())];
+                        let l = if g.below(2) == 0 {
+                            l.to_lowercase()
+                        } else {
+                            l.clone()
+                        };
+                        let (a, b) = (g.below(3), g.below(3));
+                        format!("{}{l}{}", hex(&mut g, a), hex(&mut g, b))
+                    }
+                    // Heads next to each other: overlapping candidates.
+                    1 => format!("{alg}{alg}{}", hex(&mut g, n)),
+                    2 if g.below(2) == 0 => {
+                        let l = &lits[1 + 50 * g.below(lits.len() / 50)];
+                        format!("{}{}", "ab".repeat(g.below(4)), l.to_uppercase())
+                    }
+                    _ => format!("{alg}{}", hex(&mut g, n)),
+                });
+            }
+            let value = parts.join(if round % 2 == 0 { "," } else { "" });
+            let got = fired(&m, &value, &mut sc);
+            let want: Vec<u32> = tests
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.matches_text(&value))
+                .map(|(i, _)| i as u32)
+                .collect();
+            assert_eq!(got, want, "value {value:?}");
+            hits += want.len();
+        }
+        assert!(
+            hits > 300,
+            "the generator should plant listed hashes ({hits})"
+        );
+        // Too many distinct heads: the automaton it falls back to agrees too.
+        let tests: Vec<Test> = (0..200)
+            .map(|i| Test::Str {
+                pat: Pattern::parse(&format!("h{i:03}={}", hex(&mut g, 32)))
+                    .contains()
+                    .lowercase(),
+                cased: false,
+            })
+            .collect();
+        let m = matcher(&tests);
+        assert!(
+            m.ci.ac
+                .as_ref()
+                .is_some_and(|a| !matches!(a.ac, super::Literals::Heads(_)))
+        );
+    }
+
     /// A wildcard pattern is verified once per value, not once per
     /// occurrence of its gate literal: verifying a long value at each of
     /// its many occurrences is quadratic.
@@ -1078,11 +1357,11 @@ impl FieldMatcher {
     pub fn feed_joined(&self, joined: &[u8], fire: &mut impl FnMut(u32)) {
         if let Some(ac) = &self.ci.ac {
             ac.ac.for_each_match(joined, &mut |m| {
-                for t in &ac.targets[m] {
+                ac.targets.for_each(m, |t| {
                     if let AcTarget::Contains(p) = t {
-                        fire(*p);
+                        fire(p);
                     }
-                }
+                })
             });
         }
     }
