@@ -557,6 +557,9 @@ impl StrIndex {
 struct RegexPred {
     pred: u32,
     re: meta::Regex,
+    /// The same pattern by shift-and, when it is a fixed sequence of
+    /// one-byte positions (GUIDs, `:[^\\]`): cheaper than any filter.
+    fixed: Option<crate::shift_and::ShiftAnd>,
     filter: RegexFilter,
 }
 
@@ -658,6 +661,9 @@ impl RegexPred {
     /// value lowercased, for the byte gate).
     #[inline]
     fn check(&self, text: &str, lower: &[u8]) -> bool {
+        if let Some(f) = &self.fixed {
+            return text.len() >= self.filter.min_len && f.is_match(text.as_bytes());
+        }
         self.filter.admits(text, lower) && self.re.is_match(text)
     }
 }
@@ -1319,6 +1325,7 @@ impl FieldMatcher {
             m.regexes.push(RegexPred {
                 pred: *id,
                 re,
+                fixed: crate::shift_and::ShiftAnd::new(&text),
                 filter,
             });
             match gate {
@@ -1455,7 +1462,7 @@ impl FieldMatcher {
             + self
                 .regexes
                 .iter()
-                .map(|r| r.re.memory_usage() + 8)
+                .map(|r| r.re.memory_usage() + r.fixed.as_ref().map_or(0, |f| f.memory_usage()) + 8)
                 .sum::<usize>()
             + self.nums.len() * 24
             + self.times.len() * 24

@@ -40,6 +40,7 @@ pub mod mapping;
 pub mod placeholders;
 pub mod predicate;
 pub mod re;
+mod shift_and;
 pub mod sigma;
 
 pub use engine::{Engine, EngineBuilder, MatchedField, Rejection, RuleHit, RuleInfo, Scratch};
