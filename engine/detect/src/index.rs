@@ -577,6 +577,9 @@ struct RegexFilter {
     /// A run of at least this many bytes of a class every match contains
     /// (`[a-f0-9]{64}`), as a byte table.
     run: Option<(Box<[bool; 256]>, usize)>,
+    /// A byte every match holds at least this many times (`\{.*\{.*\{`:
+    /// three braces), when more than once.
+    count: Option<(u8, usize)>,
 }
 
 /// Exact literals are checked only when this few.
@@ -613,11 +616,16 @@ fn regex_filter(pattern: &str, want_bytes: bool) -> RegexFilter {
     let run = gates::class_run(&hir)
         .filter(|(_, n)| *n >= MIN_RUN)
         .map(|(t, n)| (Box::new(t), n));
+    let count = (0..=255u8)
+        .map(|b| (b, gates::min_count(&hir, b)))
+        .filter(|&(_, n)| n >= 2)
+        .max_by_key(|&(_, n)| n);
     RegexFilter {
         min_len,
         bytes,
         exact,
         run,
+        count,
     }
 }
 
@@ -639,6 +647,11 @@ impl RegexFilter {
         }
         let raw = text.as_bytes();
         if !self.exact.is_empty() && !self.exact.iter().any(|f| f.find(raw).is_some()) {
+            return false;
+        }
+        if let Some((b, need)) = self.count
+            && memchr::memchr_iter(b, raw).take(need).count() < need
+        {
             return false;
         }
         if let Some((table, need)) = &self.run {
@@ -899,6 +912,27 @@ mod gates {
                 better(best, run, fold)
             }
             _ => finite(h, fold),
+        }
+    }
+
+    /// The fewest times byte `b` occurs in any text `h` matches.
+    pub(super) fn min_count(h: &Hir, b: u8) -> usize {
+        match h.kind() {
+            HirKind::Literal(l) => l.0.iter().filter(|&&x| x == b).count(),
+            HirKind::Class(Class::Bytes(c)) => usize::from(
+                c.ranges().len() == 1 && c.ranges()[0].start() == b && c.ranges()[0].end() == b,
+            ),
+            HirKind::Class(Class::Unicode(c)) => usize::from(
+                b < 0x80
+                    && c.ranges().len() == 1
+                    && c.ranges()[0].start() == b as char
+                    && c.ranges()[0].end() == b as char,
+            ),
+            HirKind::Capture(c) => min_count(&c.sub, b),
+            HirKind::Repetition(r) => (r.min as usize).saturating_mul(min_count(&r.sub, b)),
+            HirKind::Concat(items) => items.iter().map(|i| min_count(i, b)).sum(),
+            HirKind::Alternation(alts) => alts.iter().map(|a| min_count(a, b)).min().unwrap_or(0),
+            HirKind::Empty | HirKind::Look(_) => 0,
         }
     }
 
@@ -1209,6 +1243,17 @@ mod gate_tests {
         }
         assert_eq!(super::regex_filter(r".{1000,}", true).min_len, 1000);
         assert_eq!(super::regex_filter(r"`.*`.*`", true).bytes, b"`");
+        // Each brace is required: fewer than three braces cannot match.
+        let f = super::regex_filter(r"\{.*\{.*\{", true);
+        assert_eq!(f.count, Some((b'{', 3)));
+        assert!(!f.admits("a{b{c", b"a{b{c"));
+        assert!(f.admits("a{b{c{", b"a{b{c{"));
+        // Alternatives count their least: `a{{|b{` needs one brace.
+        assert_eq!(
+            super::regex_filter(r"(?:x\{\{|y\{)z\{", true).count,
+            Some((b'{', 2))
+        );
+        assert_eq!(super::regex_filter(r"(?i)aa", true).count, None);
         assert_eq!(super::regex_filter(r"\{.*\{", true).bytes, b"{");
         // No small required byte set: no byte gate.
         assert!(super::regex_filter(r"[0-9]+", true).bytes.is_empty());

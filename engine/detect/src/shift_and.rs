@@ -3,12 +3,19 @@
 //! Many Sigma regexes have no alternation and no open repetition: a GUID
 //! (`[A-F0-9]{8}-[A-F0-9]{4}-…`), a colon followed by anything but a
 //! backslash (`:[^\\]`), a flag between spaces (`\s-k\s`). Each position of
-//! such a pattern accepts a set of bytes, so whether the pattern occurs in
-//! a text is one bit-parallel pass: the state keeps one bit per pattern
-//! position, shifted and masked by the byte's table entry at each byte
-//! (Baeza-Yates and Gonnet's shift-and). That is two or three instructions
-//! a byte with no search setup, where a general regex engine pays for its
-//! machinery on every call.
+//! such a pattern accepts a set of bytes, and the bit-parallel string
+//! algorithms work on such sets as well as on single bytes:
+//!
+//! - a position accepting at most three bytes (`:`) is searched with
+//!   memchr's SIMD search, and the pattern checked around each hit;
+//! - otherwise a pattern of six positions or more is searched by BNDM,
+//!   which reads each window backwards only while what it read occurs in
+//!   the pattern and then skips past it (a 36-byte GUID pattern looks at a
+//!   few bytes per 36 of a text without one);
+//! - anything shorter by shift-and (Baeza-Yates and Gonnet): one state bit
+//!   per position, shifted and masked at each byte.
+//!
+//! None of them pays for a general regex engine's search setup per call.
 //!
 //! Only patterns whose every position is one byte qualify: literals (any
 //! bytes), ASCII classes, fixed repetitions of those, `^`/`$` at the ends.
@@ -23,25 +30,42 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 /// Longest pattern handled (one state bit per position).
 const MAX_LEN: usize = 128;
+/// Patterns at least this long are searched by BNDM, which skips.
+const BNDM_MIN: usize = 6;
+/// Patterns at least this long are searched by BNDM even when they have a
+/// rare position: it skips most of a text, while a byte such as `-` (in a
+/// GUID) is common enough in command lines to make many candidates.
+const BNDM_FIRST: usize = 16;
 
 /// A compiled fixed-length pattern.
 #[derive(Debug, Clone)]
 pub(crate) struct ShiftAnd {
     masks: Masks,
-    /// The bit of the last position.
-    last: u128,
+    /// Pattern length (positions).
+    len: usize,
+    /// A position accepting at most three bytes, and those bytes: a text
+    /// is searched for them first (`:` of `:[^\\]`), and the pattern
+    /// checked around each.
+    rare: Option<(usize, Vec<u8>)>,
     /// `^`: only a match starting at the first byte counts.
     start: bool,
     /// `$`: only a match ending at the last byte counts.
     end: bool,
 }
 
-/// Per byte value: the positions that accept it (bit `i`: position `i`),
-/// in the narrowest word that holds the pattern.
+/// Per byte value: the positions that accept it, in the narrowest word
+/// that holds the pattern: bit `i` for position `i` (`fwd`), and bit
+/// `len - 1 - i` (`rev`, for BNDM's backward reading).
 #[derive(Debug, Clone)]
 enum Masks {
-    W64(Box<[u64; 256]>),
-    W128(Box<[u128; 256]>),
+    W64 {
+        fwd: Box<[u64; 256]>,
+        rev: Box<[u64; 256]>,
+    },
+    W128 {
+        fwd: Box<[u128; 256]>,
+        rev: Box<[u128; 256]>,
+    },
 }
 
 /// A state word of shift-and.
@@ -66,32 +90,93 @@ impl Word for u128 {
     const ONE: u128 = 1;
 }
 
-/// Whether the pattern of `masks` (last position `last`) occurs in `text`.
+/// Whether the pattern matches the `len` bytes of `text` at `at`.
 #[inline(always)]
-fn run<W: Word>(masks: &[W; 256], last: W, start: bool, end: bool, text: &[u8]) -> bool {
+fn matches_at<W: Word>(fwd: &[W; 256], len: usize, text: &[u8], at: usize) -> bool {
+    text[at..at + len]
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| fwd[b as usize] & (W::ONE << i as u32) != W::ZERO)
+}
+
+/// Whether the pattern occurs anywhere in `text`, by shift-and: one pass,
+/// a few instructions a byte.
+#[inline(always)]
+fn shift_and<W: Word>(fwd: &[W; 256], len: usize, text: &[u8]) -> bool {
+    let last = W::ONE << (len as u32 - 1);
     let mut d = W::ZERO;
-    if start {
-        // Only the state that started at byte 0 survives.
-        let mut inject = W::ONE;
-        for &b in text {
-            d = ((d << 1) | inject) & masks[b as usize];
-            inject = W::ZERO;
-            if d == W::ZERO {
-                return false;
-            }
-            if d & last != W::ZERO && !end {
-                return true;
-            }
-        }
-        return d & last != W::ZERO;
-    }
     for &b in text {
-        d = ((d << 1) | W::ONE) & masks[b as usize];
-        if d & last != W::ZERO && !end {
+        d = ((d << 1) | W::ONE) & fwd[b as usize];
+        if d & last != W::ZERO {
             return true;
         }
     }
-    d & last != W::ZERO
+    false
+}
+
+/// Whether the pattern occurs anywhere in `text`, by BNDM (backward
+/// nondeterministic DAWG matching): each window of `len` bytes is read
+/// backwards only as long as what was read occurs in the pattern, and the
+/// window then moves past the read part, often by nearly its whole length.
+#[inline(always)]
+fn bndm<W: Word>(rev: &[W; 256], len: usize, text: &[u8]) -> bool {
+    let high = W::ONE << (len as u32 - 1);
+    let mut pos = 0;
+    while pos + len <= text.len() {
+        let mut j = len;
+        let mut last = len;
+        let mut d = rev[text[pos + j - 1] as usize];
+        while d != W::ZERO {
+            j -= 1;
+            if d & high != W::ZERO {
+                if j == 0 {
+                    return true;
+                }
+                last = j;
+            }
+            if j == 0 {
+                break;
+            }
+            d = (d << 1) & rev[text[pos + j - 1] as usize];
+        }
+        pos += last;
+    }
+    false
+}
+
+impl ShiftAnd {
+    fn search<W: Word>(&self, fwd: &[W; 256], rev: &[W; 256], text: &[u8]) -> bool {
+        let (n, m) = (text.len(), self.len);
+        if n < m {
+            return false;
+        }
+        match (self.start, self.end) {
+            (true, true) => return n == m && matches_at(fwd, m, text, 0),
+            (true, false) => return matches_at(fwd, m, text, 0),
+            (false, true) => return matches_at(fwd, m, text, n - m),
+            (false, false) => {}
+        }
+        if m >= BNDM_FIRST {
+            return bndm(rev, m, text);
+        }
+        if let Some((p, bytes)) = &self.rare {
+            // Candidates: where the rare position's bytes sit, far enough
+            // from both ends for the whole pattern.
+            let hay = &text[*p..n - (m - 1 - p)];
+            let check = |i: usize| matches_at(fwd, m, text, i);
+            return match bytes[..] {
+                [a] => memchr::memchr_iter(a, hay).any(check),
+                [a, b] => memchr::memchr2_iter(a, b, hay).any(check),
+                [a, b, c, ..] => memchr::memchr3_iter(a, b, c, hay).any(check),
+                [] => false,
+            };
+        }
+        if m >= BNDM_MIN {
+            bndm(rev, m, text)
+        } else {
+            shift_and(fwd, m, text)
+        }
+    }
 }
 
 /// Byte sets of the positions of a pattern, while it is taken apart.
@@ -130,22 +215,42 @@ impl ShiftAnd {
         if pos.is_empty() {
             return None;
         }
-        let mut masks = Box::new([0u128; 256]);
+        let m = pos.len();
+        let mut fwd = Box::new([0u128; 256]);
+        let mut rev = Box::new([0u128; 256]);
         for (i, set) in pos.iter().enumerate() {
             for b in 0..256 {
                 if set[b] {
-                    masks[b] |= 1 << i;
+                    fwd[b] |= 1 << i;
+                    rev[b] |= 1 << (m - 1 - i);
                 }
             }
         }
-        let masks = if pos.len() <= 64 {
-            Masks::W64(Box::new(masks.map(|m| m as u64)))
+        let rare = pos
+            .iter()
+            .enumerate()
+            .map(|(i, set)| {
+                (
+                    i,
+                    (0..=255u8)
+                        .filter(|&b| set[b as usize])
+                        .collect::<Vec<u8>>(),
+                )
+            })
+            .filter(|(_, bytes)| bytes.len() <= 3)
+            .min_by_key(|(_, bytes)| bytes.len());
+        let masks = if m <= 64 {
+            Masks::W64 {
+                fwd: Box::new(fwd.map(|x| x as u64)),
+                rev: Box::new(rev.map(|x| x as u64)),
+            }
         } else {
-            Masks::W128(masks)
+            Masks::W128 { fwd, rev }
         };
         Some(ShiftAnd {
             masks,
-            last: 1 << (pos.len() - 1),
+            len: m,
+            rare,
             start,
             end,
         })
@@ -155,15 +260,26 @@ impl ShiftAnd {
     #[inline]
     pub(crate) fn is_match(&self, text: &[u8]) -> bool {
         match &self.masks {
-            Masks::W64(m) => run(m, self.last as u64, self.start, self.end, text),
-            Masks::W128(m) => run(m, self.last, self.start, self.end, text),
+            Masks::W64 { fwd, rev } => self.search(fwd, rev, text),
+            Masks::W128 { fwd, rev } => self.search(fwd, rev, text),
+        }
+    }
+
+    /// Which search [`ShiftAnd::is_match`] uses on an unanchored pattern.
+    #[cfg(test)]
+    fn strategy(&self) -> &'static str {
+        match (&self.rare, self.len) {
+            (_, m) if m >= BNDM_FIRST => "bndm",
+            (Some(_), _) => "rare",
+            (None, m) if m >= BNDM_MIN => "bndm",
+            (None, _) => "shift-and",
         }
     }
 
     pub(crate) fn memory_usage(&self) -> usize {
         match &self.masks {
-            Masks::W64(_) => 256 * 8 + 32,
-            Masks::W128(_) => 256 * 16 + 32,
+            Masks::W64 { .. } => 2 * 256 * 8 + 48,
+            Masks::W128 { .. } => 2 * 256 * 16 + 48,
         }
     }
 }
@@ -261,7 +377,23 @@ fn class_bytes(c: &Class, last: bool) -> Option<[bool; 256]> {
 mod tests {
     use warden_gen::Rng;
 
-    use super::ShiftAnd;
+    use super::{Masks, ShiftAnd};
+
+    /// A text the pattern matches (ASCII bytes a position accepts).
+    fn instance(sa: &ShiftAnd, g: &mut Rng) -> Vec<char> {
+        let Masks::W64 { fwd, .. } = &sa.masks else {
+            panic!("short patterns only")
+        };
+        (0..sa.len)
+            .map(|i| {
+                let ok: Vec<char> = (0..128u8)
+                    .filter(|&b| fwd[b as usize] & (1 << i) != 0)
+                    .map(char::from)
+                    .collect();
+                ok[g.below(ok.len())]
+            })
+            .collect()
+    }
 
     fn meta(p: &str) -> regex_automata::meta::Regex {
         regex_automata::meta::Regex::new(p).unwrap()
@@ -353,6 +485,41 @@ mod tests {
             }
         }
         assert!(taken > 500, "{taken}");
+        // Each search strategy, on long texts full of near misses.
+        for (p, strategy) in [
+            (r":[^ \\]", "rare"),
+            (r"[A-F0-9]{8}-[A-F0-9]{4}-[A-F0-9]{4}", "bndm"),
+            (r"[A-F0-9]{4}-[A-F0-9]{4}", "rare"),
+            (r"[A-F0-9]{8}[0-9a-c]{3}", "bndm"),
+            (r"[c-z]{3}[0-9][a-wyz]{4}", "bndm"),
+            (r"[a-f][0-9a-c]", "shift-and"),
+        ] {
+            let sa = ShiftAnd::new(p).unwrap();
+            assert_eq!(sa.strategy(), strategy, "{p}");
+            let re = meta(p);
+            let alphabet = [
+                'A', 'F', '0', '9', 'a', 'c', 'x', 'b', ':', ' ', '\\', '-', 'é',
+            ];
+            let mut hits = 0;
+            for _ in 0..3_000 {
+                let mut text = String::new();
+                for _ in 0..g.below(4) {
+                    let len = g.below(30);
+                    text.extend((0..len).map(|_| alphabet[g.below(alphabet.len())]));
+                    // An instance of the pattern, or one with a byte off.
+                    let mut inst = instance(&sa, &mut g);
+                    if g.below(2) == 0 {
+                        let k = g.below(inst.len());
+                        inst[k] = alphabet[g.below(alphabet.len())];
+                    }
+                    text.extend(inst);
+                }
+                let want = re.is_match(&text);
+                assert_eq!(sa.is_match(text.as_bytes()), want, "{p} on {text:?}");
+                hits += usize::from(want);
+            }
+            assert!(hits > 30 && hits < 2_970, "{p}: {hits} of 3000 texts match");
+        }
         // Patterns longer than 64 positions run on 128-bit state.
         let p = crate::re::translate(r"\s[a-f0-9]{64}\s[a-f0-9]{16}").unwrap();
         let (sa, re) = (ShiftAnd::new(&p).unwrap(), meta(&p));
