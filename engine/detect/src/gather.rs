@@ -7,7 +7,10 @@
 //! paths into one trie, walks each event once, and hands every reader the
 //! values at its paths, in document order, under the reader's own node ids.
 
+use std::collections::HashMap;
+
 use crate::event::{Doc, Kind, PathTrie};
+use crate::json::Shape;
 
 /// A value at a path some reader reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,9 +84,147 @@ fn descend(
     }
 }
 
+/// Remembered walks, one per event shape (per thread, for one trie).
+///
+/// Events from one source repeat one shape: the same keys in the same
+/// order around different values (every Sysmon process creation has the
+/// same 23 `EventData` members). A walk's visits depend on nothing else,
+/// so the first event of a shape records them and the next ones of that
+/// shape replay them: checking that a document has a remembered shape
+/// ([`Doc::has_shape`]: each container's extent and each key's bytes, in
+/// one pass over the tokens) costs a fraction of looking every key up in
+/// the trie again.
+#[derive(Debug, Default, Clone)]
+pub struct WalkCache {
+    /// Which trie the plans were made for.
+    owner: u64,
+    /// Plans by [`Doc::shape_hint`], most recently used first.
+    plans: HashMap<(u32, u32, u32, u64), Vec<Plan>, foldhash::fast::RandomState>,
+    count: usize,
+    /// Lookups and hits in the current sample, and how many more events
+    /// skip the cache: a stream of ever new shapes only pays for
+    /// recording them.
+    tries: u16,
+    hits: u16,
+    bypass: u16,
+}
+
+#[derive(Debug, Clone)]
+struct Plan {
+    /// The shape of the documents it serves.
+    shape: Shape,
+    /// The walk's visits: (node, token, element).
+    visits: Box<[(u32, u32, bool)]>,
+}
+
+/// Most shapes remembered per hint, and in all.
+const PLANS_PER_HINT: usize = 4;
+const MAX_PLANS: usize = 256;
+/// Lookups per sample of the hit rate; a sample with fewer hits than
+/// this starts a bypass of [`BYPASS`] events.
+const SAMPLE: u16 = 64;
+const MIN_HITS: u16 = 16;
+const BYPASS: u16 = 4096;
+
+impl WalkCache {
+    /// Forgets every plan if they were made for another trie.
+    fn own(&mut self, owner: u64) {
+        if self.owner != owner {
+            *self = WalkCache {
+                owner,
+                ..WalkCache::default()
+            };
+        }
+    }
+
+    /// Whether this event should use the cache (sampling the hit rate).
+    fn wanted(&mut self) -> bool {
+        if self.bypass > 0 {
+            self.bypass -= 1;
+            return false;
+        }
+        self.tries += 1;
+        if self.tries == SAMPLE {
+            if self.hits < MIN_HITS {
+                self.bypass = BYPASS;
+            }
+            self.tries = 0;
+            self.hits = 0;
+        }
+        true
+    }
+
+    fn find(&mut self, doc: &Doc<'_>, hint: (u32, u32, u32, u64)) -> Option<&Plan> {
+        let list = self.plans.get_mut(&hint)?;
+        let i = list.iter().position(|p| doc.has_shape(&p.shape))?;
+        self.hits += 1;
+        list[..=i].rotate_right(1);
+        Some(&list[0])
+    }
+
+    fn remember(
+        &mut self,
+        doc: &Doc<'_>,
+        hint: (u32, u32, u32, u64),
+        visits: Vec<(u32, u32, bool)>,
+    ) {
+        if self.count >= MAX_PLANS {
+            self.plans.clear();
+            self.count = 0;
+        }
+        let shape = doc.shape();
+        let list = self.plans.entry(hint).or_default();
+        if list.len() == PLANS_PER_HINT {
+            list.pop();
+            self.count -= 1;
+        }
+        list.insert(
+            0,
+            Plan {
+                shape,
+                visits: visits.into(),
+            },
+        );
+        self.count += 1;
+    }
+}
+
+/// [`walk`], replaying a remembered walk when `doc` has a shape `cache`
+/// has seen for this trie (`owner` tells tries apart).
+#[inline]
+pub(crate) fn walk_cached(
+    trie: &PathTrie,
+    owner: u64,
+    doc: &Doc<'_>,
+    target: &impl Fn(u32) -> bool,
+    cache: &mut WalkCache,
+    visit: &mut impl FnMut(u32, u32, bool),
+) {
+    cache.own(owner);
+    if !cache.wanted() {
+        walk(trie, doc, target, visit);
+        return;
+    }
+    let hint = doc.shape_hint();
+    if let Some(plan) = cache.find(doc, hint) {
+        for &(node, tok, element) in plan.visits.iter() {
+            visit(node, tok, element);
+        }
+        return;
+    }
+    let mut visits = Vec::new();
+    walk(trie, doc, target, &mut |node, tok, element| {
+        visits.push((node, tok, element));
+        visit(node, tok, element);
+    });
+    cache.remember(doc, hint, visits);
+}
+
 /// The merged paths of several readers.
 #[derive(Debug, Clone)]
 pub struct Gather {
+    /// Tells this trie's remembered walks apart from other tries'.
+    id: u64,
     trie: PathTrie,
     /// Per trie node: (reader, the reader's id of the path).
     fan: Vec<Vec<(u32, u32)>>,
@@ -94,6 +235,7 @@ pub struct Gather {
 #[derive(Debug, Default, Clone)]
 pub struct Gathered {
     hits: Vec<Vec<Hit>>,
+    walks: WalkCache,
 }
 
 impl Gathered {
@@ -119,6 +261,7 @@ impl Gather {
         }
         fan.resize_with(trie.len(), Vec::new);
         Gather {
+            id: crate::engine::next_walk_owner(),
             trie,
             fan,
             readers: readers.len(),
@@ -134,10 +277,12 @@ impl Gather {
     pub fn gather(&self, doc: &Doc<'_>, out: &mut Gathered) {
         out.hits.resize_with(self.readers, Vec::new);
         out.hits.iter_mut().for_each(Vec::clear);
-        walk(
+        walk_cached(
             &self.trie,
+            self.id,
             doc,
             &|n| !self.fan[n as usize].is_empty(),
+            &mut out.walks,
             &mut |node, tok, element| {
                 for &(r, id) in &self.fan[node as usize] {
                     out.hits[r as usize].push(Hit {
@@ -216,5 +361,90 @@ mod tests {
             ]
         );
         assert!(out.of(2).is_empty());
+    }
+
+    /// A remembered walk is replayed only for a document of the very same
+    /// shape: every other document, however close (a key renamed to one of
+    /// the same length, a scalar turned into an object, an array grown, a
+    /// key spelled with an escape, members regrouped with the same token
+    /// count), is walked afresh. Checked against the plain walk over a
+    /// stream that keeps returning to a few shapes.
+    #[test]
+    fn a_remembered_walk_is_replayed_only_for_the_same_shape() {
+        use warden_gen::Rng;
+        let g = Gather::new(&[paths(&[
+            ("a.b", 1),
+            ("a.c", 2),
+            ("d", 3),
+            ("e.f", 4),
+            ("Key", 5),
+        ])]);
+        let templates = [
+            r#"{"a":{"b":V,"c":V},"d":V,"e":{"f":V}}"#,
+            r#"{"a":{"b":V,"c":{"x":V}},"d":V,"e":{"f":V}}"#,
+            r#"{"a":{"b":V},"c":V,"d":V,"e":{"f":V}}"#,
+            r#"{"a":{"b":V,"x":V},"d":V,"e":{"f":V}}"#,
+            r#"{"a":{"b":V,"c":V},"d":[V,V],"e":{"f":V}}"#,
+            r#"{"a":{"b":V,"c":V},"d":[V,V,V],"e":{"f":V}}"#,
+            r#"{"a":{"b":V,"c":V},"d":V,"e":{"g":V}}"#,
+            r#"{"a":{"b":V,"\u0063":V},"d":V,"e":{"f":V}}"#,
+            r#"{"a":{"b":V,"C":V},"d":V,"e":{"f":V}}"#,
+            r#"{"Key":V,"a":[{"b":V},{"c":V}],"d":V}"#,
+            r#"{"Kez":V,"a":[{"b":V},{"c":V}],"d":V}"#,
+            r#"{"Key":V,"a":[{"b":V,"c":V}],"d":V}"#,
+        ];
+        let values = [
+            r#""s""#,
+            "1",
+            "null",
+            "true",
+            r#"{"z":1}"#,
+            "[]",
+            r#""\"q""#,
+        ];
+        let mut rng = Rng::new(11);
+        let mut out = Gathered::default();
+        let mut replayed = 0;
+        for _ in 0..3_000 {
+            let t = templates[rng.below(templates.len())];
+            let mut doc = String::new();
+            for (i, part) in t.split('V').enumerate() {
+                if i > 0 {
+                    // Mostly scalars, sometimes a container in a scalar's place.
+                    let v = if rng.below(6) == 0 {
+                        values[rng.below(values.len())]
+                    } else {
+                        values[rng.below(4)]
+                    };
+                    doc.push_str(v);
+                }
+                doc.push_str(part);
+            }
+            let ev = parse(doc.as_bytes()).unwrap();
+            let doc_ = ev.doc();
+            let hits_before = out.walks.hits;
+            g.gather(&doc_, &mut out);
+            replayed += usize::from(out.walks.hits != hits_before);
+            let mut want: Vec<Hit> = Vec::new();
+            walk(
+                &g.trie,
+                &doc_,
+                &|n| !g.fan[n as usize].is_empty(),
+                &mut |node, tok, element| {
+                    for &(_, id) in &g.fan[node as usize] {
+                        want.push(Hit {
+                            node: id,
+                            tok,
+                            element,
+                        });
+                    }
+                },
+            );
+            assert_eq!(out.of(0), &want[..], "{doc}");
+        }
+        assert!(
+            replayed > 1_000,
+            "most documents repeat a shape: {replayed} replayed"
+        );
     }
 }

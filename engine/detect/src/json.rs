@@ -122,6 +122,9 @@ impl std::error::Error for JsonError {}
 #[derive(Debug, Default)]
 pub struct Tape {
     toks: Vec<Tok>,
+    /// How many tokens are containers, and how many are keys.
+    containers: u32,
+    keys: u32,
     arena: String,
     stack: Vec<u32>,
     hidden_text: bool,
@@ -130,11 +133,25 @@ pub struct Tape {
     seen: u64,
 }
 
+/// Where a document's containers and keys are ([`Doc::shape`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Shape {
+    len: u32,
+    /// (token, is an array, subtree end).
+    containers: Vec<(u32, bool, u32)>,
+    /// (token, length in bytes).
+    keys: Vec<(u32, u32)>,
+    /// Every key's bytes in words of eight, zero-padded, in token order.
+    words: Vec<u64>,
+}
+
 /// A parsed document: the input, its tokens and its unescaped strings.
 #[derive(Debug, Clone, Copy)]
 pub struct Doc<'a> {
     text: &'a str,
     toks: &'a [Tok],
+    containers: u32,
+    keys: u32,
     arena: &'a str,
     hidden_text: bool,
     non_ascii: bool,
@@ -150,6 +167,8 @@ impl Tape {
         self.toks.clear();
         self.arena.clear();
         self.stack.clear();
+        self.containers = 0;
+        self.keys = 0;
         self.hidden_text = false;
         self.seen = 0;
         if input.len() >= u32::MAX as usize {
@@ -171,6 +190,8 @@ impl Tape {
         Ok(Doc {
             text,
             toks: &self.toks,
+            containers: self.containers,
+            keys: self.keys,
             arena: &self.arena,
             hidden_text: self.hidden_text,
             non_ascii: self.non_ascii(),
@@ -211,6 +232,7 @@ impl Tape {
         }
         let idx = self.push(kind, at, at);
         self.stack.push(idx);
+        self.containers += 1;
         Ok(idx)
     }
 
@@ -304,6 +326,7 @@ impl Tape {
         if let Some(t) = self.toks.last_mut() {
             t.key = true;
         }
+        self.keys += 1;
         if b.get(i) != Some(&b':') {
             return Err((i, "expected ':' after an object key"));
         }
@@ -493,6 +516,29 @@ fn digits(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The bytes `src[at..end]`, at most eight, as a little-endian word,
+/// zero-padded: one load when `src` has eight bytes at `at` (a key in the
+/// input is followed by `":` and its value).
+#[inline(always)]
+fn word_at(src: &[u8], at: usize, end: usize) -> u64 {
+    let n = (end - at).min(8);
+    match src.get(at..at + 8) {
+        Some(c) => {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            if n == 8 {
+                w
+            } else {
+                w & ((1u64 << (n * 8)) - 1)
+            }
+        }
+        None => {
+            let mut w = [0u8; 8];
+            w[..n].copy_from_slice(&src[at..at + n]);
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
 /// The first offset at or after `j` holding `"`, `\` or a control byte
 /// (or the end): eight bytes at a time. The bytes looked at are ORed into
 /// `seen` (a bit 7 of any of its bytes set: some byte was not ASCII).
@@ -581,6 +627,86 @@ impl<'a> Doc<'a> {
         let t = &self.toks[i as usize];
         let src = if t.flag { self.arena } else { self.text };
         &src[t.start as usize..t.end as usize]
+    }
+
+    /// This document's shape, as [`Doc::has_shape`] compares it: where its
+    /// containers are (with their kind and extent) and where its keys are
+    /// (with their bytes, in words of eight).
+    pub(crate) fn shape(&self) -> Shape {
+        let mut sh = Shape {
+            len: self.toks.len() as u32,
+            containers: Vec::new(),
+            keys: Vec::new(),
+            words: Vec::new(),
+        };
+        for (i, t) in self.toks.iter().enumerate() {
+            let i = i as u32;
+            match t.kind {
+                Kind::Object | Kind::Array => {
+                    sh.containers.push((i, t.kind == Kind::Array, t.next))
+                }
+                _ if t.key => {
+                    let src = if t.flag { self.arena } else { self.text }.as_bytes();
+                    let (mut at, end) = (t.start as usize, t.end as usize);
+                    sh.keys.push((i, (end - at) as u32));
+                    while at < end {
+                        sh.words.push(word_at(src, at, end));
+                        at += 8;
+                    }
+                }
+                _ => {}
+            }
+        }
+        sh
+    }
+
+    /// Whether this document has shape `sh` (from [`Doc::shape`]): the
+    /// same containers with the same extents and the same keys at the same
+    /// tokens. Documents of one shape differ only in their scalar values,
+    /// so whatever depends on structure and keys alone (which values sit at
+    /// which paths) is the same for both. Only the shape's containers and
+    /// keys are looked at: with as many tokens, containers and keys in all
+    /// (counted by the parser), every other token is a scalar in both.
+    pub(crate) fn has_shape(&self, sh: &Shape) -> bool {
+        if sh.len as usize != self.toks.len()
+            || sh.containers.len() != self.containers as usize
+            || sh.keys.len() != self.keys as usize
+        {
+            return false;
+        }
+        for &(i, array, next) in &sh.containers {
+            let t = &self.toks[i as usize];
+            let kind = if array { Kind::Array } else { Kind::Object };
+            if t.kind != kind || t.next != next {
+                return false;
+            }
+        }
+        let (text, arena) = (self.text.as_bytes(), self.arena.as_bytes());
+        let mut words = sh.words.iter();
+        for &(i, len) in &sh.keys {
+            let t = &self.toks[i as usize];
+            if !t.key || t.end - t.start != len {
+                return false;
+            }
+            let src = if t.flag { arena } else { text };
+            let (mut at, end) = (t.start as usize, t.end as usize);
+            while at < end {
+                if words.next() != Some(&word_at(src, at, end)) {
+                    return false;
+                }
+                at += 8;
+            }
+        }
+        true
+    }
+
+    /// A cheap fingerprint of the shape to look candidate shapes up by.
+    pub(crate) fn shape_hint(&self) -> (u32, u32, u32, u64) {
+        let last = self.toks.iter().rev().find(|t| t.key).map_or(0, |t| {
+            let src = if t.flag { self.arena } else { self.text }.as_bytes();
+            word_at(src, t.start as usize, t.end as usize)
+        });
+        (self.toks.len() as u32, self.containers, self.keys, last)
     }
 
     /// A key's bytes and their first eight (zero-padded), read with one load
@@ -837,6 +963,8 @@ impl OwnedDoc {
         Doc {
             text: std::str::from_utf8(&self.bytes).unwrap_or_default(),
             toks: &self.tape.toks,
+            containers: self.tape.containers,
+            keys: self.tape.keys,
             arena: &self.tape.arena,
             hidden_text: self.tape.hidden_text,
             non_ascii: self.tape.non_ascii(),

@@ -201,9 +201,15 @@ pub struct Engine {
     mapping_name: Option<String>,
 }
 
+/// Engine ids (and [`crate::gather::Gather`]s', from the same counter):
+/// what a scratch or a remembered walk was made for.
 fn next_engine_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+pub(crate) fn next_walk_owner() -> u64 {
+    next_engine_id()
 }
 
 /// Per-thread working memory for [`Engine::detect`].
@@ -227,6 +233,8 @@ pub struct Scratch {
     cache: cache::ValueCache,
     /// The per-event values at the paths rules read.
     gathered: Vec<Hit>,
+    /// Remembered walks per event shape.
+    walks: crate::gather::WalkCache,
     /// Skip the keyword prefilter (see [`Engine::detect_exhaustive`]).
     exhaustive: bool,
 }
@@ -325,10 +333,12 @@ impl Engine {
     pub fn detect(&self, doc: &Doc<'_>, sc: &mut Scratch, out: &mut Vec<RuleHit>) {
         let mut hits = std::mem::take(&mut sc.gathered);
         hits.clear();
-        crate::gather::walk(
+        crate::gather::walk_cached(
             &self.trie,
+            self.id,
             doc,
             &|n| self.path_data[n as usize].target,
+            &mut sc.walks,
             &mut |node, tok, element| hits.push(Hit { node, tok, element }),
         );
         self.detect_hits(doc, &hits, sc, out);
