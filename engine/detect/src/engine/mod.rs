@@ -235,6 +235,8 @@ pub struct Scratch {
     gathered: Vec<Hit>,
     /// Remembered walks per event shape.
     walks: crate::gather::WalkCache,
+    /// Text buffers for field references.
+    refs: [String; 4],
     /// Skip the keyword prefilter (see [`Engine::detect_exhaustive`]).
     exhaustive: bool,
 }
@@ -422,11 +424,12 @@ impl Engine {
         self.candidates(r, sc);
         // Evaluate.
         let fired = &sc.fired;
+        let bufs = &mut sc.refs;
         for &c in &sc.candidates {
             let cr = &self.compiled[c as usize];
             let ok = self
                 .program
-                .eval(cr.code, fired, &mut |f| self.eval_fieldref(f, doc, hits));
+                .eval(cr.code, fired, &mut |f| self.eval_fieldref(f, doc, hits, bufs));
             if ok && set_bit(&mut sc.rule_seen, cr.rule) {
                 out.push(RuleHit {
                     rule: self.rules[cr.rule as usize].clone(),
@@ -561,8 +564,9 @@ impl Engine {
         false
     }
 
-    /// Compares the two operands of field reference `f` over the gathered values.
-    fn eval_fieldref(&self, f: u32, doc: &Doc<'_>, hits: &[Hit]) -> bool {
+    /// Compares the two operands of field reference `f` over the gathered
+    /// values (`bufs`: reusable text buffers).
+    fn eval_fieldref(&self, f: u32, doc: &Doc<'_>, hits: &[Hit], bufs: &mut [String; 4]) -> bool {
         let fr = &self.fieldrefs[f as usize];
         let norm = |s: &str, out: &mut String| {
             out.clear();
@@ -572,14 +576,13 @@ impl Engine {
                 crate::glob::lowercase_into(s, out);
             }
         };
-        let (mut buf_a, mut buf_b) = (String::new(), String::new());
-        let (mut la, mut lb) = (String::new(), String::new());
-        self.operand_texts(fr.a, doc, hits, &mut buf_a, &mut |a| {
-            norm(a, &mut la);
-            self.operand_texts(fr.b, doc, hits, &mut buf_b, &mut |b| {
-                norm(b, &mut lb);
+        let [buf_a, buf_b, la, lb] = bufs;
+        self.operand_texts(fr.a, doc, hits, buf_a, &mut |a| {
+            norm(a, la);
+            self.operand_texts(fr.b, doc, hits, buf_b, &mut |b| {
+                norm(b, lb);
                 match fr.spec.mode {
-                    RefMode::Eq => la == lb,
+                    RefMode::Eq => *la == *lb,
                     RefMode::Contains => la.contains(lb.as_str()),
                     RefMode::StartsWith => la.starts_with(lb.as_str()),
                     RefMode::EndsWith => la.ends_with(lb.as_str()),
