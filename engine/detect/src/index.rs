@@ -138,6 +138,12 @@ enum Literals {
     Heads(Heads),
 }
 
+/// A head's bytes as a word.
+#[inline(always)]
+fn head_word(h: &[u8]) -> u32 {
+    u32::from_le_bytes([h[0], h[1], h[2], h[3]])
+}
+
 /// Length of the heads [`Heads`] groups literals by.
 const HEAD_LEN: usize = 4;
 /// Most distinct heads [`Heads`] takes (the packed SIMD searcher's range).
@@ -155,10 +161,35 @@ const MAX_LENS_PER_HEAD: usize = 4;
 #[derive(Debug)]
 struct Heads {
     searcher: aho_corasick::packed::Searcher,
+    /// The heads' first bytes when there are at most three (`m`, `s`, `i`
+    /// for `md5=`, `sha1=`, `imphash=`): memchr finds the candidates, and
+    /// a word compare tells which head (if any) starts there, cheaper than
+    /// restarting the packed searcher after every occurrence.
+    firsts: Vec<u8>,
+    /// The heads as words, by searcher pattern id.
+    words: Vec<u32>,
     /// Per head (searcher pattern id): the distinct lengths of its literals.
     lens: Vec<Vec<usize>>,
     /// Literal bytes → literal id.
     ids: HashMap<Box<[u8]>, usize, foldhash::fast::RandomState>,
+    /// How many bytes after the head every literal has (at most eight),
+    /// and a bitmap of their hashes: most occurrences of a head (`sha1=`
+    /// in every `Hashes` value) are followed by bytes no literal has, and
+    /// this rules them out with one load into a small table instead of a
+    /// hash map lookup (a likely cache miss among thousands of literals).
+    probe: usize,
+    after: Box<[u64]>,
+}
+
+/// Bits of [`Heads::after`]'s hash (a 32 KiB bitmap).
+const AFTER_BITS: u32 = 18;
+
+/// The bitmap position of the `n` (at most eight) bytes at `w`.
+#[inline(always)]
+fn after_key(w: &[u8]) -> usize {
+    let mut b = [0u8; 8];
+    b[..w.len()].copy_from_slice(w);
+    (u64::from_le_bytes(b).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - AFTER_BITS)) as usize
 }
 
 impl Heads {
@@ -189,39 +220,94 @@ impl Heads {
         let mut b = aho_corasick::packed::Config::new().builder();
         b.extend(&heads);
         let searcher = b.build()?;
+        let mut firsts: Vec<u8> = heads.iter().map(|h| h[0]).collect();
+        firsts.sort_unstable();
+        firsts.dedup();
+        if firsts.len() > 3 {
+            firsts.clear();
+        }
+        let words = heads.iter().map(|h| head_word(h)).collect();
         let ids = lits
             .iter()
             .enumerate()
             .map(|(i, l)| (l.clone().into_boxed_slice(), i))
             .collect();
+        let probe = lits
+            .iter()
+            .map(|l| l.len() - HEAD_LEN)
+            .min()
+            .unwrap_or(0)
+            .min(8);
+        let mut after = vec![0u64; 1 << (AFTER_BITS - 6)].into_boxed_slice();
+        for l in lits {
+            let k = after_key(&l[HEAD_LEN..HEAD_LEN + probe]);
+            after[k / 64] |= 1 << (k % 64);
+        }
         Some(Heads {
             searcher,
+            firsts,
+            words,
             lens,
             ids,
+            probe,
+            after,
         })
+    }
+
+    /// Reports the literals of head `h` that start at `p`.
+    #[inline]
+    fn at_head(&self, hay: &[u8], p: usize, h: usize, f: &mut impl FnMut(usize)) {
+        let listed = hay
+            .get(p + HEAD_LEN..p + HEAD_LEN + self.probe)
+            .is_some_and(|w| {
+                let k = after_key(w);
+                self.after[k / 64] & (1 << (k % 64)) != 0
+            });
+        if !listed {
+            return;
+        }
+        for &n in &self.lens[h] {
+            if let Some(w) = hay.get(p..p + n)
+                && let Some(&id) = self.ids.get(w)
+            {
+                f(id);
+            }
+        }
     }
 
     #[inline]
     fn for_each_match(&self, hay: &[u8], f: &mut impl FnMut(usize)) {
+        if !self.firsts.is_empty() {
+            let mut check = |p: usize| {
+                if let Some(w) = hay.get(p..p + HEAD_LEN) {
+                    let w = head_word(w);
+                    if let Some(h) = self.words.iter().position(|&x| x == w) {
+                        self.at_head(hay, p, h, f);
+                    }
+                }
+            };
+            match self.firsts[..] {
+                [a] => memchr::memchr_iter(a, hay).for_each(&mut check),
+                [a, b] => memchr::memchr2_iter(a, b, hay).for_each(&mut check),
+                [a, b, c, ..] => memchr::memchr3_iter(a, b, c, hay).for_each(&mut check),
+                [] => {}
+            }
+            return;
+        }
         let mut at = 0;
         while let Some(m) = self
             .searcher
             .find_in(hay, aho_corasick::Span::from(at..hay.len()))
         {
             let p = m.start();
-            for &n in &self.lens[m.pattern().as_usize()] {
-                if let Some(w) = hay.get(p..p + n)
-                    && let Some(&id) = self.ids.get(w)
-                {
-                    f(id);
-                }
-            }
+            self.at_head(hay, p, m.pattern().as_usize(), f);
             at = p + 1;
         }
     }
 
     fn memory_usage(&self) -> usize {
         self.searcher.memory_usage()
+            + self.after.len() * 8
             + self.ids.keys().map(|k| k.len() + 32).sum::<usize>()
             + self.lens.iter().map(|l| l.len() * 8 + 24).sum::<usize>()
     }
@@ -1093,73 +1179,75 @@ mod gate_tests {
             ("SHA256=", 64),
             ("IMPHASH=", 32),
         ];
-        let mut tests = Vec::new();
-        let mut lits = Vec::new();
-        for i in 0..600 {
-            let (alg, n) = algs[i % algs.len()];
-            let lit = format!("{alg}{}", hex(&mut g, n));
-            // Short hex literals with the same heads overlap the long ones,
-            // and heads that overlap themselves (`abab`) start literals too.
-            let body = match i % 50 {
-                0 => lit[..alg.len() + 6].to_string(),
-                1 => format!("abab{}", hex(&mut g, 12)),
-                2 => format!("aaaa{}", hex(&mut g, 12)),
-                _ => lit.clone(),
-            };
-            tests.push(Test::Str {
-                pat: Pattern::parse(&body).contains().lowercase(),
-                cased: false,
-            });
-            lits.push(body);
-        }
-        let m = matcher(&tests);
-        assert!(
-            m.ci.ac
-                .as_ref()
-                .is_some_and(|a| matches!(a.ac, super::Literals::Heads(_)))
-        );
-        let mut sc = FeedScratch::default();
-        let mut hits = 0usize;
-        for round in 0..2_000 {
-            let mut parts = Vec::new();
-            for _ in 0..g.below(5) {
-                let (alg, n) = algs[g.below(algs.len())];
-                parts.push(match g.below(4) {
-                    // A listed hash, maybe in another case, maybe inside more hex.
-                    0 => {
-                        let l = &lits[g.below(lits.len())];
-                        let l = if g.below(2) == 0 {
-                            l.to_lowercase()
-                        } else {
-                            l.clone()
-                        };
-                        let (a, b) = (g.below(3), g.below(3));
-                        format!("{}{l}{}", hex(&mut g, a), hex(&mut g, b))
-                    }
-                    // Heads next to each other: overlapping candidates.
-                    1 => format!("{alg}{alg}{}", hex(&mut g, n)),
-                    2 if g.below(2) == 0 => {
-                        let l = &lits[1 + 50 * g.below(lits.len() / 50)];
-                        format!("{}{}", "ab".repeat(g.below(4)), l.to_uppercase())
-                    }
-                    _ => format!("{alg}{}", hex(&mut g, n)),
+        // With heads that overlap themselves (`abab`) the heads start with
+        // four different bytes and the packed searcher finds them; without,
+        // memchr finds the three first bytes.
+        for overlapping in [true, false] {
+            let mut tests = Vec::new();
+            let mut lits = Vec::new();
+            for i in 0..600 {
+                let (alg, n) = algs[i % algs.len()];
+                let lit = format!("{alg}{}", hex(&mut g, n));
+                // Short hex literals with the same heads overlap the long ones.
+                let body = match i % 50 {
+                    0 => lit[..alg.len() + 6].to_string(),
+                    1 if overlapping => format!("abab{}", hex(&mut g, 12)),
+                    2 if overlapping => format!("aaaa{}", hex(&mut g, 12)),
+                    _ => lit.clone(),
+                };
+                tests.push(Test::Str {
+                    pat: Pattern::parse(&body).contains().lowercase(),
+                    cased: false,
                 });
+                lits.push(body);
             }
-            let value = parts.join(if round % 2 == 0 { "," } else { "" });
-            let got = fired(&m, &value, &mut sc);
-            let want: Vec<u32> = tests
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.matches_text(&value))
-                .map(|(i, _)| i as u32)
-                .collect();
-            assert_eq!(got, want, "value {value:?}");
-            hits += want.len();
+            let m = matcher(&tests);
+            assert!(m.ci.ac.as_ref().is_some_and(
+                |a| matches!(&a.ac, super::Literals::Heads(h) if h.firsts.is_empty() == overlapping)
+            ));
+            let mut sc = FeedScratch::default();
+            let mut hits = 0usize;
+            for round in 0..2_000 {
+                let mut parts = Vec::new();
+                for _ in 0..g.below(5) {
+                    let (alg, n) = algs[g.below(algs.len())];
+                    parts.push(match g.below(4) {
+                        // A listed hash, maybe in another case, maybe inside more hex.
+                        0 => {
+                            let l = &lits[g.below(lits.len())];
+                            let l = if g.below(2) == 0 {
+                                l.to_lowercase()
+                            } else {
+                                l.clone()
+                            };
+                            let (a, b) = (g.below(3), g.below(3));
+                            format!("{}{l}{}", hex(&mut g, a), hex(&mut g, b))
+                        }
+                        // Heads next to each other: overlapping candidates.
+                        1 => format!("{alg}{alg}{}", hex(&mut g, n)),
+                        2 if overlapping && g.below(2) == 0 => {
+                            let l = &lits[1 + 50 * g.below(lits.len() / 50)];
+                            format!("{}{}", "ab".repeat(g.below(4)), l.to_uppercase())
+                        }
+                        _ => format!("{alg}{}", hex(&mut g, n)),
+                    });
+                }
+                let value = parts.join(if round % 2 == 0 { "," } else { "" });
+                let got = fired(&m, &value, &mut sc);
+                let want: Vec<u32> = tests
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.matches_text(&value))
+                    .map(|(i, _)| i as u32)
+                    .collect();
+                assert_eq!(got, want, "value {value:?}");
+                hits += want.len();
+            }
+            assert!(
+                hits > 300,
+                "the generator should plant listed hashes ({hits})"
+            );
         }
-        assert!(
-            hits > 300,
-            "the generator should plant listed hashes ({hits})"
-        );
         // Too many distinct heads: the automaton it falls back to agrees too.
         let tests: Vec<Test> = (0..200)
             .map(|i| Test::Str {

@@ -427,9 +427,9 @@ impl Engine {
         let bufs = &mut sc.refs;
         for &c in &sc.candidates {
             let cr = &self.compiled[c as usize];
-            let ok = self
-                .program
-                .eval(cr.code, fired, &mut |f| self.eval_fieldref(f, doc, hits, bufs));
+            let ok = self.program.eval(cr.code, fired, &mut |f| {
+                self.eval_fieldref(f, doc, hits, bufs)
+            });
             if ok && set_bit(&mut sc.rule_seen, cr.rule) {
                 out.push(RuleHit {
                     rule: self.rules[cr.rule as usize].clone(),
