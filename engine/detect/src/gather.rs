@@ -378,6 +378,10 @@ mod tests {
             ("d", 3),
             ("e.f", 4),
             ("Key", 5),
+            ("ParentProcessGuidAndMore", 6),
+            ("EightByt", 7),
+            ("SixteenBytesLong", 8),
+            ("FifteenBytesLng", 9),
         ])]);
         let templates = [
             r#"{"a":{"b":V,"c":V},"d":V,"e":{"f":V}}"#,
@@ -392,6 +396,16 @@ mod tests {
             r#"{"Key":V,"a":[{"b":V},{"c":V}],"d":V}"#,
             r#"{"Kez":V,"a":[{"b":V},{"c":V}],"d":V}"#,
             r#"{"Key":V,"a":[{"b":V,"c":V}],"d":V}"#,
+            // Long keys that differ only past their first sixteen bytes,
+            // keys of exactly eight and sixteen bytes, a key at the end.
+            r#"{"ParentProcessGuidAndMore":V,"EightByt":V,"SixteenBytesLong":V}"#,
+            r#"{"ParentProcessGuidAndMorf":V,"EightByt":V,"SixteenBytesLong":V}"#,
+            r#"{"ParentProcessGuidAndMore":V,"EightByu":V,"SixteenBytesLong":V}"#,
+            r#"{"ParentProcessGuidAndMore":V,"EightByt":V,"SixteenBytesLonh":V}"#,
+            r#"{"d":V,"SixteenBytesLong":V}"#,
+            r#"{"d":V,"SixteenBytesLonx":V}"#,
+            r#"{"FifteenBytesLng":V,"d":V}"#,
+            r#"{"FifteenBytesLnx":V,"d":V}"#,
         ];
         let values = [
             r#""s""#,

@@ -139,10 +139,19 @@ pub(crate) struct Shape {
     len: u32,
     /// (token, is an array, subtree end).
     containers: Vec<(u32, bool, u32)>,
-    /// (token, length in bytes).
-    keys: Vec<(u32, u32)>,
-    /// Every key's bytes in words of eight, zero-padded, in token order.
-    words: Vec<u64>,
+    /// Per key: its token, its length and its first sixteen bytes as two
+    /// words (zero-padded).
+    keys: Vec<ShapeKey>,
+    /// The bytes after the sixteenth of the keys longer than that, in
+    /// token order.
+    tails: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ShapeKey {
+    tok: u32,
+    len: u32,
+    head: [u64; 2],
 }
 
 /// A parsed document: the input, its tokens and its unescaped strings.
@@ -516,6 +525,36 @@ fn digits(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The first sixteen bytes of `src[start..end]` as two words, zero-padded:
+/// two loads when `src` has the bytes (a key is followed by `":` and its
+/// value, so most have).
+#[inline(always)]
+fn key_head16(src: &[u8], start: usize, end: usize) -> [u64; 2] {
+    let n = end - start;
+    match src.get(start..start + 16) {
+        Some(c) if n >= 16 => [
+            u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+            u64::from_le_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]),
+        ],
+        Some(c) => {
+            let w0 = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            let w1 = u64::from_le_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]);
+            let mask = |k: usize| {
+                if k >= 8 {
+                    u64::MAX
+                } else {
+                    (1u64 << (k * 8)) - 1
+                }
+            };
+            [w0 & mask(n), w1 & mask(n.saturating_sub(8))]
+        }
+        None => [
+            word_at(src, start, end),
+            word_at(src, (start + 8).min(end), end),
+        ],
+    }
+}
+
 /// The bytes `src[at..end]`, at most eight, as a little-endian word,
 /// zero-padded: one load when `src` has eight bytes at `at` (a key in the
 /// input is followed by `":` and its value).
@@ -637,7 +676,7 @@ impl<'a> Doc<'a> {
             len: self.toks.len() as u32,
             containers: Vec::new(),
             keys: Vec::new(),
-            words: Vec::new(),
+            tails: Vec::new(),
         };
         for (i, t) in self.toks.iter().enumerate() {
             let i = i as u32;
@@ -647,11 +686,14 @@ impl<'a> Doc<'a> {
                 }
                 _ if t.key => {
                     let src = if t.flag { self.arena } else { self.text }.as_bytes();
-                    let (mut at, end) = (t.start as usize, t.end as usize);
-                    sh.keys.push((i, (end - at) as u32));
-                    while at < end {
-                        sh.words.push(word_at(src, at, end));
-                        at += 8;
+                    let (start, end) = (t.start as usize, t.end as usize);
+                    sh.keys.push(ShapeKey {
+                        tok: i,
+                        len: (end - start) as u32,
+                        head: key_head16(src, start, end),
+                    });
+                    if end - start > 16 {
+                        sh.tails.extend_from_slice(&src[start + 16..end]);
                     }
                 }
                 _ => {}
@@ -682,19 +724,23 @@ impl<'a> Doc<'a> {
             }
         }
         let (text, arena) = (self.text.as_bytes(), self.arena.as_bytes());
-        let mut words = sh.words.iter();
-        for &(i, len) in &sh.keys {
-            let t = &self.toks[i as usize];
-            if !t.key || t.end - t.start != len {
+        let mut tails = &sh.tails[..];
+        for k in &sh.keys {
+            let t = &self.toks[k.tok as usize];
+            if !t.key || t.end - t.start != k.len {
                 return false;
             }
             let src = if t.flag { arena } else { text };
-            let (mut at, end) = (t.start as usize, t.end as usize);
-            while at < end {
-                if words.next() != Some(&word_at(src, at, end)) {
-                    return false;
+            let (start, end) = (t.start as usize, t.end as usize);
+            if key_head16(src, start, end) != k.head {
+                return false;
+            }
+            if k.len > 16 {
+                let n = end - start - 16;
+                match tails.split_at_checked(n) {
+                    Some((want, rest)) if want == &src[start + 16..end] => tails = rest,
+                    _ => return false,
                 }
-                at += 8;
             }
         }
         true
