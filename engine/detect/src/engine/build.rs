@@ -389,10 +389,14 @@ impl Compiler {
             // trigger sets has a fired predicate; rules without one (pure
             // negations, field references) are checked on every event of
             // the bucket.
-            let sets = trigger_sets(&expr, &cost);
-            if sets.is_empty() {
+            // The necessary sets to choose triggers from, cheapest first by
+            // the static estimate: the first two trigger until a thread's
+            // own stream says which fire least ([`super::adapt`]).
+            let alts = trigger_sets(&expr, &cost, MAX_ALTS);
+            if alts.is_empty() {
                 buckets[b as usize].always.push(ci);
             }
+            let sets = &alts[..alts.len().min(2)];
             let two = u32::from(sets.len() == 2);
             for (k, (set, _)) in sets.iter().enumerate() {
                 for &p in set {
@@ -414,6 +418,7 @@ impl Compiler {
                 bucket: b,
                 code: program.push(&expr),
                 positive: positive.into(),
+                alts: alts.into_iter().map(|(set, _)| set.into()).collect(),
             });
             rule_preds.push(used);
         }
@@ -621,10 +626,14 @@ fn order_for_eval(e: Expr, cost: &impl Fn(u32) -> u32) -> Expr {
     }
 }
 
-/// Up to two sets of predicates such that, for `e` to be true, each set
-/// must have a fired predicate; chosen to fire as rarely as possible. Empty
-/// when `e` can hold without any predicate (negations, field references).
-fn trigger_sets(e: &Expr, cost: &impl Fn(u32) -> u32) -> Vec<(Vec<u32>, u32)> {
+/// Necessary alternatives to trigger a rule by.
+const MAX_ALTS: usize = 6;
+
+/// Up to `max` sets of predicates such that, for `e` to be true, each set
+/// must have a fired predicate, cheapest (least likely to fire, by the
+/// static estimate) first. Empty when `e` can hold without any predicate
+/// (negations, field references).
+fn trigger_sets(e: &Expr, cost: &impl Fn(u32) -> u32, max: usize) -> Vec<(Vec<u32>, u32)> {
     match e {
         Expr::Pred(p) => vec![(vec![*p], cost(*p))],
         Expr::Const(false) => vec![(Vec::new(), 0)],
@@ -632,7 +641,7 @@ fn trigger_sets(e: &Expr, cost: &impl Fn(u32) -> u32) -> Vec<(Vec<u32>, u32)> {
         Expr::Or(es) => {
             // If every branch has k sets, the unions of their k-th sets are
             // each necessary.
-            let branches: Vec<_> = es.iter().map(|e| trigger_sets(e, cost)).collect();
+            let branches: Vec<_> = es.iter().map(|e| trigger_sets(e, cost, max)).collect();
             let k = branches.iter().map(Vec::len).min().unwrap_or(0);
             (0..k)
                 .map(|i| {
@@ -649,9 +658,9 @@ fn trigger_sets(e: &Expr, cost: &impl Fn(u32) -> u32) -> Vec<(Vec<u32>, u32)> {
                 .collect()
         }
         Expr::And(es) => {
-            let mut all: Vec<_> = es.iter().flat_map(|e| trigger_sets(e, cost)).collect();
+            let mut all: Vec<_> = es.iter().flat_map(|e| trigger_sets(e, cost, max)).collect();
             all.sort_by_key(|(_, c)| *c);
-            all.truncate(2);
+            all.truncate(max);
             all
         }
     }

@@ -16,6 +16,7 @@
 //! 4. only rules whose trigger sets fired (plus the few whose condition
 //!    can hold with none) have their condition evaluated.
 
+mod adapt;
 mod build;
 mod cache;
 mod flat;
@@ -105,6 +106,10 @@ struct CompiledRule {
     /// The predicates its condition uses positively, sorted: what a match
     /// is explained by.
     positive: Box<[u32]>,
+    /// Sets of predicates each of which must have one fired for the
+    /// condition to hold, cheapest first by the static estimate (empty:
+    /// it can hold with none); two of them trigger the rule.
+    alts: Box<[Box<[u32]>]>,
 }
 
 #[derive(Debug)]
@@ -237,6 +242,8 @@ pub struct Scratch {
     walks: crate::gather::WalkCache,
     /// Text buffers for field references.
     refs: [String; 4],
+    /// Firing counts and the trigger sets chosen from them.
+    adapt: adapt::Adapt,
     /// Skip the keyword prefilter (see [`Engine::detect_exhaustive`]).
     exhaustive: bool,
 }
@@ -326,6 +333,7 @@ impl Engine {
             marked: vec![0; words(self.compiled.len())],
             marked2: vec![0; words(self.compiled.len())],
             rule_seen: vec![0; words(self.rules.len())],
+            adapt: self.adapt_state(),
             ..Scratch::default()
         }
     }
@@ -448,6 +456,9 @@ impl Engine {
         for &c in &sc.candidates {
             sc.rule_seen[(self.compiled[c as usize].rule / 64) as usize] = 0;
         }
+        if sc.adapt.tick() {
+            self.choose_triggers(&mut sc.adapt);
+        }
     }
 
     /// The compiled rules to evaluate: every trigger set fired, or none needed.
@@ -461,10 +472,15 @@ impl Engine {
             marked2,
             partial,
             candidates,
+            adapt,
             ..
         } = sc;
         for &p in touched.iter() {
-            self.triggers.for_each_group(p, |bucket, entries| {
+            adapt.fired(p);
+        }
+        let triggers = adapt.triggers.as_ref().unwrap_or(&self.triggers);
+        for &p in touched.iter() {
+            triggers.for_each_group(p, |bucket, entries| {
                 if !get_bit(active, bucket) {
                     return;
                 }
@@ -858,5 +874,59 @@ mod tests {
             got.sort();
             assert_eq!(got, want, "{word}");
         }
+    }
+
+    /// Trigger sets chosen from the stream change which rules are looked
+    /// at, never a verdict: every event gets the verdicts of a scratch that
+    /// never adapted, and once the stream has shown that `Initiated: true`
+    /// is in every event, the rules stop being marked for it.
+    #[test]
+    fn adapted_triggers_keep_every_verdict() {
+        let mut b = Engine::builder();
+        for i in 0..20 {
+            let rule = format!(
+                "title: r{i}\nid: r{i}\nlogsource: {{product: windows}}\ndetection:\n  out:\n    Initiated: 'true'\n  port:\n    DestinationPort: {}\n  img:\n    Image|endswith: '\\tool{}.exe'\n  condition: out and port and img\n",
+                4000 + i,
+                i % 5
+            );
+            b.add_yaml(&rule, Path::new("t.yml")).unwrap();
+        }
+        let e = b.build();
+        let mut g = warden_gen::Rng::new(3);
+        let mut sc = e.scratch();
+        let (mut hits, mut want) = (Vec::new(), Vec::new());
+        let (mut marked_before, mut marked_after, mut alerts) = (0, 0, 0);
+        for n in 0..12_000 {
+            let raw = format!(
+                r#"{{"Initiated": "true", "DestinationPort": {}, "Image": "C:\\x\\tool{}.exe"}}"#,
+                4000 + g.below(40),
+                g.below(10)
+            );
+            let v = crate::event::parse(raw.as_bytes()).unwrap();
+            e.detect(&v.doc(), &mut sc, &mut hits);
+            let mut fresh = e.scratch();
+            e.detect(&v.doc(), &mut fresh, &mut want);
+            let names = |h: &[RuleHit]| -> Vec<String> {
+                let mut v: Vec<String> = h.iter().map(|h| h.rule.meta.title.clone()).collect();
+                v.sort();
+                v
+            };
+            assert_eq!(names(&hits), names(&want), "{raw}");
+            alerts += hits.len();
+            if n < 4_000 {
+                marked_before += sc.partial.len();
+            } else {
+                marked_after += sc.partial.len();
+            }
+        }
+        assert!(sc.adapt.adapted());
+        assert!(alerts > 50, "{alerts}");
+        // 20 rules marked by `Initiated` in every event before; after, a
+        // rule is marked only when its port or image fires.
+        assert!(marked_before >= 4_000 * 20, "{marked_before}");
+        assert!(
+            marked_after * 4 < marked_before * 2,
+            "{marked_before} -> {marked_after}"
+        );
     }
 }
