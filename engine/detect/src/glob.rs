@@ -4,6 +4,12 @@
 //! are resolved here and nowhere else. Literals are bytes because the
 //! encoding modifiers (`utf16le`, `base64`, ...) produce bytes.
 
+/// Every character outside ASCII whose lowercase form holds an ASCII
+/// character (a test checks the list against the whole of Unicode): where
+/// one of them is, the ASCII-lowercased raw text does not show every
+/// lowercased value.
+pub(crate) const LOWERS_TO_ASCII: [char; 2] = ['\u{130}', '\u{212A}'];
+
 /// One token of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tok {

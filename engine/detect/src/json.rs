@@ -443,8 +443,15 @@ impl Tape {
                 Some(b'r') => ('\r', 2),
                 Some(b't') => ('\t', 2),
                 Some(b'u') => {
-                    self.hidden_text = true;
-                    unicode_escape(b, j)?
+                    let (c, len) = unicode_escape(b, j)?;
+                    // The raw text shows every ASCII run of the decoded
+                    // text unless the escape spells an ASCII character
+                    // (or one whose lowercase is ASCII): `\u00e9` for `é`
+                    // hides nothing a printable ASCII search could find.
+                    if c.is_ascii() || crate::glob::LOWERS_TO_ASCII.contains(&c) {
+                        self.hidden_text = true;
+                    }
+                    (c, len)
                 }
                 Some(_) => return Err((j, "invalid escape in a string")),
                 None => return Err((start - 1, "unterminated string")),
@@ -626,9 +633,12 @@ impl<'a> Doc<'a> {
     }
 
     /// Whether some value's text may not appear in the raw input as
-    /// written: a string used a `\u` or `\/` escape, or a number reads
-    /// differently from how it is written (an exponent, or more digits
-    /// than an f64 keeps).
+    /// written, as far as printable ASCII searches go: a string used a `\/`
+    /// escape, or a `\u` escape of an ASCII character or of one whose
+    /// lowercase is ASCII (escapes of other characters, which JSON writers
+    /// such as Python's emit for every non-ASCII character, hide no ASCII
+    /// run of the text), or a number reads differently from how it is
+    /// written (an exponent, or more digits than an f64 keeps).
     pub fn has_hidden_text(&self) -> bool {
         self.hidden_text
     }

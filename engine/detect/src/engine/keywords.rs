@@ -5,8 +5,11 @@
 //! when the raw JSON line could contain one: each keyword is printable
 //! ASCII, whose JSON form is itself with `\` and `"` escaped, so a keyword
 //! absent from the ASCII-lowercased line is in no value. Lines whose
-//! strings use `\u` or `\/` escapes could spell a keyword the raw bytes do
-//! not show and always take the exact pass.
+//! strings spell an ASCII character with a `\u` escape, or use `\/`, could
+//! hold a keyword the raw bytes do not show: their decoded values are
+//! searched instead. (A `\u` escape of any other character, as Python's
+//! `json.dumps` writes every non-ASCII one, hides nothing: no printable
+//! ASCII keyword can match across it.)
 //!
 //! The check runs once per event over the keywords of every active bucket
 //! together: the searcher for a set of buckets is built the first time an
@@ -17,6 +20,7 @@ use std::sync::Arc;
 
 use super::{Engine, Scratch, set_bit};
 use crate::event::{Doc, for_each_text};
+use crate::glob::LOWERS_TO_ASCII;
 use crate::predicate::Test;
 
 /// What a bucket's keyword searches allow.
@@ -200,15 +204,16 @@ pub(super) fn plan(kw: &[BucketKeywords], active: &[u32], sample: &[u8]) -> Keyw
 /// an ASCII letter (the Kelvin sign, `İ`): a keyword could match its value
 /// although the ASCII-lowercased raw line does not show it.
 fn lowers_to_ascii(raw: &[u8]) -> bool {
-    let [a, b] = LOWERS_TO_ASCII.map(str::as_bytes);
+    let mut bufs = [[0u8; 4]; 2];
+    let [a, b] = &mut bufs;
+    let (a, b) = (
+        LOWERS_TO_ASCII[0].encode_utf8(a).as_bytes(),
+        LOWERS_TO_ASCII[1].encode_utf8(b).as_bytes(),
+    );
     // Their lead bytes are rare even in non-ASCII text: look for those first.
     memchr::memchr2_iter(a[0], b[0], raw)
         .any(|i| raw[i..].starts_with(a) || raw[i..].starts_with(b))
 }
-
-/// Every character outside ASCII whose lowercase mapping holds an ASCII
-/// character (a test checks the list against the whole of Unicode).
-const LOWERS_TO_ASCII: [&str; 2] = ["\u{130}", "\u{212A}"];
 
 /// Appends `text` lowercased as keyword searches read it (ASCII bytes
 /// directly, anything else by Unicode's mapping); `escape` writes `\` and
@@ -372,10 +377,9 @@ mod tests {
 
     #[test]
     fn lowers_to_ascii_lists_every_such_character() {
-        let found: Vec<String> = (0x80..=0x10FFFF)
+        let found: Vec<char> = (0x80..=0x10FFFF)
             .filter_map(char::from_u32)
             .filter(|c| c.to_lowercase().any(|l| l.is_ascii()))
-            .map(String::from)
             .collect();
         assert_eq!(found, super::LOWERS_TO_ASCII);
         assert!(super::lowers_to_ascii("x \u{212A}erberos".as_bytes()));

@@ -783,6 +783,51 @@ mod tests {
         }
     }
 
+    /// Lines written with `\u` escapes (as Python's `json.dumps` writes
+    /// every non-ASCII character) keep the raw-line prefilter unless an
+    /// escape spells an ASCII character or one lowercasing to ASCII, and
+    /// every line gets the verdict of the exact pass either way.
+    #[test]
+    fn escaped_lines_get_the_exact_keyword_verdict() {
+        let e = engine(
+            "title: k\nlogsource: {product: windows}\ndetection:\n  keywords:\n    - 'kerberoast'\n    - 'mimi'\n    - 'x\\y'\n  condition: keywords\n",
+        );
+        let pieces = [
+            "kerb", "eroast", "mimi", "mi", "x\\\\y", "\\u00e9", "\\u00C9", "\\u212a", "\\u0130",
+            "\\u006b", "\\u004B", "\\u0078", "\\u005c", "e", "K", "\\\"", " ",
+        ];
+        let mut g = warden_gen::Rng::new(9);
+        let (mut sc, mut a, mut b) = (e.scratch(), Vec::new(), Vec::new());
+        let (mut raw_path, mut hits) = (0, 0);
+        for _ in 0..20_000 {
+            let mut v = String::new();
+            for _ in 0..g.below(6) {
+                v.push_str(pieces[g.below(pieces.len())]);
+            }
+            let raw = format!(r#"{{"a": "{v}", "b": "\u00e9t\u00e9"}}"#);
+            let doc = crate::event::parse(raw.as_bytes()).unwrap();
+            e.detect(&doc.doc(), &mut sc, &mut a);
+            e.detect_exhaustive(&doc.doc(), &mut sc, &mut b);
+            assert_eq!(a.len(), b.len(), "{raw}");
+            raw_path += usize::from(!doc.doc().has_hidden_text());
+            hits += b.len();
+        }
+        // Most lines escape only non-ASCII characters and keep the raw path.
+        assert!(
+            raw_path > 5_000 && hits > 2_000,
+            "{raw_path} raw, {hits} hits"
+        );
+        for (raw, hidden) in [
+            (r#"{"a": "caf\u00e9"}"#, false),
+            (r#"{"a": "\u006berberoast"}"#, true),
+            (r#"{"a": "\u212aerberoast"}"#, true),
+            (r#"{"a": "x\/y"}"#, true),
+        ] {
+            let doc = crate::event::parse(raw.as_bytes()).unwrap();
+            assert_eq!(doc.doc().has_hidden_text(), hidden, "{raw}");
+        }
+    }
+
     #[test]
     fn one_engine_serves_many_threads() {
         fn shareable<T: Send + Sync>() {}
