@@ -1067,7 +1067,12 @@ mod tests {
             flags(r#"{"a": "plain ascii text", "n": 12, "f": 1.50}"#),
             (false, false)
         );
-        assert_eq!(flags(r#"{"a": "caf\u00e9"}"#), (true, false));
+        // An escaped non-ASCII character hides no ASCII text; an escaped
+        // ASCII one, or one lowercasing to ASCII, may.
+        assert_eq!(flags(r#"{"a": "caf\u00e9"}"#), (false, false));
+        assert_eq!(flags(r#"{"a": "\u0063af"}"#), (true, false));
+        assert_eq!(flags(r#"{"a": "\u212aelvin"}"#), (true, false));
+        assert_eq!(flags(r#"{"a": "\u0130"}"#), (true, false));
         assert_eq!(flags(r#"{"a": "http:\/\/x"}"#), (true, false));
         assert_eq!(flags(r#"{"n": 1e3}"#), (true, false));
         assert_eq!(flags(r#"{"n": 1.234567890123456}"#), (true, false));
