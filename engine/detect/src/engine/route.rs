@@ -51,6 +51,11 @@ pub(super) struct RouteScratch {
     has: Vec<bool>,
     key: Vec<u8>,
     memo: FastMap<Box<[u8]>, u32>,
+    /// The routing values as the event writes them (path, text), in the
+    /// walk's order: most events repeat an earlier event's exactly, and
+    /// this finds their route without lowercasing anything.
+    raw: Vec<u8>,
+    raw_memo: FastMap<Box<[u8]>, u32>,
     pub(super) routes: Vec<Route>,
     /// Keyword plans per set of active keyword buckets.
     plans: FastMap<Vec<u32>, KeywordPlan>,
@@ -111,13 +116,26 @@ impl Engine {
     /// walk: an index into `rs.routes`.
     pub(super) fn route(&self, doc: &Doc<'_>, hits: &[Hit], rs: &mut RouteScratch) -> usize {
         let r = &self.router;
+        let mut numbuf = String::new();
+        rs.raw.clear();
+        for h in hits {
+            for &p in &self.path_data[h.node as usize].routes {
+                if let Some(t) = doc.scalar_text(h.tok, &mut numbuf) {
+                    rs.raw.extend_from_slice(&p.to_le_bytes());
+                    rs.raw.extend_from_slice(t.as_bytes());
+                    rs.raw.push(0xff);
+                }
+            }
+        }
+        if let Some(&i) = rs.raw_memo.get(rs.raw.as_slice()) {
+            return i as usize;
+        }
         let npaths = r.paths.len();
         if rs.vals.len() != npaths {
             rs.vals = vec![String::new(); npaths];
             rs.has = vec![false; npaths];
         }
         rs.has.iter_mut().for_each(|h| *h = false);
-        let mut numbuf = String::new();
         for h in hits {
             for &p in &self.path_data[h.node as usize].routes {
                 let p = p as usize;
@@ -143,18 +161,23 @@ impl Engine {
                 rs.key.push(0xff);
             }
         }
-        if let Some(&i) = rs.memo.get(rs.key.as_slice()) {
-            return i as usize;
-        }
-        if rs.memo.len() >= MEMO_CAPACITY {
+        if rs.raw_memo.len() >= MEMO_CAPACITY {
+            rs.raw_memo.clear();
             rs.memo.clear();
             rs.routes.clear();
         }
-        let route = self.resolve(rs, doc.text().as_bytes());
-        let i = rs.routes.len();
-        rs.routes.push(route);
-        rs.memo.insert(rs.key.as_slice().into(), i as u32);
-        i
+        let i = match rs.memo.get(rs.key.as_slice()) {
+            Some(&i) => i,
+            None => {
+                let route = self.resolve(rs, doc.text().as_bytes());
+                let i = rs.routes.len() as u32;
+                rs.routes.push(route);
+                rs.memo.insert(rs.key.as_slice().into(), i);
+                i
+            }
+        };
+        rs.raw_memo.insert(rs.raw.as_slice().into(), i);
+        i as usize
     }
 
     /// Routes the values in `rs` from scratch.
