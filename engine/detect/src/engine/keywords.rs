@@ -265,8 +265,7 @@ impl Engine {
                         lowered.push(b'\n');
                     });
                 } else {
-                    lowered.extend_from_slice(raw);
-                    lowered.make_ascii_lowercase();
+                    lowered.extend(raw.iter().map(u8::to_ascii_lowercase));
                 }
                 pf.is_match(lowered)
             }
