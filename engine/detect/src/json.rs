@@ -426,16 +426,35 @@ impl Tape {
         mut j: usize,
     ) -> Result<usize, (usize, &'static str)> {
         let a0 = self.arena.len();
-        // Chunk boundaries sit on ASCII bytes, so they are char boundaries.
-        self.arena.push_str(&text[start..j]);
+        // The text not yet copied starts here. An escape of `\\`, `"` or
+        // `/` stands for the byte after its backslash, so that byte is left
+        // to start the next run: a Windows path (`C:\\Windows\\...`) is
+        // copied in one run per separator, not one per character.
+        // Run boundaries sit on ASCII bytes, so they are char boundaries.
+        let mut run = start;
         loop {
             // b[j] is a backslash.
             let (c, len) = match b.get(j + 1) {
-                Some(b'"') => ('"', 2),
-                Some(b'\\') => ('\\', 2),
+                Some(b'"' | b'\\') => {
+                    self.arena.push_str(&text[run..j]);
+                    run = j + 1;
+                    j += 2;
+                    self.continue_run(b, &mut j);
+                    match self.after_run(b, text, a0, start, &mut run, j)? {
+                        Some(end) => return Ok(end),
+                        None => continue,
+                    }
+                }
                 Some(b'/') => {
                     self.hidden_text = true;
-                    ('/', 2)
+                    self.arena.push_str(&text[run..j]);
+                    run = j + 1;
+                    j += 2;
+                    self.continue_run(b, &mut j);
+                    match self.after_run(b, text, a0, start, &mut run, j)? {
+                        Some(end) => return Ok(end),
+                        None => continue,
+                    }
                 }
                 Some(b'b') => ('\u{8}', 2),
                 Some(b'f') => ('\u{c}', 2),
@@ -456,27 +475,47 @@ impl Tape {
                 Some(_) => return Err((j, "invalid escape in a string")),
                 None => return Err((start - 1, "unterminated string")),
             };
-            if c.is_ascii() {
-                // Safe and cheap: an ASCII byte keeps the arena UTF-8.
-                let mut buf = [0u8; 4];
-                self.arena.push_str(c.encode_utf8(&mut buf));
-            } else {
-                self.arena.push(c);
-            }
+            self.arena.push_str(&text[run..j]);
+            self.arena.push(c);
             j += len;
-            let k = scan_plain(b, j, &mut self.seen);
-            self.arena.push_str(&text[j..k]);
-            j = k;
-            match b.get(j) {
-                Some(b'"') => {
-                    let idx = self.push(Kind::String, a0, self.arena.len());
-                    self.toks[idx as usize].flag = true;
-                    return Ok(j + 1);
-                }
-                Some(b'\\') => {}
-                Some(_) => return Err((j, "control character in a string (it must be escaped)")),
-                None => return Err((start - 1, "unterminated string")),
+            run = j;
+            self.continue_run(b, &mut j);
+            if let Some(end) = self.after_run(b, text, a0, start, &mut run, j)? {
+                return Ok(end);
             }
+        }
+    }
+
+    /// Moves `j` to the next quote, backslash or control byte.
+    #[inline(always)]
+    fn continue_run(&mut self, b: &[u8], j: &mut usize) {
+        *j = scan_plain(b, *j, &mut self.seen);
+    }
+
+    /// At `j` (where a run of plain text stops): the string's end, whose
+    /// text is copied and its token pushed (`Some(offset after the
+    /// quote)`), or another escape (`None`).
+    #[inline(always)]
+    fn after_run(
+        &mut self,
+        b: &[u8],
+        text: &str,
+        a0: usize,
+        start: usize,
+        run: &mut usize,
+        j: usize,
+    ) -> Result<Option<usize>, (usize, &'static str)> {
+        match b.get(j) {
+            Some(b'"') => {
+                self.arena.push_str(&text[*run..j]);
+                *run = j;
+                let idx = self.push(Kind::String, a0, self.arena.len());
+                self.toks[idx as usize].flag = true;
+                Ok(Some(j + 1))
+            }
+            Some(b'\\') => Ok(None),
+            Some(_) => Err((j, "control character in a string (it must be escaped)")),
+            None => Err((start - 1, "unterminated string")),
         }
     }
 }
