@@ -41,6 +41,11 @@ const ATOMS: &[&str] = &[
     "\"caf\u{e9}\"",
     r#""\n\t\/""#,
     r#""C:\\Windows\\System32\\cmd.exe""#,
+    // Escapes back to back, at either end, and mixed with other escapes.
+    r#""\\\"\/\\""#,
+    r#""\\x\n\\""#,
+    r#""\"\u0041\"""#,
+    r#""\\\\server\\share\t""#,
 ];
 
 fn document(r: &mut Rng, depth: u32, out: &mut String) {
