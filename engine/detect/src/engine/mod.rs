@@ -475,8 +475,10 @@ impl Engine {
             adapt,
             ..
         } = sc;
-        for &p in touched.iter() {
-            adapt.fired(p);
+        if adapt.sampling() {
+            for &p in touched.iter() {
+                adapt.fired(p);
+            }
         }
         let triggers = adapt.triggers.as_ref().unwrap_or(&self.triggers);
         for &p in touched.iter() {
