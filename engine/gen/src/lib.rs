@@ -4,6 +4,7 @@
 //! - [`windows_event`] / [`windows_events`]: mostly benign Windows events in
 //!   the evtx_dump JSON layout (Sysmon, Security, PowerShell), used by the
 //!   detection benches.
+//! - [`generated_rules`]: Sigma rules with SigmaHQ's mix of modifiers.
 //! - [`Stream`]: a multi-tenant stream (`tenant-000`, `tenant-001`, ... with
 //!   a skewed mix) of Windows/Sysmon, Linux and network events, with planted
 //!   attacks and threat-indicator hits whose expected rule is reported with
@@ -14,10 +15,12 @@
 
 mod linux;
 mod rng;
+mod sigma;
 mod stream;
 mod windows;
 
 pub use rng::Rng;
+pub use sigma::generated_rules;
 pub use stream::{Event, Planted, Stream, StreamSpec, TenantKind, tenant_id, tenant_kind};
 pub use windows::{windows_event, windows_event_at, windows_events};
 

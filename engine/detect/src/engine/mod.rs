@@ -21,6 +21,8 @@ mod build;
 mod cache;
 mod flat;
 mod keywords;
+#[cfg(test)]
+mod oracle;
 mod route;
 
 use std::collections::HashMap;

@@ -68,6 +68,18 @@ const SEP: char = '\u{1f}';
 /// Distinct routing tuples remembered before starting over.
 const MEMO_CAPACITY: usize = 4096;
 
+impl Router {
+    /// Whether bucket `b`'s conditions hold for these lowercased values
+    /// per routing path (the reference evaluation's routing).
+    #[cfg(test)]
+    pub(super) fn accepts(&self, b: u32, vals: &[Vec<String>]) -> bool {
+        self.conditions[b as usize].iter().all(|(p, accepted)| {
+            !vals[*p].is_empty()
+                && (accepted.is_empty() || vals[*p].iter().any(|v| accepted.contains(v)))
+        })
+    }
+}
+
 pub(super) fn build_router(mapping: Option<&Mapping>, nbuckets: usize) -> Router {
     let mut r = Router::default();
     let Some(m) = mapping else {

@@ -1,0 +1,550 @@
+//! A slow, independent evaluation of a compiled rule set, for tests.
+//!
+//! Every rule of every bucket the event routes to is evaluated, on values
+//! found by plain path lookups over the parsed event and with each
+//! predicate's reference test ([`Test::matches_text`], the reference
+//! wildcard matcher, the plain regex engine): no gathering walk or
+//! remembered walks, no field indexes, value memo, keyword prefilter,
+//! hash lists, fixed-position regexes or trigger sets. What it shares with
+//! [`Engine::detect`] is the compiled condition programs and the mapping's
+//! bucket conditions, which the conformance suite tests on their own.
+//! The differential tests hold `detect` to it on long, varied streams.
+
+use regex_automata::meta::Regex;
+
+use super::{Engine, get_bit, set_bit, words};
+use crate::compile::RefMode;
+use crate::event::Doc;
+use crate::json::{Kind, Node};
+use crate::predicate::Test;
+
+/// A value found at a path: its kind and the text it reads as.
+struct Val {
+    kind: Kind,
+    text: Option<String>,
+}
+
+/// Everything the reference evaluation needs that is built once.
+pub(super) struct Oracle {
+    /// Per predicate: its regex, compiled by the plain regex engine.
+    regexes: Vec<Option<Regex>>,
+    /// Per field-reference operand id: its paths.
+    operands: Vec<Vec<Vec<String>>>,
+}
+
+/// Values at `segs` below `node`, as the gathering walk defines them: an
+/// array at the end of a path is a value and so is each of its elements
+/// (nested arrays flattened); objects inside arrays are looked into with
+/// the rest of the path; every member with a matching key counts.
+fn values_at<'d>(node: Node<'d>, segs: &[String], out: &mut Vec<Node<'d>>) {
+    match segs.split_first() {
+        None => {
+            out.push(node);
+            for e in node.elements() {
+                values_at(e, segs, out);
+            }
+        }
+        Some((first, rest)) => match node.kind() {
+            Kind::Object => {
+                for (k, v) in node.members() {
+                    if k == first {
+                        values_at(v, rest, out);
+                    }
+                }
+            }
+            Kind::Array => {
+                for e in node.elements() {
+                    if matches!(e.kind(), Kind::Object | Kind::Array) {
+                        values_at(e, segs, out);
+                    }
+                }
+            }
+            _ => {}
+        },
+    }
+}
+
+fn resolve(doc: &Doc<'_>, paths: &[Vec<String>]) -> Vec<Val> {
+    let root = doc.root();
+    let mut nodes = Vec::new();
+    if matches!(root.kind(), Kind::Object | Kind::Array) {
+        for p in paths {
+            values_at(root, p, &mut nodes);
+        }
+    }
+    let mut buf = String::new();
+    nodes
+        .into_iter()
+        .map(|n| Val {
+            kind: n.kind(),
+            text: n.text(&mut buf).map(str::to_string),
+        })
+        .collect()
+}
+
+/// Every value text of the event (strings, numbers, booleans; not keys).
+fn all_texts(node: Node<'_>, out: &mut Vec<Val>) {
+    match node.kind() {
+        Kind::Object => node.members().for_each(|(_, v)| all_texts(v, out)),
+        Kind::Array => node.elements().for_each(|v| all_texts(v, out)),
+        Kind::Null => {}
+        kind => {
+            let mut buf = String::new();
+            out.push(Val {
+                kind,
+                text: node.text(&mut buf).map(str::to_string),
+            });
+        }
+    }
+}
+
+impl Engine {
+    pub(super) fn oracle(&self) -> Oracle {
+        let regexes = self
+            .preds
+            .iter()
+            .map(|p| match &p.test {
+                Test::Regex(r) => Some(
+                    crate::re::compile(r, regex_automata::meta::Config::new())
+                        .expect("compiled once already"),
+                ),
+                _ => None,
+            })
+            .collect();
+        let mut operands = vec![Vec::new(); self.fieldrefs.len() * 2];
+        for (segs, node) in self.trie.paths() {
+            for &id in &self.path_data[node as usize].refs {
+                let id = id as usize;
+                if operands.len() <= id {
+                    operands.resize(id + 1, Vec::new());
+                }
+                operands[id].push(segs.clone());
+            }
+        }
+        Oracle { regexes, operands }
+    }
+
+    /// The indexes (into [`Engine::rules`]) of the rules `doc` raises,
+    /// sorted, by the reference evaluation.
+    pub(super) fn reference_detect(&self, o: &Oracle, doc: &Doc<'_>) -> Vec<u32> {
+        // Routing: each bucket's conditions on its paths' lowercased values.
+        let route_vals: Vec<Vec<String>> = self
+            .router
+            .paths
+            .iter()
+            .map(|paths| {
+                resolve(doc, paths)
+                    .into_iter()
+                    .filter_map(|v| v.text.map(|t| crate::glob::lowercase(&t)))
+                    .collect()
+            })
+            .collect();
+        let mut active = vec![0u64; words(self.buckets.len())];
+        for b in 0..self.buckets.len() as u32 {
+            if self.router.accepts(b, &route_vals) {
+                set_bit(&mut active, b);
+            }
+        }
+        // Predicates, slot by slot.
+        let mut slot_vals: Vec<Option<Vec<Val>>> = (0..self.slots.len()).map(|_| None).collect();
+        let mut fired = vec![0u64; words(self.preds.len())];
+        for (p, pred) in self.preds.iter().enumerate() {
+            let slot = &self.slots[pred.slot as usize];
+            if !super::intersects(&active, &slot.buckets) {
+                continue;
+            }
+            let vals = slot_vals[pred.slot as usize].get_or_insert_with(|| {
+                if Some(pred.slot) == self.keyword_slot {
+                    let mut v = Vec::new();
+                    all_texts(doc.root(), &mut v);
+                    v
+                } else {
+                    resolve(doc, &slot.paths)
+                }
+            });
+            let test = |t: &str| match &o.regexes[p] {
+                Some(re) => re.is_match(t),
+                None => pred.test.matches_text(t),
+            };
+            let fires = match pred.test {
+                Test::Present => !vals.is_empty(),
+                Test::NonNull => vals.iter().any(|v| v.kind != Kind::Null),
+                _ => vals
+                    .iter()
+                    .any(|v| v.kind != Kind::Array && v.text.as_deref().is_some_and(test)),
+            };
+            if fires {
+                set_bit(&mut fired, p as u32);
+            }
+        }
+        let mut out: Vec<u32> = Vec::new();
+        for cr in &self.compiled {
+            if !get_bit(&active, cr.bucket) {
+                continue;
+            }
+            let ok = self.program.eval(cr.code, &fired, &mut |f| {
+                self.reference_fieldref(o, f as usize, doc)
+            });
+            if ok {
+                out.push(cr.rule);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn reference_fieldref(&self, o: &Oracle, f: usize, doc: &Doc<'_>) -> bool {
+        let fr = &self.fieldrefs[f];
+        let texts = |id: u32| -> Vec<String> {
+            resolve(doc, &o.operands[id as usize])
+                .into_iter()
+                .filter(|v| v.kind != Kind::Array)
+                .filter_map(|v| v.text)
+                .map(|t| {
+                    if fr.spec.cased {
+                        t
+                    } else {
+                        crate::glob::lowercase(&t)
+                    }
+                })
+                .collect()
+        };
+        let (a, b) = (texts(fr.a), texts(fr.b));
+        a.iter().any(|a| {
+            b.iter().any(|b| match fr.spec.mode {
+                RefMode::Eq => a == b,
+                RefMode::Contains => a.contains(b.as_str()),
+                RefMode::StartsWith => a.starts_with(b.as_str()),
+                RefMode::EndsWith => a.ends_with(b.as_str()),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+    use std::path::Path;
+
+    use serde_json::Value;
+    use warden_gen::Rng;
+
+    use super::*;
+    use crate::glob::Shape;
+
+    /// The literals of the rule set's wildcard patterns, by the last key
+    /// of each path their field is read at (`""`: all of them): what
+    /// mutated events put into their values so that rules fire.
+    type Literals = std::collections::HashMap<String, Vec<String>>;
+
+    fn literals(e: &Engine) -> Literals {
+        let mut out = Literals::new();
+        for p in &e.preds {
+            let Test::Str { pat, .. } = &p.test else {
+                continue;
+            };
+            let (Shape::Exact(l) | Shape::Prefix(l) | Shape::Suffix(l) | Shape::Contains(l)) =
+                pat.shape()
+            else {
+                continue;
+            };
+            if l.is_empty() {
+                continue;
+            }
+            let l = String::from_utf8_lossy(l).into_owned();
+            for path in &e.slots[p.slot as usize].paths {
+                if let Some(k) = path.last() {
+                    out.entry(k.clone()).or_default().push(l.clone());
+                }
+            }
+            out.entry(String::new()).or_default().push(l);
+        }
+        for v in out.values_mut() {
+            v.sort();
+            v.dedup();
+        }
+        out
+    }
+
+    /// `s` with some letters' case flipped, and now and then a character
+    /// whose lowercase is ASCII (the Kelvin sign, `İ`) or a final sigma.
+    fn recase(g: &mut Rng, s: &str) -> String {
+        s.chars()
+            .map(|c| match g.below(12) {
+                0 | 1 => c.to_ascii_uppercase(),
+                2 if c == 'k' => '\u{212a}',
+                3 if c == 'σ' => 'Σ',
+                _ => c,
+            })
+            .collect()
+    }
+
+    /// A value for a mutated field: a rule literal, alone or inside other
+    /// text, in mixed case.
+    fn planted(g: &mut Rng, lits: &Literals, key: &str, old: &str) -> String {
+        let lits = match lits.get(key) {
+            Some(l) if g.below(4) != 0 => l,
+            _ => &lits[""],
+        };
+        let pick = g.below(lits.len());
+        let lit = recase(g, &lits[pick]);
+        match g.below(6) {
+            0 => lit,
+            // A near miss: the literal without its last character.
+            5 => lit
+                .chars()
+                .take(lit.chars().count().saturating_sub(1))
+                .collect(),
+            1 => format!("{old}{lit}"),
+            2 => format!("{lit}{old}"),
+            3 => format!("{} {lit} {}", g.hex(3), g.hex(2)),
+            _ => {
+                let other = g.below(lits.len());
+                format!("{lit}{}", lits[other])
+            }
+        }
+    }
+
+    /// Mutates the strings of `v` in place: planted literals, arrays, nulls,
+    /// numbers, `#text` objects, members moved to the end.
+    fn mutate(g: &mut Rng, lits: &Literals, v: &mut Value, depth: u32) {
+        match v {
+            Value::Object(m) => {
+                let keys: Vec<String> = m.keys().cloned().collect();
+                for k in keys {
+                    let Some(x) = m.get_mut(&k) else { continue };
+                    if let Value::String(s) = x {
+                        let new = match g.below(40) {
+                            0..=13 => Some(Value::String(planted(g, lits, &k, s))),
+                            14 => Some(Value::Array(vec![
+                                Value::String(s.clone()),
+                                Value::String(planted(g, lits, &k, s)),
+                            ])),
+                            15 => Some(Value::Null),
+                            16 => Some(Value::from(g.below(70_000) as u64)),
+                            17 => Some(serde_json::json!({ "#text": planted(g, lits, &k, s) })),
+                            18 => Some(Value::String(recase(g, s))),
+                            _ => None,
+                        };
+                        if let Some(n) = new {
+                            *x = n;
+                        }
+                    } else if depth < 4 {
+                        mutate(g, lits, x, depth + 1);
+                    }
+                    if g.below(60) == 0
+                        && let Some(x) = m.remove(&k)
+                    {
+                        m.insert(k, x);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| mutate(g, lits, x, depth + 1)),
+            _ => {}
+        }
+    }
+
+    /// JSON text of `v` with some characters written as `\u` escapes and
+    /// some slashes as `\/`, in keys and values alike.
+    fn write_json(g: &mut Rng, v: &Value, out: &mut String) {
+        let string = |g: &mut Rng, s: &str, out: &mut String| {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if (c as u32) < 0x20 || g.below(60) == 0 => {
+                        let mut units = [0u16; 2];
+                        for u in c.encode_utf16(&mut units) {
+                            let _ = write!(out, "\\u{:04x}", u);
+                        }
+                    }
+                    '/' if g.below(3) == 0 => out.push_str("\\/"),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        };
+        match v {
+            Value::Object(m) => {
+                out.push('{');
+                for (i, (k, x)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    string(g, k, out);
+                    out.push(':');
+                    write_json(g, x, out);
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_json(g, x, out);
+                }
+                out.push(']');
+            }
+            Value::String(s) => string(g, s, out),
+            other => out.push_str(&other.to_string()),
+        }
+    }
+
+    /// `n` events: Windows events as the bench generates them, half of them
+    /// mutated (and a fifth of those written with escapes), so that rules
+    /// of every kind fire, miss narrowly, or see odd values.
+    fn events(e: &Engine, n: usize, seed: u64) -> Vec<String> {
+        let lits = literals(e);
+        let mut g = Rng::new(seed);
+        warden_gen::windows_events(n, seed)
+            .into_iter()
+            .map(|raw| {
+                if g.below(2) == 0 {
+                    return raw;
+                }
+                let mut v: Value = serde_json::from_str(&raw).expect("generated JSON");
+                mutate(&mut g, &lits, &mut v, 0);
+                if g.below(5) == 0 {
+                    let mut out = String::new();
+                    write_json(&mut g, &v, &mut out);
+                    out
+                } else {
+                    v.to_string()
+                }
+            })
+            .collect()
+    }
+
+    /// Runs `events` through one scratch (so remembered walks, the value
+    /// memo and adapted trigger sets all come into play) and compares every
+    /// verdict with the reference evaluation. Returns the alerts seen.
+    fn agree(e: &Engine, events: &[String]) -> usize {
+        let o = e.oracle();
+        let mut sc = e.scratch();
+        let mut hits = Vec::new();
+        let mut alerts = 0;
+        for (i, raw) in events.iter().enumerate() {
+            let v = crate::event::parse(raw.as_bytes()).expect("valid JSON");
+            e.detect(&v.doc(), &mut sc, &mut hits);
+            let mut got: Vec<u32> = hits
+                .iter()
+                .map(|h| {
+                    e.rules
+                        .iter()
+                        .position(|r| std::sync::Arc::ptr_eq(r, &h.rule))
+                        .unwrap() as u32
+                })
+                .collect();
+            got.sort_unstable();
+            let want = e.reference_detect(&o, &v.doc());
+            if got != want {
+                let names = |ids: &[u32]| -> Vec<String> {
+                    ids.iter()
+                        .map(|&i| e.rules[i as usize].meta.title.clone())
+                        .collect()
+                };
+                panic!(
+                    "event {i}: detect raised {:?}, the reference {:?}\n{raw}",
+                    names(&got),
+                    names(&want)
+                );
+            }
+            alerts += got.len();
+        }
+        assert!(sc.adapt.adapted() || events.len() < 4_096);
+        eprintln!(
+            "{} events, {alerts} alerts, all as the reference",
+            events.len()
+        );
+        alerts
+    }
+
+    fn windows() -> crate::Mapping {
+        crate::Mapping::builtin("windows").unwrap().unwrap()
+    }
+
+    #[test]
+    fn detect_agrees_with_the_reference_on_generated_rules() {
+        let mut b = Engine::builder().mapping(windows());
+        for (i, r) in warden_gen::generated_rules(1_500, 11).iter().enumerate() {
+            b.add_yaml(r, Path::new(&format!("gen{i}.yml"))).unwrap();
+        }
+        let starter = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/packs");
+        b.add_path(&starter).unwrap();
+        let e = b.build();
+        let evs = events(&e, 6_000, 5);
+        let alerts = agree(&e, &evs);
+        assert!(alerts > 100, "{alerts}");
+    }
+
+    /// Every JSON value in the `.json` files under `dir`.
+    fn json_files(dir: &Path, out: &mut Vec<Value>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                json_files(&p, out);
+            } else if p.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for v in serde_json::Deserializer::from_str(&text).into_iter::<Value>() {
+                    match v {
+                        Ok(Value::Array(a)) => out.extend(a),
+                        Ok(v) => out.push(v),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+    }
+
+    /// SigmaHQ's rules with `--mapping windows` over the bench's events and
+    /// SigmaHQ's regression events, as they are and mutated (skipped
+    /// without `../shared/sigma`).
+    #[test]
+    fn detect_agrees_with_the_reference_on_sigmahq() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/sigma");
+        if !root.join("rules").is_dir() {
+            eprintln!("skipped: {} not found", root.display());
+            return;
+        }
+        let mut b = Engine::builder().mapping(windows());
+        let mut dirs: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("rules")
+            })
+            .collect();
+        dirs.sort();
+        for d in dirs {
+            b.add_path(&d).unwrap();
+        }
+        let e = b.build();
+        let mut evs = events(&e, 4_500, 9);
+        let lits = literals(&e);
+        let mut regression = Vec::new();
+        json_files(&root.join("regression_data"), &mut regression);
+        assert!(regression.len() > 100, "{}", regression.len());
+        let mut g = Rng::new(13);
+        for mut v in regression {
+            evs.push(v.to_string());
+            mutate(&mut g, &lits, &mut v, 0);
+            let mut out = String::new();
+            write_json(&mut g, &v, &mut out);
+            evs.push(out);
+        }
+        let alerts = agree(&e, &evs);
+        assert!(alerts > 1_000, "{alerts}");
+    }
+}
