@@ -216,17 +216,27 @@ struct Slot<T> {
 /// One address family: `(prefix_len, masked_bits) -> (first, last)` slot of
 /// the chain of values for that network, plus the distinct prefix lengths
 /// present, sorted in ascending order (lookups walk them longest first).
+/// While the family holds few networks (a rule set's private ranges), they
+/// are also kept in a list, longest prefix first, that a lookup scans
+/// instead of hashing the address once per prefix length.
 #[derive(Clone, Debug)]
 struct Family<K> {
     map: HashMap<(u8, K), (u32, u32), FastState>,
     lens: Vec<u8>,
+    /// `(prefix_len, masked_bits, first slot)` while at most [`SMALL`]
+    /// networks; emptied for good beyond that.
+    small: Vec<(u8, K, u32)>,
 }
+
+/// Networks per family scanned as a list rather than looked up.
+const SMALL: usize = 16;
 
 impl<K: Bits> Family<K> {
     fn new() -> Self {
         Family {
             map: HashMap::default(),
             lens: Vec::new(),
+            small: Vec::new(),
         }
     }
 
@@ -244,8 +254,37 @@ impl<K: Bits> Family<K> {
                 if let Err(pos) = self.lens.binary_search(&len) {
                     self.lens.insert(pos, len);
                 }
+                if self.map.len() <= SMALL {
+                    let at = self.small.partition_point(|&(l, _, _)| l >= len);
+                    self.small.insert(at, (len, bits.mask(len), idx));
+                } else {
+                    self.small = Vec::new();
+                }
             }
         }
+    }
+
+    /// Whether lookups scan [`Family::small`].
+    fn is_small(&self) -> bool {
+        self.map.len() <= SMALL
+    }
+
+    /// The first slot of the `pos`-th candidate network containing `bits`
+    /// (counting from the longest prefix) that exists, and the position
+    /// after it; `None` when no more remain.
+    #[inline]
+    fn next_match(&self, pos: usize, bits: K) -> Option<(u32, usize)> {
+        if self.is_small() {
+            let i = self.small[pos.min(self.small.len())..]
+                .iter()
+                .position(|&(len, net, _)| bits.mask(len) == net)?;
+            return Some((self.small[pos + i].2, pos + i + 1));
+        }
+        let lens = &self.lens;
+        (pos..lens.len()).find_map(|p| {
+            let head = self.head(lens[lens.len() - 1 - p], bits);
+            (head != NONE).then_some((head, p + 1))
+        })
     }
 
     fn head(&self, len: u8, bits: K) -> u32 {
@@ -257,6 +296,7 @@ impl<K: Bits> Family<K> {
     fn memory_usage(&self) -> usize {
         self.map.capacity() * (std::mem::size_of::<((u8, K), (u32, u32))>() + 1)
             + self.lens.capacity()
+            + self.small.capacity() * std::mem::size_of::<(u8, K, u32)>()
     }
 }
 
@@ -368,6 +408,8 @@ impl<T> PrefixTable<T> {
         self.slots.shrink_to_fit();
         self.v4.map.shrink_to_fit();
         self.v6.map.shrink_to_fit();
+        self.v4.small.shrink_to_fit();
+        self.v6.small.shrink_to_fit();
     }
 }
 
@@ -379,7 +421,8 @@ pub struct Matches<'a, T> {
     v4: Option<u32>,
     /// IPv6 bits still to look up.
     v6: Option<u128>,
-    /// Position in the current family's prefix lengths, counted from the longest.
+    /// Position in the current family's candidate networks (prefix lengths,
+    /// or list entries for a small family), counted from the longest.
     pos: usize,
     /// Current slot in a chain, or NONE.
     cur: u32,
@@ -403,26 +446,16 @@ impl<'a, T> Iterator for Matches<'a, T> {
                 return Some(&slot.value);
             }
             if let Some(bits) = self.v6 {
-                let lens = &table.v6.lens;
-                if self.pos < lens.len() {
-                    let len = lens[lens.len() - 1 - self.pos];
-                    self.pos += 1;
-                    self.cur = table.v6.head(len, bits);
-                } else {
-                    self.v6 = None;
-                    self.pos = 0;
+                match table.v6.next_match(self.pos, bits) {
+                    Some((cur, pos)) => (self.cur, self.pos) = (cur, pos),
+                    None => (self.v6, self.pos) = (None, 0),
                 }
                 continue;
             }
             if let Some(bits) = self.v4 {
-                let lens = &table.v4.lens;
-                if self.pos < lens.len() {
-                    let len = lens[lens.len() - 1 - self.pos];
-                    self.pos += 1;
-                    self.cur = table.v4.head(len, bits);
-                } else {
-                    self.v4 = None;
-                    self.pos = 0;
+                match table.v4.next_match(self.pos, bits) {
+                    Some((cur, pos)) => (self.cur, self.pos) = (cur, pos),
+                    None => (self.v4, self.pos) = (None, 0),
                 }
                 continue;
             }
@@ -445,6 +478,80 @@ mod tests {
 
     fn found(t: &PrefixTable<&'static str>, a: &str) -> Vec<&'static str> {
         t.matches(ip(a)).copied().collect()
+    }
+
+    /// Tables of every size, scanned as a list (few networks) or looked up
+    /// per prefix length, return what `IpNet::contains` says, most
+    /// specific network first within a family, IPv6 before IPv4.
+    #[test]
+    fn small_and_large_tables_agree_with_contains() {
+        let mut g = warden_gen::Rng::new(17);
+        let v4 = |g: &mut warden_gen::Rng| -> u32 {
+            // Few distinct top bytes, so networks nest and addresses hit them.
+            (g.below(4) as u32) << 30 | (g.next_u64() as u32 & 0x3fff_ffff) >> g.below(20)
+        };
+        for size in [1usize, 2, 5, 15, 16, 17, 40] {
+            let mut t = PrefixTable::new();
+            let mut nets = Vec::new();
+            for i in 0..size {
+                let n = match g.below(3) {
+                    0 => IpNet::new(
+                        IpAddr::V6(Ipv6Addr::from((g.next_u64() as u128) << 64 | 0xff)),
+                        g.below(129) as u8,
+                    ),
+                    1 => IpNet::new(
+                        IpAddr::V6(Ipv4Addr::from(v4(&mut g)).to_ipv6_mapped()),
+                        96 + g.below(33) as u8,
+                    ),
+                    _ => IpNet::new(IpAddr::V4(Ipv4Addr::from(v4(&mut g))), g.below(33) as u8),
+                }
+                .unwrap();
+                t.insert(n, i);
+                nets.push(n);
+            }
+            for _ in 0..3_000 {
+                let addr = match g.below(3) {
+                    0 => IpAddr::V4(Ipv4Addr::from(v4(&mut g))),
+                    1 => IpAddr::V6(Ipv4Addr::from(v4(&mut g)).to_ipv6_mapped()),
+                    _ => {
+                        let base = match nets[g.below(nets.len())].addr() {
+                            IpAddr::V6(a) => u128::from(a),
+                            IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+                        };
+                        IpAddr::V6(Ipv6Addr::from(base ^ (g.next_u64() as u128 >> g.below(64))))
+                    }
+                };
+                let got: Vec<usize> = t.matches(addr).copied().collect();
+                // Expected: per family, longest prefix first, insertion order within one network.
+                let mut want: Vec<(bool, u8, usize)> = Vec::new();
+                let v4_of = match addr {
+                    IpAddr::V4(a) => Some(a),
+                    IpAddr::V6(a) => a.to_ipv4_mapped(),
+                };
+                for (i, n) in nets.iter().enumerate() {
+                    let hit = match (n.addr(), addr) {
+                        (IpAddr::V6(_), IpAddr::V6(_)) => n.contains(addr),
+                        (IpAddr::V4(_), _) => v4_of.is_some_and(|a| n.contains(IpAddr::V4(a))),
+                        _ => false,
+                    };
+                    if hit {
+                        want.push((n.is_ipv4(), 128 - n.prefix(), i));
+                    }
+                }
+                want.sort_by_key(|&(four, inv, i)| (four, inv, nets[i].addr(), i));
+                let want: Vec<usize> = want.into_iter().map(|w| w.2).collect();
+                let (mut a, mut b) = (got.clone(), want.clone());
+                a.sort_unstable();
+                b.sort_unstable();
+                assert_eq!(a, b, "size {size}, {addr}");
+                let pl = |v: &[usize]| -> Vec<(bool, u8)> {
+                    v.iter()
+                        .map(|&i| (nets[i].is_ipv4(), nets[i].prefix()))
+                        .collect()
+                };
+                assert_eq!(pl(&got), pl(&want), "size {size}, {addr}: order");
+            }
+        }
     }
 
     #[test]
