@@ -152,6 +152,17 @@ struct ShapeKey {
     tok: u32,
     len: u32,
     head: [u64; 2],
+    /// Which bytes of two words read at the key's start are the key's.
+    mask: [u64; 2],
+}
+
+/// The low `n` bytes of a word (all of it from eight).
+fn low_bytes(n: usize) -> u64 {
+    if n >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (n * 8)) - 1
+    }
 }
 
 /// A parsed document: the input, its tokens and its unescaped strings.
@@ -585,14 +596,7 @@ fn key_head16(src: &[u8], start: usize, end: usize) -> [u64; 2] {
         Some(c) => {
             let w0 = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
             let w1 = u64::from_le_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]);
-            let mask = |k: usize| {
-                if k >= 8 {
-                    u64::MAX
-                } else {
-                    (1u64 << (k * 8)) - 1
-                }
-            };
-            [w0 & mask(n), w1 & mask(n.saturating_sub(8))]
+            [w0 & low_bytes(n), w1 & low_bytes(n.saturating_sub(8))]
         }
         None => [
             word_at(src, start, end),
@@ -736,10 +740,12 @@ impl<'a> Doc<'a> {
                 _ if t.key => {
                     let src = if t.flag { self.arena } else { self.text }.as_bytes();
                     let (start, end) = (t.start as usize, t.end as usize);
+                    let n = end - start;
                     sh.keys.push(ShapeKey {
                         tok: i,
-                        len: (end - start) as u32,
+                        len: n as u32,
                         head: key_head16(src, start, end),
+                        mask: [low_bytes(n), low_bytes(n.saturating_sub(8))],
                     });
                     if end - start > 16 {
                         sh.tails.extend_from_slice(&src[start + 16..end]);
@@ -781,7 +787,17 @@ impl<'a> Doc<'a> {
             }
             let src = if t.flag { arena } else { text };
             let (start, end) = (t.start as usize, t.end as usize);
-            if key_head16(src, start, end) != k.head {
+            // Lengths are equal: the shape's masks cut two words read at
+            // the key's start to the key's bytes.
+            let head = match src.get(start..start + 16) {
+                Some(c) => {
+                    let (w0, w1) = c.split_at(8);
+                    let w = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+                    [w(w0) & k.mask[0], w(w1) & k.mask[1]]
+                }
+                None => key_head16(src, start, end),
+            };
+            if head != k.head {
                 return false;
             }
             if k.len > 16 {

@@ -396,6 +396,7 @@ impl Engine {
         sc.exhaustive = false;
     }
 
+    #[inline(never)]
     fn matches(
         &self,
         doc: &Doc<'_>,
