@@ -20,6 +20,9 @@ mod adapt;
 mod build;
 mod cache;
 mod flat;
+#[cfg(test)]
+#[path = "../../tests/flat/mod.rs"]
+mod flat_layout;
 mod keywords;
 #[cfg(test)]
 mod oracle;
