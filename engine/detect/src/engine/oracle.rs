@@ -7,7 +7,8 @@
 //! remembered walks, no field indexes, value memo, keyword prefilter,
 //! hash lists, fixed-position regexes or trigger sets. What it shares with
 //! [`Engine::detect`] is the compiled condition programs and the mapping's
-//! bucket conditions, which the conformance suite tests on their own.
+//! bucket conditions, which the conformance suite and the mapping and
+//! regression tests check on their own.
 //! The differential tests hold `detect` to it on long, varied streams.
 
 use regex_automata::meta::Regex;
@@ -505,6 +506,59 @@ mod tests {
         let evs = events(&e, n, seed);
         let alerts = agree(&e, &evs);
         assert!(alerts > 100, "{alerts}");
+    }
+
+    /// Every rule and event of the conformance suite (`tests/conformance`),
+    /// which between them use every modifier and condition form: the rules
+    /// of the cases that load on their own (no placeholders, no extra
+    /// documents), and all the cases' events.
+    fn conformance() -> (Vec<String>, Vec<String>) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yml"))
+            .collect();
+        files.sort();
+        let (mut rules, mut events) = (Vec::new(), Vec::new());
+        for f in files {
+            let suite: serde_yaml_ng::Value =
+                serde_yaml_ng::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+            for case in suite["cases"].as_sequence().into_iter().flatten() {
+                let alone = case.get("placeholders").is_none()
+                    && case.get("extra").is_none()
+                    && case.get("reject").is_none();
+                if alone && let Some(r) = case["rule"].as_str() {
+                    rules.push(r.to_string());
+                }
+                for ev in case["events"].as_sequence().into_iter().flatten() {
+                    let v: Value = serde_yaml_ng::from_value(ev["event"].clone()).unwrap();
+                    events.push(v.to_string());
+                }
+            }
+        }
+        (rules, events)
+    }
+
+    /// The conformance suite's rules in one engine (no mapping) over its
+    /// events, repeated past the first trigger choice and mutated: every
+    /// modifier's fast path against the reference, without `../shared`.
+    #[test]
+    fn detect_agrees_with_the_reference_on_the_conformance_rules() {
+        let (rules, base) = conformance();
+        let mut b = Engine::builder();
+        for (i, r) in rules.iter().enumerate() {
+            b.add_yaml(r, Path::new(&format!("case{i}.yml"))).unwrap();
+        }
+        let e = b.build();
+        assert!(e.rules().len() > 150, "{}", e.rules().len());
+        let (n, seed) = stream_size(6_000, 3);
+        let mut g = Rng::new(seed);
+        let stream: Vec<String> = (0..n).map(|_| base[g.below(base.len())].clone()).collect();
+        let evs = mutated(&e, stream, seed);
+        let alerts = agree(&e, &evs);
+        assert!(alerts > 2_000, "{alerts}");
     }
 
     /// Every JSON value in the `.json` files under `dir`.
