@@ -460,7 +460,10 @@ mod tests {
             if got != want {
                 let names = |ids: &[u32]| -> Vec<String> {
                     ids.iter()
-                        .map(|&i| e.rules[i as usize].meta.title.clone())
+                        .map(|&i| {
+                            let m = &e.rules[i as usize].meta;
+                            format!("{} ({})", m.title, m.id.as_deref().unwrap_or("no id"))
+                        })
                         .collect()
                 };
                 panic!(
