@@ -107,6 +107,8 @@ impl Engine {
 
     /// Chooses every rule's two trigger sets from the counts, and rebuilds
     /// the thread's triggers if any choice changed.
+    #[cold]
+    #[inline(never)]
     pub(super) fn choose_triggers(&self, a: &mut Adapt) {
         a.interval = (a.interval * 4).min(LAST);
         a.next = a.events + a.interval;

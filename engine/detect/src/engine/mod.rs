@@ -447,7 +447,7 @@ impl Engine {
             if ok && set_bit(&mut sc.rule_seen, cr.rule) {
                 out.push(RuleHit {
                     rule: self.rules[cr.rule as usize].clone(),
-                    matched: self.explain(&cr.positive, fired, doc, hits),
+                    matched: self.explain(&cr.positive, fired, doc, hits, bufs),
                 });
             }
         }
@@ -615,25 +615,28 @@ impl Engine {
         })
     }
 
-    /// The fields and values behind a match: every positively used predicate that fired.
+    /// The fields and values behind a match: every positively used
+    /// predicate that fired. (`bufs`: the scratch's reusable text buffers:
+    /// values are read and lowercased there, not in fresh strings grown a
+    /// character at a time.)
     fn explain(
         &self,
         positive: &[u32],
         fired: &[u64],
         doc: &Doc<'_>,
         hits: &[Hit],
+        bufs: &mut [String; 4],
     ) -> Vec<MatchedField> {
-        let mut out = Vec::new();
-        let mut buf = String::new();
-        let mut low = String::new();
+        let [buf, _, low, _] = bufs;
+        let mut out = Vec::with_capacity(positive.iter().filter(|&&p| get_bit(fired, p)).count());
         for &p in positive.iter().filter(|&&p| get_bit(fired, p)) {
             let pred = &self.preds[p as usize];
             let slot = &self.slots[pred.slot as usize];
             let check = pred.check.get_or_init(|| Check::new(&pred.test));
-            let mut test = |t: &str| check.matches(&pred.test, t, &mut low);
+            let mut test = |t: &str| check.matches(&pred.test, t, low);
             let mut value = None;
             if slot.paths.is_empty() {
-                for_each_text(doc, &mut buf, &mut |t| {
+                for_each_text(doc, buf, &mut |t| {
                     if value.is_none() && test(t) {
                         value = Some(t.to_string());
                     }
@@ -643,7 +646,7 @@ impl Engine {
                     if !self.path_data[h.node as usize].slots.contains(&pred.slot) {
                         continue;
                     }
-                    if let Some(t) = doc.scalar_text(h.tok, &mut buf)
+                    if let Some(t) = doc.scalar_text(h.tok, buf)
                         && test(t)
                     {
                         value = Some(t.to_string());
