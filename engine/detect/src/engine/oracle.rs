@@ -564,6 +564,40 @@ mod tests {
         assert!(alerts > 2_000, "{alerts}");
     }
 
+    /// The same without the rules whose keywords the raw-line prefilter
+    /// cannot serve (one such rule sends every event of its bucket to the
+    /// exact pass), so that the prefilter decides for the rest.
+    #[test]
+    fn keyword_prefilter_agrees_with_the_reference_on_the_conformance_rules() {
+        use super::super::keywords::BucketKeywords;
+        let (rules, base) = conformance();
+        let exact = |e: &Engine| {
+            e.bucket_keywords
+                .iter()
+                .any(|k| matches!(k, BucketKeywords::Exact))
+        };
+        let mut b = Engine::builder();
+        for (i, r) in rules.iter().enumerate() {
+            let mut alone = Engine::builder();
+            if alone.add_yaml(r, Path::new("r.yml")).is_ok() && !exact(&alone.build()) {
+                b.add_yaml(r, Path::new(&format!("case{i}.yml"))).unwrap();
+            }
+        }
+        let e = b.build();
+        assert!(!exact(&e));
+        assert!(
+            e.bucket_keywords
+                .iter()
+                .any(|k| matches!(k, BucketKeywords::Literals(_)))
+        );
+        let (n, seed) = stream_size(6_000, 4);
+        let mut g = Rng::new(seed);
+        let stream: Vec<String> = (0..n).map(|_| base[g.below(base.len())].clone()).collect();
+        let evs = mutated(&e, stream, seed);
+        let alerts = agree(&e, &evs);
+        assert!(alerts > 2_000, "{alerts}");
+    }
+
     /// Every JSON value in the `.json` files under `dir`.
     fn json_files(dir: &Path, out: &mut Vec<Value>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
