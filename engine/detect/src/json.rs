@@ -446,18 +446,9 @@ impl Tape {
         loop {
             // b[j] is a backslash.
             let (c, len) = match b.get(j + 1) {
-                Some(b'"' | b'\\') => {
-                    self.arena.push_str(&text[run..j]);
-                    run = j + 1;
-                    j += 2;
-                    self.continue_run(b, &mut j);
-                    match self.after_run(b, text, a0, start, &mut run, j)? {
-                        Some(end) => return Ok(end),
-                        None => continue,
-                    }
-                }
-                Some(b'/') => {
-                    self.hidden_text = true;
+                Some(&q @ (b'"' | b'\\' | b'/')) => {
+                    // `\/` spells a `/` the raw line does not show as such.
+                    self.hidden_text |= q == b'/';
                     self.arena.push_str(&text[run..j]);
                     run = j + 1;
                     j += 2;

@@ -544,6 +544,15 @@ mod tests {
         (rules, events)
     }
 
+    /// The conformance events drawn at random into a stream, mutated, and
+    /// run against the reference; the alerts seen.
+    fn conformance_stream(e: &Engine, base: &[String], seed: u64) -> usize {
+        let (n, seed) = stream_size(6_000, seed);
+        let mut g = Rng::new(seed);
+        let stream: Vec<String> = (0..n).map(|_| base[g.below(base.len())].clone()).collect();
+        agree(e, &mutated(e, stream, seed))
+    }
+
     /// The conformance suite's rules in one engine (no mapping) over its
     /// events, repeated past the first trigger choice and mutated: every
     /// modifier's fast path against the reference, without `../shared`.
@@ -556,11 +565,7 @@ mod tests {
         }
         let e = b.build();
         assert!(e.rules().len() > 150, "{}", e.rules().len());
-        let (n, seed) = stream_size(6_000, 3);
-        let mut g = Rng::new(seed);
-        let stream: Vec<String> = (0..n).map(|_| base[g.below(base.len())].clone()).collect();
-        let evs = mutated(&e, stream, seed);
-        let alerts = agree(&e, &evs);
+        let alerts = conformance_stream(&e, &base, 3);
         assert!(alerts > 2_000, "{alerts}");
     }
 
@@ -590,11 +595,7 @@ mod tests {
                 .iter()
                 .any(|k| matches!(k, BucketKeywords::Literals(_)))
         );
-        let (n, seed) = stream_size(6_000, 4);
-        let mut g = Rng::new(seed);
-        let stream: Vec<String> = (0..n).map(|_| base[g.below(base.len())].clone()).collect();
-        let evs = mutated(&e, stream, seed);
-        let alerts = agree(&e, &evs);
+        let alerts = conformance_stream(&e, &base, 4);
         assert!(alerts > 2_000, "{alerts}");
     }
 
