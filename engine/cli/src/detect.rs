@@ -295,6 +295,12 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
     } else {
         Box::new(std::fs::File::open(&args.input).with_context(|| args.input.clone())?)
     };
+    // UTF-16 input (Windows PowerShell 5 writes it) is read as UTF-8.
+    let (source, encoding) =
+        warden_detect::text::decoding_reader(source).with_context(|| args.input.clone())?;
+    if encoding != warden_detect::text::Encoding::Utf8 {
+        eprintln!("warden: {}: reading {} input", args.input, encoding.name());
+    }
     let mut input = std::io::BufReader::with_capacity(1 << 20, source);
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());

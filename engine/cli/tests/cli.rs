@@ -168,6 +168,103 @@ fn rules_check_reports_rejections_with_file_and_line() {
     assert_eq!(good_only.status.code(), Some(0));
 }
 
+/// Events and rules saved by Windows tools: UTF-8 with a byte order mark
+/// and CRLF line ends, UTF-16LE with a mark (PowerShell 5's `>`), UTF-16BE
+/// without one. Each reads exactly as the plain UTF-8 file: the same
+/// alerts on the same lines, the same malformed line.
+#[test]
+fn events_and_rules_in_windows_encodings_read_as_utf8() {
+    let sample = std::fs::read_to_string(repo().join("tests/data/windows-sample.jsonl")).unwrap();
+    let utf16 = |s: &str, be: bool, bom: bool| -> Vec<u8> {
+        let units = bom.then_some(0xfeffu16).into_iter().chain(s.encode_utf16());
+        units
+            .flat_map(|u| if be { u.to_be_bytes() } else { u.to_le_bytes() })
+            .collect()
+    };
+    let crlf = sample.replace('\n', "\r\n");
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = [
+        ("plain.jsonl", sample.clone().into_bytes(), None),
+        (
+            "bom.jsonl",
+            [&b"\xef\xbb\xbf"[..], crlf.as_bytes()].concat(),
+            None,
+        ),
+        ("le.jsonl", utf16(&crlf, false, true), Some("UTF-16LE")),
+        ("be.jsonl", utf16(&sample, true, false), Some("UTF-16BE")),
+    ];
+    let summary = |out: &Output| {
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        err.lines().last().unwrap().to_string()
+    };
+    let mut want = None;
+    for (name, bytes, note) in inputs {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = detect_with_packs(&["--input", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{name}:13: invalid JSON")),
+            "{name}: {stderr}"
+        );
+        if let Some(enc) = note {
+            assert!(stderr.contains(&format!("reading {enc} input")), "{stderr}");
+        }
+        let got: Vec<_> = alerts(&out)
+            .iter()
+            .map(|a| (a["line"].clone(), a["rule_id"].clone(), a["event"].clone()))
+            .collect();
+        assert!(!got.is_empty());
+        let got = (got, summary(&out));
+        match &want {
+            None => want = Some(got),
+            Some(w) => assert_eq!(&got, w, "{name}"),
+        }
+    }
+
+    // A rule file with a byte order mark and CRLF, and one in UTF-16LE.
+    let rule = "title: t\r\nid: 1\r\nlogsource: {product: windows}\r\ndetection:\r\n  sel:\r\n    a: b\r\n  condition: sel\r\n";
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(rules.path().join("bom.yml"), format!("\u{feff}{rule}")).unwrap();
+    std::fs::write(
+        rules.path().join("utf16.yml"),
+        utf16(&rule.replace("id: 1", "id: 2"), false, true),
+    )
+    .unwrap();
+    let out = warden(&[
+        "rules",
+        "check",
+        rules.path().to_str().unwrap(),
+        "--format",
+        "json",
+        "--strict",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["loaded"].as_u64(), report["rejected"].as_u64()),
+        (Some(2), Some(0)),
+        "{report}"
+    );
+    // A rule file that is not valid UTF-8 is rejected with its byte and
+    // line; the others still load.
+    std::fs::write(rules.path().join("bad.yml"), b"title: t\nid: \xff\n").unwrap();
+    let out = warden(&[
+        "rules",
+        "check",
+        rules.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["loaded"], 2, "{report}");
+    let reason = report["rejections"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.ends_with("bad.yml: invalid UTF-8 at byte 13 (line 2)"),
+        "{reason}"
+    );
+}
+
 #[test]
 fn unknown_mapping_is_a_clear_error() {
     let out = warden(&["rules", "check", "rules/packs", "--mapping", "nope"]);

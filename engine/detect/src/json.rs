@@ -194,6 +194,12 @@ impl Tape {
         if input.len() >= u32::MAX as usize {
             return Err(JsonError::at(input, 0, "document larger than 4 GiB"));
         }
+        // A UTF-8 byte order mark before the document is ignored (RFC 8259
+        // section 8.1 allows it; Windows tools write one). Errors still
+        // count bytes from the start of the input.
+        let whole = input;
+        let input = input.strip_prefix(b"\xef\xbb\xbf").unwrap_or(input);
+        let bom = whole.len() - input.len();
         // SIMD validation; the standard library says where it failed.
         let text = match simdutf8::basic::from_utf8(input) {
             Ok(t) => t,
@@ -201,11 +207,11 @@ impl Tape {
                 let at = std::str::from_utf8(input)
                     .err()
                     .map_or(0, |e| e.valid_up_to());
-                return Err(JsonError::at(input, at, "invalid UTF-8"));
+                return Err(JsonError::at(whole, bom + at, "invalid UTF-8"));
             }
         };
         if let Err((at, what)) = self.run(input, text) {
-            return Err(JsonError::at(input, at, what));
+            return Err(JsonError::at(whole, bom + at, what));
         }
         Ok(Doc {
             text,
@@ -1185,6 +1191,28 @@ mod tests {
         let mut tape = Tape::new();
         let e = tape.parse(b"{\"a\": \"\xff\"}").unwrap_err();
         assert_eq!((e.what(), e.offset()), ("invalid UTF-8", 7));
+    }
+
+    /// A UTF-8 byte order mark before a document is ignored: the document
+    /// reads as without it, and errors count bytes from the mark.
+    #[test]
+    fn a_leading_byte_order_mark_is_ignored() {
+        let mut tape = Tape::new();
+        let doc = tape.parse(b"\xef\xbb\xbf{\"a\": \"x\"}").unwrap();
+        assert_eq!(doc.text(), "{\"a\": \"x\"}");
+        assert_eq!(doc.root().get("a").and_then(|v| v.as_str()), Some("x"));
+        let e = tape.parse(b"\xef\xbb\xbf{\"a\" 1}").unwrap_err();
+        assert_eq!((e.offset(), e.column()), (8, 9), "{e}");
+        let e = tape.parse(b"\xef\xbb\xbf{\"a\": \"\xff\"}").unwrap_err();
+        assert_eq!((e.what(), e.offset()), ("invalid UTF-8", 10));
+        // Only before the document: a mark anywhere else is refused, and
+        // a mark cut short is invalid UTF-8.
+        assert!(tape.parse(b" \xef\xbb\xbf{}").is_err());
+        assert!(tape.parse(b"\xef\xbb\xbf\xef\xbb\xbf{}").is_err());
+        assert_eq!(
+            tape.parse(b"\xef\xbb{}").unwrap_err().what(),
+            "invalid UTF-8"
+        );
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub mod predicate;
 pub mod re;
 mod shift_and;
 pub mod sigma;
+pub mod text;
 
 pub use engine::{Engine, EngineBuilder, MatchedField, Rejection, RuleHit, RuleInfo, Scratch};
 pub use error::{Error, Result};

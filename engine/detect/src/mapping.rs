@@ -185,12 +185,13 @@ impl Mapping {
 
     /// Loads a mapping file.
     pub fn load(path: &Path) -> Result<Mapping> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::text::read_text(path)?;
         Mapping::parse(&text, path)
     }
 
     /// Parses mapping YAML; `path` names the source in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Mapping> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let raw: RawMapping = serde_yaml_ng::from_str(text).map_err(|e| Error::yaml(path, &e))?;
         let bad = |message: String| Error::Mapping {
             path: path.to_path_buf(),

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 
 /// Loads a placeholder file.
 pub fn load(path: &Path) -> Result<Placeholders> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::text::read_text(path)?;
     let raw: HashMap<String, serde_yaml_ng::Value> =
         serde_yaml_ng::from_str(&text).map_err(|e| Error::yaml(path, &e))?;
     let mut out = HashMap::new();

@@ -216,7 +216,7 @@ struct TenantsFile {
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    warden_detect::text::read_text(path).map_err(|e| Error::Config(e.to_string()))
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {

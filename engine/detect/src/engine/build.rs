@@ -88,20 +88,24 @@ impl EngineBuilder {
             }
             return Ok(());
         }
-        let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(path, e))?;
-        match self.add_yaml(&text, path) {
-            Ok(()) => Ok(()),
-            Err(e @ crate::Error::Yaml { .. }) => {
-                self.rejections.push(Rejection {
-                    file: path.to_path_buf(),
-                    rule_id: None,
-                    title: None,
-                    reason: e.to_string(),
-                });
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+        // A file that cannot be read as text, or is not YAML, is rejected
+        // whole with its reason; the rest of the rule set still loads.
+        let reason = match crate::text::decode(bytes) {
+            Err(what) => format!("{}: {what}", path.display()),
+            Ok(text) => match self.add_yaml(&text, path) {
+                Ok(()) => return Ok(()),
+                Err(e @ crate::Error::Yaml { .. }) => e.to_string(),
+                Err(e) => return Err(e),
+            },
+        };
+        self.rejections.push(Rejection {
+            file: path.to_path_buf(),
+            rule_id: None,
+            title: None,
+            reason,
+        });
+        Ok(())
     }
 
     /// Compiles everything added so far.

@@ -354,8 +354,11 @@ pub fn load_path(path: &Path) -> Result<Loaded, IndicatorError> {
         path: label.clone(),
         source,
     })?;
-    let text = String::from_utf8_lossy(&bytes);
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let text = crate::text::decode(bytes).map_err(|msg| IndicatorError::Io {
+        path: label.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, msg),
+    })?;
+    let text = text.as_str();
     let source = source_name(path);
     let ext = path
         .extension()

@@ -32,6 +32,8 @@ pub enum ParsedDocument {
 /// document that is valid YAML but not a valid rule is returned as
 /// [`ParsedDocument::Rejected`] with its reason.
 pub fn parse_documents(text: &str, path: &Path) -> Result<Vec<ParsedDocument>> {
+    // A byte order mark is not content (text from an API or an editor).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut raw = Vec::new();
     for doc in serde_yaml_ng::Deserializer::from_str(text) {
         let value = Value::deserialize(doc).map_err(|e| Error::yaml(path, &e))?;
