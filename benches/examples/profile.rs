@@ -29,6 +29,22 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(1);
     let mut tape = Tape::new();
+    // WARDEN_PARSE_ONLY=1: the parse alone, as many times.
+    if std::env::var_os("WARDEN_PARSE_ONLY").is_some() {
+        let t = std::time::Instant::now();
+        let mut toks = 0usize;
+        for _ in 0..reps {
+            for e in &events {
+                toks += tape.parse(e.as_bytes()).expect("valid").text().len();
+            }
+        }
+        let el = t.elapsed();
+        println!(
+            "parse only: {:.0} events/s ({toks} bytes)",
+            (events.len() * reps) as f64 / el.as_secs_f64()
+        );
+        return;
+    }
     let t = std::time::Instant::now();
     for _ in 1..reps {
         for e in &events {
