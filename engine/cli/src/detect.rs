@@ -2,6 +2,8 @@
 
 use std::io::{BufRead, BufWriter, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -290,17 +292,7 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
             r.reason
         );
     }
-    let source: Box<dyn Read + Send> = if args.input == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(std::fs::File::open(&args.input).with_context(|| args.input.clone())?)
-    };
-    // UTF-16 input (Windows PowerShell 5 writes it) is read as UTF-8.
-    let (source, encoding) =
-        warden_detect::text::decoding_reader(source).with_context(|| args.input.clone())?;
-    if encoding != warden_detect::text::Encoding::Utf8 {
-        eprintln!("warden: {}: reading {} input", args.input, encoding.name());
-    }
+    let (source, unreadable) = open_input(&args.input).with_context(|| args.input.clone())?;
     let mut input = std::io::BufReader::with_capacity(1 << 20, source);
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -354,6 +346,8 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         )?;
     }
     out.flush()?;
+    // EVTX records that could not be read (each an empty line, reported).
+    totals.malformed += unreadable.map_or(0, |n| n.load(std::sync::atomic::Ordering::Relaxed));
     eprintln!(
         "warden: {} events, {} malformed lines, {} alerts, {} rules loaded, {} rejected",
         totals.events,
@@ -363,6 +357,43 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         engine.rejections().len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// For an event log input, how many of its records could not be read.
+type Unreadable = Option<Arc<AtomicU64>>;
+
+/// The input as JSON lines: a file or standard input, in UTF-8 or UTF-16
+/// (Windows PowerShell 5 writes UTF-16), or a Windows event log file
+/// (`.evtx`, recognised by its first bytes) rendered record by record. For
+/// an event log, also the count of records that could not be read.
+fn open_input(name: &str) -> Result<(Box<dyn Read + Send>, Unreadable)> {
+    let mut source: Box<dyn Read + Send> = if name == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(name)?)
+    };
+    let mut head = Vec::with_capacity(8);
+    (&mut source).take(8).read_to_end(&mut head)?;
+    if head == crate::evtx::MAGIC {
+        let parser = if name == "-" {
+            // The parser seeks: standard input is read whole first.
+            source.read_to_end(&mut head)?;
+            let len = head.len() as u64;
+            evtx::EvtxParser::from_buffer(head).map(|p| crate::evtx::lines(p, name, len))
+        } else {
+            let len = std::fs::metadata(name)?.len();
+            evtx::EvtxParser::from_path(name).map(|p| crate::evtx::lines(p, name, len))
+        };
+        let (r, bad) = parser.context("not a readable Windows event log")??;
+        eprintln!("warden: {name}: reading Windows event log records (line N is record N)");
+        return Ok((r, Some(bad)));
+    }
+    let source = Box::new(std::io::Cursor::new(head).chain(source));
+    let (source, encoding) = warden_detect::text::decoding_reader(source)?;
+    if encoding != warden_detect::text::Encoding::Utf8 {
+        eprintln!("warden: {name}: reading {} input", encoding.name());
+    }
+    Ok((source, None))
 }
 
 /// Detection on `threads` workers; this thread reads chunks and writes

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod detect;
+mod evtx;
 mod rules;
 mod serve;
 mod stream;
@@ -74,7 +75,10 @@ pub struct DetectArgs {
     pub indicators: Vec<PathBuf>,
     #[command(flatten)]
     pub opts: RuleOptions,
-    /// JSON-lines input file, or - for standard input.
+    /// Input file, or - for standard input: JSON lines (UTF-8, with or
+    /// without a byte order mark, or UTF-16 as Windows PowerShell 5 writes
+    /// it), or a Windows event log (.evtx, recognised by its first bytes;
+    /// each record is read in evtx_dump's layout and line N is record N).
     #[arg(long, default_value = "-")]
     pub input: String,
     /// Detection threads; 0 means one per core. Default: one per core for
