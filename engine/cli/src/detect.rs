@@ -364,22 +364,37 @@ type Unreadable = Option<Arc<AtomicU64>>;
 
 /// The input as JSON lines: a file or standard input, in UTF-8 or UTF-16
 /// (Windows PowerShell 5 writes UTF-16), or a Windows event log file
-/// (`.evtx`, recognised by its first bytes) rendered record by record. For
-/// an event log, also the count of records that could not be read.
+/// (`.evtx`) rendered record by record; any of them may be compressed with
+/// gzip or zstd (rotated logs, shared datasets). Formats are recognised by
+/// their first bytes, not by the file name. For an event log, also the
+/// count of records that could not be read.
 fn open_input(name: &str) -> Result<(Box<dyn Read + Send>, Unreadable)> {
-    let mut source: Box<dyn Read + Send> = if name == "-" {
+    let source: Box<dyn Read + Send> = if name == "-" {
         Box::new(std::io::stdin())
     } else {
         Box::new(std::fs::File::open(name)?)
     };
-    let mut head = Vec::with_capacity(8);
-    (&mut source).take(8).read_to_end(&mut head)?;
+    let (source, head) = peek(source)?;
+    let (mut source, head, compressed) = match head[..] {
+        [0x1f, 0x8b, ..] => {
+            eprintln!("warden: {name}: reading gzip-compressed input");
+            let (s, h) = peek(Box::new(flate2::read::MultiGzDecoder::new(source)))?;
+            (s, h, true)
+        }
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => {
+            eprintln!("warden: {name}: reading zstd-compressed input");
+            let (s, h) = peek(Box::new(zstd::stream::read::Decoder::new(source)?))?;
+            (s, h, true)
+        }
+        _ => (source, head, false),
+    };
     if head == crate::evtx::MAGIC {
-        let parser = if name == "-" {
-            // The parser seeks: standard input is read whole first.
-            source.read_to_end(&mut head)?;
-            let len = head.len() as u64;
-            evtx::EvtxParser::from_buffer(head).map(|p| crate::evtx::lines(p, name, len))
+        let parser = if name == "-" || compressed {
+            // The parser seeks: a stream is read whole first.
+            let mut all = Vec::new();
+            source.read_to_end(&mut all)?;
+            let len = all.len() as u64;
+            evtx::EvtxParser::from_buffer(all).map(|p| crate::evtx::lines(p, name, len))
         } else {
             let len = std::fs::metadata(name)?.len();
             evtx::EvtxParser::from_path(name).map(|p| crate::evtx::lines(p, name, len))
@@ -388,12 +403,21 @@ fn open_input(name: &str) -> Result<(Box<dyn Read + Send>, Unreadable)> {
         eprintln!("warden: {name}: reading Windows event log records (line N is record N)");
         return Ok((r, Some(bad)));
     }
-    let source = Box::new(std::io::Cursor::new(head).chain(source));
     let (source, encoding) = warden_detect::text::decoding_reader(source)?;
     if encoding != warden_detect::text::Encoding::Utf8 {
         eprintln!("warden: {name}: reading {} input", encoding.name());
     }
     Ok((source, None))
+}
+
+/// The first (up to) eight bytes of `r`, and `r` still reading from its
+/// start. Waits for eight bytes unless the input ends first: a JSON event
+/// line is longer than that.
+fn peek(mut r: Box<dyn Read + Send>) -> std::io::Result<(Box<dyn Read + Send>, Vec<u8>)> {
+    let mut head = Vec::with_capacity(8);
+    (&mut r).take(8).read_to_end(&mut head)?;
+    let again = std::io::Cursor::new(head.clone()).chain(r);
+    Ok((Box::new(again), head))
 }
 
 /// Detection on `threads` workers; this thread reads chunks and writes

@@ -265,6 +265,49 @@ fn events_and_rules_in_windows_encodings_read_as_utf8() {
     );
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// Compressed input (gzip, also several members one after another as
+/// `cat a.gz b.gz` makes, and zstd) reads as the text inside it, in any of
+/// the encodings.
+#[test]
+fn compressed_input_reads_as_what_it_holds() {
+    let sample = std::fs::read(repo().join("tests/data/windows-sample.jsonl")).unwrap();
+    let plain = detect_with_packs(&["--input", "tests/data/windows-sample.jsonl"]);
+    let want = alerts(&plain);
+    assert!(!want.is_empty());
+    let half = sample.len() / 2;
+    let cut = half + sample[half..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    let utf16: Vec<u8> = String::from_utf8(sample.clone())
+        .unwrap()
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("a.jsonl.gz", gzip(&sample)),
+        (
+            "two.gz",
+            [gzip(&sample[..cut]), gzip(&sample[cut..])].concat(),
+        ),
+        ("a.zst", zstd::encode_all(&sample[..], 3).unwrap()),
+        ("utf16.gz", gzip(&utf16)),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = detect_with_packs(&["--input", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {stderr}");
+        assert_eq!(alerts(&out), want, "{name}: {stderr}");
+        assert!(stderr.contains("-compressed input"), "{stderr}");
+    }
+}
+
 /// A Windows event log file is read directly, record by record in
 /// evtx_dump's layout (what `--mapping windows` reads), from a path or from
 /// standard input; a damaged chunk and a file cut short are reported and
@@ -311,9 +354,20 @@ fn evtx_files_are_read_record_by_record() {
     writer.join().unwrap();
     assert_eq!(alerts(&piped), got);
 
+    // The same log compressed, as datasets ship them.
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("log.evtx.gz");
+    std::fs::write(&gz, gzip(&bytes)).unwrap();
+    let out = warden(&[&args[..], &[gz.to_str().unwrap()]].concat());
+    assert_eq!(
+        alerts(&out),
+        got,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // A chunk whose header is damaged, and a file cut short inside its
     // only chunk: each reported with the file, and counted.
-    let dir = tempfile::tempdir().unwrap();
     let mut damaged = bytes.clone();
     damaged[0x1000..0x1008].copy_from_slice(b"XXXXXXXX");
     let cut = bytes[..0x1000 + 0x300].to_vec();
