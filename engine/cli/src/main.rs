@@ -78,7 +78,8 @@ pub struct DetectArgs {
     /// Input file, or - for standard input: JSON lines (UTF-8, with or
     /// without a byte order mark, or UTF-16 as Windows PowerShell 5 writes
     /// it), or a Windows event log (.evtx, recognised by its first bytes;
-    /// each record is read in evtx_dump's layout and line N is record N).
+    /// each record is read in evtx_dump's layout and line N is record N);
+    /// either may be gzip- or zstd-compressed.
     #[arg(long, default_value = "-")]
     pub input: String,
     /// Detection threads; 0 means one per core. Default: one per core for
