@@ -68,6 +68,8 @@ struct Done {
     events: u64,
     malformed: u64,
     alerts: u64,
+    /// A malformed line looked like part of pretty-printed JSON.
+    pretty: bool,
 }
 
 /// One worker's engine state.
@@ -133,6 +135,7 @@ impl<'a> Worker<'a> {
             }
             Err(e) => {
                 done.malformed += 1;
+                done.pretty |= looks_pretty(line);
                 let _ = writeln!(done.errs, "warden: {input}:{line_no}: invalid JSON: {e}");
                 return Ok(());
             }
@@ -262,6 +265,7 @@ struct Totals {
     events: u64,
     malformed: u64,
     alerts: u64,
+    pretty: bool,
 }
 
 impl Totals {
@@ -277,6 +281,7 @@ impl Totals {
         self.events += done.events;
         self.malformed += done.malformed;
         self.alerts += done.alerts;
+        self.pretty |= done.pretty;
         Ok(())
     }
 }
@@ -323,7 +328,7 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
             };
             done.out.clear();
             done.errs.clear();
-            (done.events, done.malformed, done.alerts) = (0, 0, 0);
+            (done.events, done.malformed, done.alerts, done.pretty) = (0, 0, 0, false);
             w.run(&chunk, &mut done)?;
             totals.emit(&mut out, &done)?;
             if memchr::memchr(b'\n', input.buffer()).is_none() {
@@ -356,6 +361,14 @@ pub fn run(args: DetectArgs) -> Result<ExitCode> {
         engine.rules().len(),
         engine.rejections().len()
     );
+    if totals.pretty {
+        eprintln!(
+            "warden: hint: {} looks like pretty-printed JSON (or `evtx_dump -o json`); \
+             warden detect reads one JSON object per line: use `evtx_dump -o jsonl`, \
+             `jq -c`, or give it the .evtx file itself",
+            args.input
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -552,6 +565,16 @@ fn load_indicators(
         set,
         mapping.map(|m| &m.indicators),
     )))
+}
+
+/// Whether a line that is not JSON looks like a piece of pretty-printed
+/// JSON: a lone opening bracket, or evtx_dump's `Record N` header.
+fn looks_pretty(line: &[u8]) -> bool {
+    let t = trim(line);
+    t == b"{"
+        || t == b"["
+        || t.strip_prefix(b"Record ")
+            .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
 }
 
 fn trim(b: &[u8]) -> &[u8] {

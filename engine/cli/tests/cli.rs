@@ -308,6 +308,37 @@ fn compressed_input_reads_as_what_it_holds() {
     }
 }
 
+/// Pretty-printed JSON (or `evtx_dump -o json`, with its `Record N`
+/// headers) is not JSON lines: every line is reported, and the summary says
+/// what the input looks like and what to do. Plain JSON lines get no hint.
+#[test]
+fn pretty_printed_json_gets_a_hint() {
+    let event: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(repo().join("tests/data/windows-sample.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let pretty = serde_json::to_string_pretty(&event).unwrap();
+    for input in [
+        format!("{pretty}\n{pretty}\n"),
+        format!("Record 1\n{pretty}\nRecord 2\n{pretty}\n"),
+    ] {
+        let out = warden_stdin(&["detect", "--rules", "rules/packs"], &input);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("0 events"), "{stderr}");
+        assert!(
+            stderr.contains("hint: - looks like pretty-printed JSON"),
+            "{stderr}"
+        );
+    }
+    let plain = detect_with_packs(&["--input", "tests/data/windows-sample.jsonl"]);
+    assert!(!String::from_utf8_lossy(&plain.stderr).contains("hint"));
+}
+
 /// A Windows event log file is read directly, record by record in
 /// evtx_dump's layout (what `--mapping windows` reads), from a path or from
 /// standard input; a damaged chunk and a file cut short are reported and
