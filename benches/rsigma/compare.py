@@ -90,6 +90,19 @@ def instructions(cmd, inp, stdin):
     raise RuntimeError(f"no callgrind total for {cmd[0]}: {out.stderr[-500:]}")
 
 
+def rule_folders(sigma, work):
+    """SigmaHQ's five rule folders as each engine takes them: for rsigma one
+    directory (a folder of symlinks to the five, under `work`), for Warden a
+    `--rules` argument per folder."""
+    rules = os.path.join(work, "rules")
+    os.makedirs(rules, exist_ok=True)
+    for d in FOLDERS:
+        link = os.path.join(rules, d)
+        if not os.path.exists(link):
+            os.symlink(os.path.abspath(os.path.join(sigma, d)), link)
+    return rules, sum((["--rules", os.path.join(sigma, d)] for d in FOLDERS), [])
+
+
 def main():
     count = len(sys.argv) > 1 and sys.argv[1] == "callgrind"
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 and not count else 3
@@ -107,14 +120,7 @@ def main():
             f.write(json.dumps(flatten(ev, False)) + "\n")
             h.write(json.dumps(flatten(ev, True)) + "\n")
             n += 1
-    # rsigma takes one rules directory: a folder of symlinks to the five.
-    rules = os.path.join(work, "rules")
-    os.makedirs(rules, exist_ok=True)
-    for d in FOLDERS:
-        link = os.path.join(rules, d)
-        if not os.path.exists(link):
-            os.symlink(os.path.abspath(os.path.join(sigma, d)), link)
-    w_rules = sum((["--rules", os.path.join(sigma, d)] for d in FOLDERS), [])
+    rules, w_rules = rule_folders(sigma, work)
     rs = [rsigma, "engine", "eval", "-r", rules, "--output-format", "ndjson"]
     setups = {
         "warden": (lambda i: [warden, "detect", "--threads", "1", *w_rules, "--mapping", "windows", "--input", i], events, False),

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-from compare import FOLDERS, flatten
+from compare import flatten, rule_folders
 
 
 def main():
@@ -29,13 +29,7 @@ def main():
     sigma = os.environ.get("SIGMA", "../shared/sigma")
     work = os.environ.get("WORK", "/tmp/warden-vs-rsigma")
     os.makedirs(work, exist_ok=True)
-    rules = os.path.join(work, "rules")
-    os.makedirs(rules, exist_ok=True)
-    for d in FOLDERS:
-        link = os.path.join(rules, d)
-        if not os.path.exists(link):
-            os.symlink(os.path.abspath(os.path.join(sigma, d)), link)
-    w_rules = sum((["--rules", os.path.join(sigma, d)] for d in FOLDERS), [])
+    rules, w_rules = rule_folders(sigma, work)
     logs = []
     for a in sys.argv[1:]:
         if os.path.isdir(a):

@@ -1335,13 +1335,8 @@ mod tests {
     /// text stops and on whether a non-ASCII byte was seen before it.
     #[test]
     fn both_scans_agree() {
-        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut rng = warden_gen::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next_u64();
         for _ in 0..20_000 {
             let len = (next() % 70) as usize;
             let t: Vec<u8> = (0..len)
