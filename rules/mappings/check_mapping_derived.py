@@ -1,30 +1,34 @@
 #!/usr/bin/env python3
-"""Check `--mapping windows` with events built to fire every Windows rule.
+"""Check that Warden reads a mapping as written, with events built to fire
+every rule the mapping routes.
 
 Usage:
-  python3 rules/mappings/check_windows_derived.py
-Environment: WARDEN [target/release/warden], SIGMA [../shared/sigma],
-WORK [/tmp/warden-mapping-check], SEED [1], REPS [2], MAPPING
-[rules/mappings/windows.yml].
+  python3 rules/mappings/check_mapping_derived.py [MAPPING]
+MAPPING: a mapping file [rules/mappings/windows.yml]. Environment: WARDEN
+[target/release/warden], SIGMA [../shared/sigma], WORK
+[/tmp/warden-mapping-check], SEED [1], REPS [2].
 
-For every SigmaHQ rule with a Windows logsource, benches/rsigma/rule_diff.py's
-generator builds flat events keyed by the rule's field names (each search
-identifier alone, all of them, all but filters, near misses). Each event is
-then written as Windows would log it, and again in the flat layout
-(`aliases`), for every mapping entry the rule's logsource routes to: `Event.System` set from the entry's conditions
-(channel, event id, provider, ...), and every field placed at the path the
-mapping resolves it to for that entry (the entry's own fields, then the
-global ones, then `default_paths`), so a Security 4688 event gets
-`NewProcessName` where a Sysmon 1 event gets `Image`.
+For every SigmaHQ rule whose logsource the mapping routes,
+benches/rsigma/rule_diff.py's generator builds flat events keyed by the
+rule's field names (each search identifier alone, all of them, all but
+filters, near misses). Each event is then written as the mapping says the
+source logs it, for every entry the rule's logsource routes to: the
+entry's conditions set (channel, event id, provider, ...), and every field
+placed at the path the mapping resolves it to for that entry (the entry's
+own fields, then the global ones, then `default_paths`; the first of a
+list), so that with windows.yml a Security 4688 event gets
+`NewProcessName` where a Sysmon 1 event gets `Image`. Windows events are
+written again in the flat layout of the mapping's `aliases` (System and
+EventData members at the top level).
 
 Warden runs the flat events with no mapping (every rule sees every event,
-fields named as the rules name them) and the nested ones with the mapping.
-For the rule each event was built from, the two verdicts must agree: the
-mapping must route the event to the rule and resolve every field the rule
-reads. Events whose own fields contradict the entry's conditions (a rule
-asking for `EventID: 4104` under an entry for 4103) cannot be routed and
-are counted apart. Prints the disagreements per rule and entry; exits 1
-when there is any.
+fields named as the rules name them) and the written ones with the
+mapping. For the rule each event was built from, the two verdicts must
+agree: the mapping must route the event to the rule and resolve every
+field the rule reads. Events whose own fields contradict the entry's
+conditions (a rule asking for `EventID: 4104` under an entry for 4103)
+cannot be routed and are counted apart. Prints the disagreements per rule
+and entry; exits 1 when there is any.
 """
 import collections
 import json
@@ -136,7 +140,7 @@ def main():
     warden = os.environ.get("WARDEN", "target/release/warden")
     sigma = os.environ.get("SIGMA", "../shared/sigma")
     work = os.environ.get("WORK", "/tmp/warden-mapping-check")
-    mapping_file = os.environ.get("MAPPING", os.path.join(HERE, "windows.yml"))
+    mapping_file = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "windows.yml")
     os.makedirs(work, exist_ok=True)
     with open(mapping_file, encoding="utf-8") as f:
         mapping = yaml.safe_load(f)
@@ -161,10 +165,7 @@ def main():
                     for doc in docs:
                         if not isinstance(doc, dict) or not isinstance(doc.get("detection"), dict):
                             continue
-                        ls = doc.get("logsource") or {}
-                        if ls.get("product") != "windows" and ls.get("category") != "antivirus":
-                            continue
-                        targets = routes(entries, ls)
+                        targets = routes(entries, doc.get("logsource") or {})
                         if not targets or "id" not in doc:
                             continue
                         titles[doc["id"]] = doc.get("title")
@@ -176,7 +177,7 @@ def main():
                                 nev = nested(mapping, entry, ev)
                                 if satisfied(nev, entry.get("conditions", {})):
                                     nested_out.write(json.dumps(nev) + "\n")
-                                    if set(nev["Event"]) <= {"System", "EventData", "UserData"}:
+                                    if set(nev.get("Event", {"": 0})) <= {"System", "EventData", "UserData"}:
                                         nested_out.write(json.dumps(flattened(nev)) + "\n")
                                 else:
                                     contradicted[(doc["id"], entry["name"])] += 1
@@ -199,7 +200,7 @@ def main():
                 agree += 1
             else:
                 differ[(origin[e], entry, want)].append(ev)
-    print(f"{n} flat events from {len(titles)} Windows rules; {checked} written for their mapping entries "
+    print(f"{n} flat events from {len(titles)} rules; {checked} written for their mapping entries "
           f"({sum(contradicted.values())} left out: the rule's own fields contradict the entry)")
     print(f"{agree} verdicts the same ({fired} of the events raise their rule unmapped), "
           f"{checked - agree} differ")
