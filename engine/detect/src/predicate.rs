@@ -260,4 +260,15 @@ impl Expr {
             Expr::Const(_) | Expr::FieldRef(_) => {}
         }
     }
+
+    /// Calls `f` with every field reference and whether it is used
+    /// positively (under an even number of negations).
+    pub fn visit_fieldrefs(&self, positive: bool, f: &mut impl FnMut(u32, bool)) {
+        match self {
+            Expr::FieldRef(r) => f(*r, positive),
+            Expr::Not(e) => e.visit_fieldrefs(!positive, f),
+            Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| e.visit_fieldrefs(positive, f)),
+            Expr::Const(_) | Expr::Pred(_) => {}
+        }
+    }
 }

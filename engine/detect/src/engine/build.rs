@@ -14,7 +14,7 @@ use super::{
     Bucket, CompiledRule, Engine, FieldRef, PathData, Pred, Rejection, RuleInfo, Slot, set_bit,
     words,
 };
-use crate::compile::{FieldRefSpec, Placeholders, Sink, compile_detection};
+use crate::compile::{FieldRefSpec, Placeholders, RefMode, Sink, compile_detection};
 use crate::event::{PathTrie, segmentations};
 use crate::index::FieldMatcher;
 use crate::mapping::Mapping;
@@ -417,11 +417,20 @@ impl Compiler {
             });
             positive.sort_unstable();
             positive.dedup();
+            let mut positive_refs = Vec::new();
+            expr.visit_fieldrefs(true, &mut |f, pos| {
+                if pos {
+                    positive_refs.push(f);
+                }
+            });
+            positive_refs.sort_unstable();
+            positive_refs.dedup();
             compiled_rules.push(CompiledRule {
                 rule,
                 bucket: b,
                 code: program.push(&expr),
                 positive: positive.into(),
+                positive_refs: positive_refs.into(),
                 alts: alts.into_iter().map(|(set, _)| set.into()).collect(),
             });
             rule_preds.push(used);
@@ -503,9 +512,17 @@ impl Compiler {
                     Some(m) => m.field_paths(b as usize, f),
                     None => vec![f.to_string()],
                 };
+                let mode = match spec.mode {
+                    RefMode::Eq => "",
+                    RefMode::Contains => "contains ",
+                    RefMode::StartsWith => "startswith ",
+                    RefMode::EndsWith => "endswith ",
+                };
+                let cased = if spec.cased { " (cased)" } else { "" };
                 FieldRef {
                     a: operand(&mut trie, &mut path_data, paths(&spec.field)),
                     b: operand(&mut trie, &mut path_data, paths(&spec.other)),
+                    describe: format!("{mode}fieldref:{}{cased}", spec.other).into(),
                     spec,
                 }
             })

@@ -111,6 +111,9 @@ struct CompiledRule {
     /// The predicates its condition uses positively, sorted: what a match
     /// is explained by.
     positive: Box<[u32]>,
+    /// The field references it uses positively, sorted: they explain a
+    /// match too.
+    positive_refs: Box<[u32]>,
     /// Sets of predicates each of which must have one fired for the
     /// condition to hold, cheapest first by the static estimate (empty:
     /// it can hold with none); two of them trigger the rule.
@@ -120,6 +123,9 @@ struct CompiledRule {
 #[derive(Debug)]
 struct FieldRef {
     spec: FieldRefSpec,
+    /// How an alert's `matched` names the comparison (`fieldref:Other`,
+    /// `contains fieldref:Other`, ...).
+    describe: Arc<str>,
     /// Operand ids (trie `refs`) of the field and the referenced field.
     a: u32,
     b: u32,
@@ -447,7 +453,7 @@ impl Engine {
             if ok && set_bit(&mut sc.rule_seen, cr.rule) {
                 out.push(RuleHit {
                     rule: self.rules[cr.rule as usize].clone(),
-                    matched: self.explain(&cr.positive, fired, doc, hits, bufs),
+                    matched: self.explain(cr, fired, doc, hits, bufs),
                 });
             }
         }
@@ -591,6 +597,20 @@ impl Engine {
     /// Compares the two operands of field reference `f` over the gathered
     /// values (`bufs`: reusable text buffers).
     fn eval_fieldref(&self, f: u32, doc: &Doc<'_>, hits: &[Hit], bufs: &mut [String; 4]) -> bool {
+        self.find_fieldref(f, doc, hits, bufs, &mut |_| {})
+    }
+
+    /// [`Engine::eval_fieldref`], calling `found` with the first value of
+    /// the field that stands in the relation to a value of the referenced
+    /// one.
+    fn find_fieldref(
+        &self,
+        f: u32,
+        doc: &Doc<'_>,
+        hits: &[Hit],
+        bufs: &mut [String; 4],
+        found: &mut impl FnMut(&str),
+    ) -> bool {
         let fr = &self.fieldrefs[f as usize];
         let norm = |s: &str, out: &mut String| {
             out.clear();
@@ -603,7 +623,7 @@ impl Engine {
         let [buf_a, buf_b, la, lb] = bufs;
         self.operand_texts(fr.a, doc, hits, buf_a, &mut |a| {
             norm(a, la);
-            self.operand_texts(fr.b, doc, hits, buf_b, &mut |b| {
+            let hit = self.operand_texts(fr.b, doc, hits, buf_b, &mut |b| {
                 norm(b, lb);
                 match fr.spec.mode {
                     RefMode::Eq => *la == *lb,
@@ -611,7 +631,11 @@ impl Engine {
                     RefMode::StartsWith => la.starts_with(lb.as_str()),
                     RefMode::EndsWith => la.ends_with(lb.as_str()),
                 }
-            })
+            });
+            if hit {
+                found(a);
+            }
+            hit
         })
     }
 
@@ -621,14 +645,28 @@ impl Engine {
     /// character at a time.)
     fn explain(
         &self,
-        positive: &[u32],
+        cr: &CompiledRule,
         fired: &[u64],
         doc: &Doc<'_>,
         hits: &[Hit],
         bufs: &mut [String; 4],
     ) -> Vec<MatchedField> {
+        let positive = &cr.positive;
+        let mut out = Vec::with_capacity(
+            positive.iter().filter(|&&p| get_bit(fired, p)).count() + cr.positive_refs.len(),
+        );
+        for &f in &cr.positive_refs {
+            let mut value = None;
+            if self.find_fieldref(f, doc, hits, bufs, &mut |a| value = Some(a.to_string())) {
+                let fr = &self.fieldrefs[f as usize];
+                out.push(MatchedField {
+                    field: fr.spec.field.as_str().into(),
+                    value: value.unwrap_or_default(),
+                    test: fr.describe.clone(),
+                });
+            }
+        }
         let [buf, _, low, _] = bufs;
-        let mut out = Vec::with_capacity(positive.iter().filter(|&&p| get_bit(fired, p)).count());
         for &p in positive.iter().filter(|&&p| get_bit(fired, p)) {
             let pred = &self.preds[p as usize];
             let slot = &self.slots[pred.slot as usize];
@@ -722,6 +760,40 @@ mod tests {
             assert!(got.contains(&w), "{w:?} not in {got:?}");
         }
         assert_eq!(got.len(), want.len(), "{got:?}");
+    }
+
+    /// A field reference that holds explains the alert too: the field, its
+    /// value and what it was compared with. One used under `not` does not.
+    #[test]
+    fn an_alert_names_the_field_references_that_held() {
+        let e = engine(concat!(
+            "title: m\nlogsource: {product: windows}\ndetection:\n",
+            "  same:\n    Image|fieldref: ParentImage\n",
+            "  arg:\n    CommandLine|fieldref|contains: User\n",
+            "  other:\n    Image|fieldref|endswith: Target\n",
+            "  condition: same and arg and not other\n",
+        ));
+        let raw = concat!(
+            r#"{"Image": "C:\\Temp\\A.exe", "ParentImage": "c:\\temp\\a.exe", "#,
+            r#""CommandLine": "net user Bob /add", "User": "bob", "Target": "x.exe"}"#,
+        );
+        let v = crate::event::parse(raw.as_bytes()).unwrap();
+        let mut sc = e.scratch();
+        let mut hits = Vec::new();
+        e.detect(&v.doc(), &mut sc, &mut hits);
+        assert_eq!(hits.len(), 1);
+        let got: Vec<(&str, &str, &str)> = hits[0]
+            .matched
+            .iter()
+            .map(|m| (&*m.field, m.value.as_str(), &*m.test))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Image", "C:\\Temp\\A.exe", "fieldref:ParentImage"),
+                ("CommandLine", "net user Bob /add", "contains fieldref:User"),
+            ]
+        );
     }
 
     /// A rule literal is lowercased on its own, an event value as a whole:
