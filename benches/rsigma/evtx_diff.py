@@ -2,7 +2,7 @@
 """Warden against rsigma on real Windows event logs: alerts per rule.
 
 Usage:
-  python3 benches/rsigma/evtx_diff.py FILE.evtx|DIR [...]
+  python3 benches/rsigma/evtx_diff.py FILE.evtx|FILE.json|DIR [...]
 Environment as for compare.py: WARDEN [target/release/warden], RSIGMA
 (required), SIGMA [../shared/sigma], WORK [/tmp/warden-vs-rsigma].
 
@@ -12,6 +12,11 @@ compare.py. Warden runs the five SigmaHQ folders with --mapping windows on
 the .evtx itself; rsigma the same rules with its Sysmon pipeline and
 logsource routing on the flat copy. Prints, per log, the alert counts and
 every rule whose count differs.
+
+A `.json`/`.jsonl` file (or one in DIR) holds records already flat, one
+JSON object a line, as NXLog and Windows event forwarders write them
+(`Channel`, `EventID`, `SourceName`, `Hostname` and the event data at the
+top level; OTRF's Security-Datasets): both engines read it as it is.
 """
 import collections
 import json
@@ -33,7 +38,8 @@ def main():
     logs = []
     for a in sys.argv[1:]:
         if os.path.isdir(a):
-            logs += sorted(os.path.join(a, f) for f in os.listdir(a) if f.endswith(".evtx"))
+            logs += sorted(os.path.join(a, f) for f in os.listdir(a)
+                           if f.endswith((".evtx", ".json", ".jsonl")))
         else:
             logs.append(a)
     with tempfile.TemporaryDirectory() as tmp:
@@ -42,13 +48,18 @@ def main():
             f.write("title: every record\nid: all\nlogsource: {product: windows}\n"
                     "detection:\n  sel:\n    Event.System.EventID|exists: true\n  condition: sel\n")
         for log in logs:
-            out = subprocess.run([warden, "detect", "--threads", "1", "--rules", tmp, "--input", log],
-                                 capture_output=True, text=True)
-            records = [json.loads(l)["event"] for l in out.stdout.splitlines()]
-            flat = os.path.join(work, "evtx-flat.jsonl")
-            with open(flat, "w") as f:
-                for ev in records:
-                    f.write(json.dumps(flatten(ev, False)) + "\n")
+            if log.endswith(".evtx"):
+                out = subprocess.run([warden, "detect", "--threads", "1", "--rules", tmp, "--input", log],
+                                     capture_output=True, text=True)
+                records = [json.loads(l)["event"] for l in out.stdout.splitlines()]
+                flat = os.path.join(work, "evtx-flat.jsonl")
+                with open(flat, "w") as f:
+                    for ev in records:
+                        f.write(json.dumps(flatten(ev, False)) + "\n")
+            else:
+                with open(log, "rb") as f:
+                    records = [line for line in f if line.strip()]
+                flat = log
             w = subprocess.run([warden, "detect", "--threads", "1", *w_rules, "--mapping", "windows",
                                 "--input", log], capture_output=True, text=True).stdout
             r = subprocess.run([rsigma, "engine", "eval", "-r", rules, "--output-format", "ndjson",

@@ -250,25 +250,15 @@ impl Expr {
         }
     }
 
-    /// Every predicate id the expression mentions, with whether it occurs
-    /// under an even number of negations (positively).
-    pub fn visit_preds(&self, positive: bool, f: &mut impl FnMut(u32, bool)) {
+    /// Every leaf the expression mentions (a predicate or a field
+    /// reference, as [`Expr::Pred`] or [`Expr::FieldRef`]), with whether it
+    /// occurs under an even number of negations (positively).
+    pub fn visit_leaves(&self, positive: bool, f: &mut impl FnMut(&Expr, bool)) {
         match self {
-            Expr::Pred(p) => f(*p, positive),
-            Expr::Not(e) => e.visit_preds(!positive, f),
-            Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| e.visit_preds(positive, f)),
-            Expr::Const(_) | Expr::FieldRef(_) => {}
-        }
-    }
-
-    /// Calls `f` with every field reference and whether it is used
-    /// positively (under an even number of negations).
-    pub fn visit_fieldrefs(&self, positive: bool, f: &mut impl FnMut(u32, bool)) {
-        match self {
-            Expr::FieldRef(r) => f(*r, positive),
-            Expr::Not(e) => e.visit_fieldrefs(!positive, f),
-            Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| e.visit_fieldrefs(positive, f)),
-            Expr::Const(_) | Expr::Pred(_) => {}
+            Expr::Pred(_) | Expr::FieldRef(_) => f(self, positive),
+            Expr::Not(e) => e.visit_leaves(!positive, f),
+            Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| e.visit_leaves(positive, f)),
+            Expr::Const(_) => {}
         }
     }
 }

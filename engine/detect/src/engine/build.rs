@@ -407,24 +407,24 @@ impl Compiler {
                     pending[p as usize].push((b, ci << 2 | (k as u32) << 1 | two));
                 }
             }
+            // What a match is explained by: the predicates and field
+            // references the condition uses positively.
             let mut used = Vec::new();
-            let mut positive = Vec::new();
-            expr.visit_preds(true, &mut |p, pos| {
-                used.push(p);
-                if pos {
-                    positive.push(p);
+            let (mut positive, mut positive_refs) = (Vec::new(), Vec::new());
+            expr.visit_leaves(true, &mut |leaf, pos| match *leaf {
+                Expr::Pred(p) => {
+                    used.push(p);
+                    if pos {
+                        positive.push(p);
+                    }
                 }
+                Expr::FieldRef(f) if pos => positive_refs.push(f),
+                _ => {}
             });
-            positive.sort_unstable();
-            positive.dedup();
-            let mut positive_refs = Vec::new();
-            expr.visit_fieldrefs(true, &mut |f, pos| {
-                if pos {
-                    positive_refs.push(f);
-                }
-            });
-            positive_refs.sort_unstable();
-            positive_refs.dedup();
+            for list in [&mut positive, &mut positive_refs] {
+                list.sort_unstable();
+                list.dedup();
+            }
             compiled_rules.push(CompiledRule {
                 rule,
                 bucket: b,

@@ -639,8 +639,9 @@ impl Engine {
         })
     }
 
-    /// The fields and values behind a match: every positively used
-    /// predicate that fired. (`bufs`: the scratch's reusable text buffers:
+    /// The fields and values behind a match: every positively used field
+    /// reference that holds (first), then every positively used predicate
+    /// that fired. (`bufs`: the scratch's reusable text buffers:
     /// values are read and lowercased there, not in fresh strings grown a
     /// character at a time.)
     fn explain(
@@ -771,11 +772,13 @@ mod tests {
             "  same:\n    Image|fieldref: ParentImage\n",
             "  arg:\n    CommandLine|fieldref|contains: User\n",
             "  other:\n    Image|fieldref|endswith: Target\n",
-            "  condition: same and arg and not other\n",
+            "  nope:\n    User: alice\n",
+            "  condition: same and arg and not (other and nope)\n",
         ));
+        // `other` holds but sits under `not`: it explains nothing.
         let raw = concat!(
             r#"{"Image": "C:\\Temp\\A.exe", "ParentImage": "c:\\temp\\a.exe", "#,
-            r#""CommandLine": "net user Bob /add", "User": "bob", "Target": "x.exe"}"#,
+            r#""CommandLine": "net user Bob /add", "User": "bob", "Target": "a.exe"}"#,
         );
         let v = crate::event::parse(raw.as_bytes()).unwrap();
         let mut sc = e.scratch();
