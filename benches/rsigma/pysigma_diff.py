@@ -35,7 +35,8 @@ import sys
 from sigma.backends.sqlite import sqliteBackend
 from sigma.collection import SigmaCollection
 
-from compare import FOLDERS
+from compare import FOLDERS, rule_files
+from conformance_diff import conformance_cases
 
 FULLTEXT = "_fulltext"
 # Zircolite's columns are TEXT COLLATE NOCASE (the default here). The
@@ -75,6 +76,8 @@ def load(events, column=TEXT):
     def cell(v):
         if isinstance(v, bool):
             return "true" if v else "false"
+        if isinstance(v, int) and not -(2**63) <= v < 2**63:
+            return str(v)  # past SQLite's integers
         return v
 
     def row(ev):
@@ -118,55 +121,45 @@ def flatten(ev, prefix=""):
 
 
 def conformance():
-    import glob
     import tempfile
 
-    import yaml
-
-    suite = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../engine/detect/tests/conformance")
     backend = sqliteBackend(fulltext_field=FULLTEXT)
     total = differ = skipped = 0
-    for path in sorted(glob.glob(os.path.join(suite, "*.yml"))):
-        with open(path, encoding="utf-8") as f:
-            cases = yaml.safe_load(f)["cases"]
-        for case in cases:
-            if "events" not in case or case.get("placeholders"):
+    for name, case, text in conformance_cases():
+        try:
+            queries = backend.convert(SigmaCollection.from_yaml(text))
+        except Exception as e:  # noqa: BLE001 - reported
+            skipped += len(case["events"])
+            print(f"{name}: {case['name']}: not converted: {type(e).__name__}: {str(e)[:120]}")
+            continue
+        # A table holds scalars: nested objects become dotted columns;
+        # events with arrays are left out.
+        flat = {}
+        for i, e in enumerate(case["events"]):
+            row = flatten(e["event"])
+            if row is None:
+                skipped += 1
+            else:
+                flat[i] = {**row, "_n": i}
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+            for row in flat.values():
+                f.write(json.dumps(row) + "\n")
+        try:
+            db, _ = load(f.name, NUMERIC)
+            fired = set()
+            for q in queries:
+                fired.update(select(db, q, NUMERIC))
+        finally:
+            os.unlink(f.name)
+        for i, e in enumerate(case["events"]):
+            if i not in flat:
                 continue
-            text = case["rule"] + ("\n---\n" + case["extra"] if case.get("extra") else "")
-            try:
-                queries = backend.convert(SigmaCollection.from_yaml(text))
-            except Exception as e:  # noqa: BLE001 - reported
-                skipped += len(case["events"])
-                print(f"{os.path.basename(path)}: {case['name']}: not converted: {type(e).__name__}: {str(e)[:120]}")
-                continue
-            # A table holds scalars: nested objects become dotted columns;
-            # events with arrays are left out.
-            flat = {}
-            for i, e in enumerate(case["events"]):
-                row = flatten(e["event"])
-                if row is None:
-                    skipped += 1
-                else:
-                    flat[i] = {**row, "_n": i}
-            with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
-                for row in flat.values():
-                    f.write(json.dumps(row) + "\n")
-            try:
-                db, _ = load(f.name, NUMERIC)
-                fired = set()
-                for q in queries:
-                    fired.update(select(db, q, NUMERIC))
-            finally:
-                os.unlink(f.name)
-            for i, e in enumerate(case["events"]):
-                if i not in flat:
-                    continue
-                total += 1
-                got = str(i) in {str(n) for n in fired}
-                if got != bool(e["match"]):
-                    differ += 1
-                    print(f"{os.path.basename(path)}: {case['name']}: expected {e['match']}, pySigma {got}: "
-                          f"{json.dumps(e['event'])[:160]}")
+            total += 1
+            got = i in {int(n) for n in fired}
+            if got != bool(e["match"]):
+                differ += 1
+                print(f"{name}: {case['name']}: expected {e['match']}, pySigma {got}: "
+                      f"{json.dumps(e['event'])[:160]}")
     print(f"{total} events, {total - differ} verdicts the same, {differ} differ; "
           f"{skipped} left out (not converted, or arrays)")
 
@@ -181,34 +174,31 @@ def main():
     db, by_n = load(events)
     backend = sqliteBackend(fulltext_field=FULLTEXT)
     ps, converted, failed, titles = set(), set(), collections.Counter(), {}
-    for folder in FOLDERS:
-        for root, dirs, files in os.walk(os.path.join(sigma, folder)):
-            dirs.sort()
-            for name in sorted(files):
-                if not name.endswith((".yml", ".yaml")):
-                    continue
-                with open(os.path.join(root, name), encoding="utf-8") as f:
-                    text = f.read()
-                try:
-                    coll = SigmaCollection.from_yaml(text)
-                    queries = backend.convert(coll)
-                except Exception as e:  # noqa: BLE001 - any conversion failure is reported
-                    failed[type(e).__name__] += 1
-                    continue
-                rules = [r for r in coll.rules if getattr(r, "id", None)]
-                if len(rules) != 1 or len(queries) != 1:
-                    failed["not one rule"] += 1
-                    continue
-                rid = str(rules[0].id)
-                titles[rid] = rules[0].title
-                try:
-                    ps.update((int(n), rid) for n in select(db, queries[0]))
-                except sqlite3.Error as e:
-                    failed["sqlite: " + str(e)[:40]] += 1
-                    continue
-                converted.add(rid)
+    for path in rule_files(sigma):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        try:
+            coll = SigmaCollection.from_yaml(text)
+            queries = backend.convert(coll)
+        except Exception as e:  # noqa: BLE001 - any conversion failure is reported
+            failed[type(e).__name__] += 1
+            continue
+        rules = [r for r in coll.rules if getattr(r, "id", None)]
+        if len(rules) != 1 or len(queries) != 1:
+            failed["not one rule"] += 1
+            continue
+        rid = str(rules[0].id)
+        titles[rid] = rules[0].title
+        try:
+            ps.update((int(n), rid) for n in select(db, queries[0]))
+        except sqlite3.Error as e:
+            failed["sqlite: " + str(e)[:40]] += 1
+            continue
+        converted.add(rid)
     rules = sum((["--rules", os.path.join(sigma, d)] for d in FOLDERS), [])
     out = subprocess.run([warden, "detect", *rules, "--input", events], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"warden failed: {out.stderr[-2000:]}")
     ws = set()
     for line in out.stdout.splitlines():
         a = json.loads(line)

@@ -12,12 +12,15 @@ rule of the five SigmaHQ folders gives events built to satisfy it: for each
 round, one event per search identifier satisfying it alone, one satisfying
 all of them (filters included), one satisfying every identifier whose name
 does not start with `filter`, and a near miss of each of the last two (one
-character dropped or inserted). Values follow the modifiers: wildcards
-filled, case scrambled unless `|cased`, contains/startswith/endswith padded,
-`|windash` dashes varied, `|base64`/`|base64offset` and the UTF-16 forms
-encoded, `|re` strings generated from the pattern (and checked with
-Python's `re`), `|cidr` addresses drawn from the network, `|lt`..`|gte`
-numbers on the right side, `|fieldref` copies, `|exists`, null.
+character dropped or inserted); the last two only when every identifier
+could be satisfied. Values follow the modifiers: wildcards filled, case
+scrambled unless `|cased`, contains/startswith/endswith padded, `|windash`
+dashes and slashes at the start of a word varied, `|base64` and
+`|base64offset` (at one of its three offsets, drawn at random) with the
+UTF-16 forms encoded, `|re` strings generated from the pattern (and
+checked with Python's `re`), `|cidr` addresses drawn from the network,
+`|lt`..`|gte` numbers on the right side, `|fieldref` copies, `|neq` an
+unrelated value, `|exists`, null.
 
 Events are flat objects keyed by the rules' field names, each with an `_n`
 number; both engines run without a mapping or pipeline, so every rule sees
@@ -35,7 +38,6 @@ import re
 import subprocess
 import sys
 
-import yaml
 
 try:  # Python 3.11 renamed the regex parser's modules
     import re._constants as C
@@ -44,7 +46,7 @@ except ImportError:  # pragma: no cover
     import sre_constants as C
     import sre_parse
 
-from compare import FOLDERS, rule_folders
+from compare import rule_documents, rule_folders
 
 FILL = ["", "x", " a ", "Zq9", "C:\\Windows\\Temp\\", " -f ", "\\", "..", "é", "0"]
 CLASS = {C.CATEGORY_DIGIT: "5", C.CATEGORY_WORD: "k", C.CATEGORY_SPACE: " ",
@@ -82,6 +84,8 @@ def from_regex(pat, flags, rng):
     except Exception:
         return None
 
+    groups = {}
+
     def gen(items):
         s = []
         for op, av in items:
@@ -100,7 +104,8 @@ def from_regex(pat, flags, rng):
                     if o == C.LITERAL:
                         cands.append(chr(a))
                     elif o == C.RANGE:
-                        cands.append(chr(rng.randint(a[0], a[1])))
+                        c = rng.randint(a[0], a[1])
+                        cands.append(chr(c if not 0xD800 <= c <= 0xDFFF else a[0]))
                     elif o == C.CATEGORY:
                         cands.append(CLASS.get(a, "z"))
                 s.append(rng.choice(cands or ["a"]))
@@ -109,7 +114,14 @@ def from_regex(pat, flags, rng):
                 for _ in range(rng.randint(lo, min(hi, lo + 3))):
                     s.append(gen(sub))
             elif op == C.SUBPATTERN:
-                s.append(gen(av[-1]))
+                text = gen(av[-1])
+                if av[0] is not None:
+                    groups[av[0]] = text
+                s.append(text)
+            elif op == getattr(C, "ATOMIC_GROUP", None):
+                s.append(gen(av))
+            elif op == C.GROUPREF:
+                s.append(groups.get(av, ""))
             elif op == C.BRANCH:
                 s.append(gen(rng.choice(av[1])))
             elif op in (C.AT, C.ASSERT, C.ASSERT_NOT):
@@ -121,6 +133,7 @@ def from_regex(pat, flags, rng):
         return "".join(s)
 
     for _ in range(8):
+        groups.clear()
         try:
             core = gen(tree)
         except Exception:
@@ -155,6 +168,11 @@ def value_for(mods, v, rng, ev):
     how is set, null or absent."""
     if v is None:
         return ("null", None)
+    if isinstance(v, (list, dict)):
+        return None
+    if "neq" in mods and "fieldref" not in mods:
+        # Differs from the value whatever else the modifiers say.
+        return ("set", "zzneq" + str(rng.randint(0, 999)))
     if "exists" in mods:
         return ("set", "x") if v in (True, "true") else ("absent", None)
     if "fieldref" in mods:
@@ -171,19 +189,20 @@ def value_for(mods, v, rng, ev):
         return ("set", other)
     op = [m for m in mods if m in OPERATORS]
     if op:
+        step = {"lt": -1, "lte": 0, "gt": 1, "gte": 0}[op[0]]
+        if isinstance(v, int) and not isinstance(v, bool):
+            return ("set", v + step)
         try:
-            n = float(v) + {"lt": -1, "lte": 0, "gt": 1, "gte": 0}[op[0]]
-        except ValueError:
+            n = float(v) + step
+            return ("set", int(n) if n == int(n) else n)
+        except (ValueError, TypeError, OverflowError):
             return None
-        return ("set", int(n) if n == int(n) else n)
     if "cidr" in mods:
         try:
             net = ipaddress.ip_network(str(v), strict=False)
         except ValueError:
             return None
         return ("set", str(net.network_address + rng.randint(0, min(net.num_addresses - 1, 1000))))
-    if "neq" in mods:
-        return ("set", str(v) + "_other")
     if isinstance(v, (bool, int, float)):
         # A number or boolean in the rule matches its text in the event.
         return ("set", v if rng.random() < 0.5 else str(v).lower())
@@ -199,7 +218,9 @@ def value_for(mods, v, rng, ev):
     else:
         s = filled(v, rng)
         if "windash" in mods:
-            s = re.sub(r"(?<!\w)-", lambda _: rng.choice(["-", "/", "\u2013", "\u2014", "\u2015"]), s)
+            # A dash or slash starting a word, as Warden and pySigma vary it.
+            s = re.sub(r"(?<![A-Za-z0-9_])[-/](?=[A-Za-z0-9_])",
+                       lambda _: rng.choice(["-", "/", "\u2013", "\u2014", "\u2015"]), s)
         if "cased" not in mods:
             s = scramble(s, rng)
     if "contains" in mods:
@@ -274,18 +295,19 @@ def near_miss(ev, rng):
 
 def rule_events(det, rng, reps):
     """Events for one rule's detection section."""
-    idents = {k: v for k, v in det.items() if k not in ("condition", "timeframe")}
+    idents = {str(k): v for k, v in det.items() if k not in ("condition", "timeframe")}
     evs = []
     for _ in range(reps):
         whole, positive = {}, {}
+        complete = True
         for name, ident in idents.items():
             single = {}
             if satisfy(ident, rng, single):
                 evs.append(single)
-            satisfy(ident, rng, whole)
+            complete &= satisfy(ident, rng, whole)
             if not name.startswith("filter"):
-                satisfy(ident, rng, positive)
-        for ev in (whole, positive):
+                complete &= satisfy(ident, rng, positive)
+        for ev in (whole, positive) if complete else ():
             if ev:
                 evs.append(ev)
                 miss = near_miss(ev, rng)
@@ -298,23 +320,12 @@ def synthesize(sigma, out_path, seed, reps):
     rng = random.Random(seed)
     n = 0
     with open(out_path, "w") as out:
-        for folder in FOLDERS:
-            for root, dirs, files in os.walk(os.path.join(sigma, folder)):
-                dirs.sort()
-                for f in sorted(files):
-                    if not f.endswith((".yml", ".yaml")):
-                        continue
-                    try:
-                        with open(os.path.join(root, f), encoding="utf-8") as fh:
-                            docs = list(yaml.safe_load_all(fh))
-                    except (yaml.YAMLError, UnicodeDecodeError):
-                        continue
-                    for doc in docs:
-                        if isinstance(doc, dict) and isinstance(doc.get("detection"), dict):
-                            for ev in rule_events(doc["detection"], rng, reps):
-                                ev["_n"] = n
-                                out.write(json.dumps(ev) + "\n")
-                                n += 1
+        for _, doc in rule_documents(sigma):
+            if isinstance(doc.get("detection"), dict):
+                for ev in rule_events(doc["detection"], rng, reps):
+                    ev["_n"] = n
+                    out.write(json.dumps(ev) + "\n")
+                    n += 1
     return n
 
 
@@ -333,6 +344,9 @@ def main():
     w = subprocess.run([warden, "detect", *w_rules, "--input", events], capture_output=True, text=True)
     r = subprocess.run([rsigma, "engine", "eval", "-r", rules, "--output-format", "ndjson", "--include-event"],
                        stdin=open(events), capture_output=True, text=True)
+    for name, run in (("warden", w), ("rsigma", r)):
+        if run.returncode != 0:
+            sys.exit(f"{name} failed: {run.stderr[-2000:]}")
     titles = {}
 
     def alerts(out):

@@ -17,9 +17,10 @@ entry's conditions set (channel, event id, provider, ...), and every field
 placed at the path the mapping resolves it to for that entry (the entry's
 own fields, then the global ones, then `default_paths`; the first of a
 list), so that with windows.yml a Security 4688 event gets
-`NewProcessName` where a Sysmon 1 event gets `Image`. Windows events are
-written again in the flat layout of the mapping's `aliases` (System and
-EventData members at the top level).
+`NewProcessName` where a Sysmon 1 event gets `Image`. Events in the
+evtx_dump layout (`Event.System`, `Event.EventData`, `Event.UserData`)
+are written a second time flat, as windows.yml's `aliases` read them:
+those members at the top level, the provider's name as `Provider_Name`.
 
 Warden runs the flat events with no mapping (every rule sees every event,
 fields named as the rules name them) and the written ones with the
@@ -41,7 +42,7 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../../benches/rsigma"))
-from compare import FOLDERS  # noqa: E402
+from compare import FOLDERS, rule_documents  # noqa: E402
 from rule_diff import rule_events  # noqa: E402
 
 LS_KEYS = ("category", "product", "service")
@@ -114,8 +115,10 @@ def flattened(ev):
     Provider_Name."""
     out = {}
     for k, v in ev["Event"].get("System", {}).items():
-        if k == "Provider":
-            out["Provider_Name"] = v["#attributes"]["Name"]
+        if k == "Provider" and isinstance(v, dict):
+            name = (v.get("#attributes") or {}).get("Name")
+            if name is not None:
+                out["Provider_Name"] = name
         else:
             out[k] = v
     for part in ("EventData", "UserData"):
@@ -151,37 +154,27 @@ def main():
     origin, contradicted, n = {}, collections.Counter(), 0
     titles = {}
     with open(flat_path, "w") as flat_out, open(nested_path, "w") as nested_out:
-        for folder in FOLDERS:
-            for root, dirs, files in os.walk(os.path.join(sigma, folder)):
-                dirs.sort()
-                for name in sorted(files):
-                    if not name.endswith((".yml", ".yaml")):
-                        continue
-                    with open(os.path.join(root, name), encoding="utf-8") as f:
-                        try:
-                            docs = list(yaml.safe_load_all(f))
-                        except yaml.YAMLError:
-                            continue
-                    for doc in docs:
-                        if not isinstance(doc, dict) or not isinstance(doc.get("detection"), dict):
-                            continue
-                        targets = routes(entries, doc.get("logsource") or {})
-                        if not targets or "id" not in doc:
-                            continue
-                        titles[doc["id"]] = doc.get("title")
-                        for ev in rule_events(doc["detection"], rng, reps):
-                            ev["_n"] = n
-                            origin[n] = doc["id"]
-                            flat_out.write(json.dumps(ev) + "\n")
-                            for entry in targets:
-                                nev = nested(mapping, entry, ev)
-                                if satisfied(nev, entry.get("conditions", {})):
-                                    nested_out.write(json.dumps(nev) + "\n")
-                                    if set(nev.get("Event", {"": 0})) <= {"System", "EventData", "UserData"}:
-                                        nested_out.write(json.dumps(flattened(nev)) + "\n")
-                                else:
-                                    contradicted[(doc["id"], entry["name"])] += 1
-                            n += 1
+        for _, doc in rule_documents(sigma):
+            ls = doc.get("logsource") or {}
+            if not isinstance(doc.get("detection"), dict) or not isinstance(ls, dict) or "id" not in doc:
+                continue
+            targets = routes(entries, ls)
+            if not targets:
+                continue
+            titles[doc["id"]] = doc.get("title")
+            for ev in rule_events(doc["detection"], rng, reps):
+                ev["_n"] = n
+                origin[n] = doc["id"]
+                flat_out.write(json.dumps(ev) + "\n")
+                for entry in targets:
+                    nev = nested(mapping, entry, ev)
+                    if satisfied(nev, entry.get("conditions", {})):
+                        nested_out.write(json.dumps(nev) + "\n")
+                        if set(nev.get("Event", {"": 0})) <= {"System", "EventData", "UserData"}:
+                            nested_out.write(json.dumps(flattened(nev)) + "\n")
+                    else:
+                        contradicted[(doc["id"], entry["name"])] += 1
+                n += 1
     rules = sum((["--rules", os.path.join(sigma, d)] for d in FOLDERS), [])
     plain = {(e, i) for e, _, i in alerts(warden, rules, flat_path)}
     mapped = alerts(warden, rules + ["--mapping", mapping_file], nested_path)
