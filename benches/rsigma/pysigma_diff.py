@@ -37,6 +37,7 @@ from sigma.collection import SigmaCollection
 
 from compare import FOLDERS, rule_files
 from conformance_diff import conformance_cases
+from rule_diff import report
 
 FULLTEXT = "_fulltext"
 # Zircolite's columns are TEXT COLLATE NOCASE (the default here). The
@@ -208,14 +209,7 @@ def main():
     print(f"{len(by_n)} events; pySigma converted {len(converted)} rules ({sum(failed.values())} not: "
           f"{dict(failed)}); on those, Warden {len(ws)} alerts, pySigma/SQLite {len(ps)}, "
           f"{len(ws & ps)} the same")
-    for label, only in (("Warden only", ws - ps), ("pySigma only", ps - ws)):
-        per = collections.defaultdict(list)
-        for n, i in only:
-            per[i].append(n)
-        print(f"== {label}: {len(only)} alerts, {len(per)} rules")
-        for i, ns in sorted(per.items(), key=lambda x: (-len(x[1]), x[0])):
-            print(f"{len(ns):6} {i} {titles.get(i)}")
-            print("       e.g.", json.dumps(by_n[min(ns)])[:300])
+    report((("Warden only", ws - ps), ("pySigma only", ps - ws)), titles, by_n)
 
 
 if __name__ == "__main__":

@@ -366,7 +366,13 @@ def main():
         for line in f:
             ev = json.loads(line)
             by_event[ev["_n"]] = ev
-    for label, only in (("Warden only", ws - rs), ("rsigma only", rs_loaded - ws)):
+    report((("Warden only", ws - rs), ("rsigma only", rs_loaded - ws)), titles, by_event)
+
+
+def report(sides, titles, by_event):
+    """Per (label, alerts only one side raised as (event number, rule id)):
+    the rules, most alerts first, each with its first such event."""
+    for label, only in sides:
         per = collections.defaultdict(list)
         for e, i in only:
             per[i].append(e)

@@ -725,6 +725,20 @@ mod tests {
         !hits.is_empty()
     }
 
+    /// The one alert `raw` raises: its `matched` as (field, value, test).
+    fn matched(e: &Engine, raw: &str) -> Vec<(String, String, String)> {
+        let v = crate::event::parse(raw.as_bytes()).unwrap();
+        let mut sc = e.scratch();
+        let mut hits = Vec::new();
+        e.detect(&v.doc(), &mut sc, &mut hits);
+        assert_eq!(hits.len(), 1);
+        hits[0]
+            .matched
+            .iter()
+            .map(|m| (m.field.to_string(), m.value.clone(), m.test.to_string()))
+            .collect()
+    }
+
     #[test]
     fn an_alert_names_each_matching_field_with_its_original_value() {
         let e = engine(concat!(
@@ -740,15 +754,10 @@ mod tests {
             r#"{"Image": "C:\\Windows\\CMD.EXE", "CommandLine": "cmd /c Foo", "#,
             r#""User": "NT AUTHORITY\\SYSTEM", "Tags": ["alpha", "BETA1"], "Port": 443}"#,
         );
-        let v = crate::event::parse(raw.as_bytes()).unwrap();
-        let mut sc = e.scratch();
-        let mut hits = Vec::new();
-        e.detect(&v.doc(), &mut sc, &mut hits);
-        assert_eq!(hits.len(), 1);
-        let got: Vec<(&str, &str, &str)> = hits[0]
-            .matched
+        let got = matched(&e, raw);
+        let got: Vec<(&str, &str, &str)> = got
             .iter()
-            .map(|m| (&*m.field, m.value.as_str(), &*m.test))
+            .map(|(f, v, t)| (f.as_str(), v.as_str(), t.as_str()))
             .collect();
         let want = [
             ("Image", "C:\\Windows\\CMD.EXE", "*\\cmd.exe"),
@@ -780,15 +789,10 @@ mod tests {
             r#"{"Image": "C:\\Temp\\A.exe", "ParentImage": "c:\\temp\\a.exe", "#,
             r#""CommandLine": "net user Bob /add", "User": "bob", "Target": "a.exe"}"#,
         );
-        let v = crate::event::parse(raw.as_bytes()).unwrap();
-        let mut sc = e.scratch();
-        let mut hits = Vec::new();
-        e.detect(&v.doc(), &mut sc, &mut hits);
-        assert_eq!(hits.len(), 1);
-        let got: Vec<(&str, &str, &str)> = hits[0]
-            .matched
+        let got = matched(&e, raw);
+        let got: Vec<(&str, &str, &str)> = got
             .iter()
-            .map(|m| (&*m.field, m.value.as_str(), &*m.test))
+            .map(|(f, v, t)| (f.as_str(), v.as_str(), t.as_str()))
             .collect();
         assert_eq!(
             got,
