@@ -15,12 +15,24 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
     let engine = sigmahq_windows_engine().expect("needs ../shared/sigma");
-    let mut events = windows_events(n, 42);
+    // WARDEN_EVENTS=FILE: the first `n` JSON lines of FILE instead of the
+    // generated mix (real forwarded logs, read with the windows mapping).
+    let mut events = match std::env::var("WARDEN_EVENTS") {
+        Ok(path) => std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(n)
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => windows_events(n, 42),
+    };
     // WARDEN_EVENTID=1 profiles one event type only.
     if let Ok(id) = std::env::var("WARDEN_EVENTID") {
         let needle = format!("\"EventID\":{id},");
         events.retain(|e| e.contains(&needle));
     }
+    let n = events.len();
     let mut sc = engine.scratch();
     let mut hits = Vec::new();
     let mut counts: HashMap<String, usize> = HashMap::new();

@@ -45,6 +45,32 @@ struct SlotUse {
     bypass: u16,
 }
 
+impl SlotUse {
+    /// Whether `slot` looks its values up now; a sample with few hits
+    /// makes it skip the next `bypass` values.
+    #[inline]
+    fn wants(slots: &mut Vec<SlotUse>, slot: u32, bypass: u16) -> bool {
+        let s = slot as usize;
+        if s >= slots.len() {
+            slots.resize(s + 1, SlotUse::default());
+        }
+        let u = &mut slots[s];
+        if u.bypass > 0 {
+            u.bypass -= 1;
+            return false;
+        }
+        u.tries += 1;
+        if u.tries == SAMPLE {
+            if u.hits < MIN_HITS {
+                u.bypass = bypass;
+            }
+            u.tries = 0;
+            u.hits = 0;
+        }
+        true
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     /// The value's hash (never 0); 0 marks an empty entry.
@@ -85,6 +111,8 @@ pub(super) struct ValueCache {
     cur: Arena,
     old: Arena,
     slots: Vec<SlotUse>,
+    /// Values longer than [`MAX_LEN`].
+    pub(super) long: LongCache,
 }
 
 impl Default for ValueCache {
@@ -95,6 +123,7 @@ impl Default for ValueCache {
             cur: Arena::default(),
             old: Arena::default(),
             slots: Vec::new(),
+            long: LongCache::default(),
         }
     }
 }
@@ -104,24 +133,7 @@ impl ValueCache {
     /// rarely hits is skipped for a while).
     #[inline]
     pub(super) fn wants(&mut self, slot: u32) -> bool {
-        let s = slot as usize;
-        if s >= self.slots.len() {
-            self.slots.resize(s + 1, SlotUse::default());
-        }
-        let u = &mut self.slots[s];
-        if u.bypass > 0 {
-            u.bypass -= 1;
-            return false;
-        }
-        u.tries += 1;
-        if u.tries == SAMPLE {
-            if u.hits < MIN_HITS {
-                u.bypass = BYPASS;
-            }
-            u.tries = 0;
-            u.hits = 0;
-        }
-        true
+        SlotUse::wants(&mut self.slots, slot, BYPASS)
     }
 
     /// Starts a new generation: the current arena becomes the old one.
@@ -223,6 +235,79 @@ impl ValueCache {
     }
 }
 
+/// Longest value [`LongCache`] takes.
+pub(super) const LONG_MAX: usize = 8 * 1024;
+/// [`LongCache`] entries (a power of two), each holding one value.
+const LONG_ENTRIES: usize = 128;
+/// Values a slot of long values that rarely repeat skips between samples:
+/// a miss costs a hash and a copy, small against scanning the value, but
+/// a value that never repeats gains nothing from it.
+pub(super) const LONG_BYPASS: u16 = 4096;
+
+/// Memo of long values (call stacks, script contexts, service command
+/// lines) whose verdicts are costly to compute and which forwarders
+/// repeat verbatim: Sysmon's `CallTrace`, PowerShell's `ContextInfo`.
+/// One direct-mapped table whose entries keep their buffers, so that a
+/// replaced value reuses them (no allocation once warm); its size is
+/// bounded by `LONG_ENTRIES × LONG_MAX` bytes of text.
+#[derive(Debug)]
+pub(super) struct LongCache {
+    entries: Vec<LongEntry>,
+    slots: Vec<SlotUse>,
+}
+
+#[derive(Debug, Default)]
+struct LongEntry {
+    /// The value's hash (never 0); 0 marks an empty entry.
+    tag: u64,
+    slot: u32,
+    text: Vec<u8>,
+    preds: Vec<u32>,
+}
+
+impl Default for LongCache {
+    fn default() -> Self {
+        LongCache {
+            entries: (0..LONG_ENTRIES).map(|_| LongEntry::default()).collect(),
+            slots: Vec::new(),
+        }
+    }
+}
+
+impl LongCache {
+    /// Whether long values of `slot` are looked up now.
+    #[inline]
+    pub(super) fn wants(&mut self, slot: u32) -> bool {
+        SlotUse::wants(&mut self.slots, slot, LONG_BYPASS)
+    }
+
+    /// The memoised predicates of `(slot, text)`; on a miss, `compute`
+    /// pushes them into the entry that now holds `text`.
+    #[inline]
+    pub(super) fn get_or_compute(
+        &mut self,
+        slot: u32,
+        text: &str,
+        compute: impl FnOnce(&mut Vec<u32>),
+    ) -> &[u32] {
+        let h = foldhash::fast::FixedState::with_seed(0x4c4f_4e47).hash_one((slot, text)) | 1;
+        let e = &mut self.entries[(h >> 32) as usize & (LONG_ENTRIES - 1)];
+        if e.tag == h && e.slot == slot && e.text == text.as_bytes() {
+            if let Some(u) = self.slots.get_mut(slot as usize) {
+                u.hits += 1;
+            }
+        } else {
+            e.tag = h;
+            e.slot = slot;
+            e.text.clear();
+            e.text.extend_from_slice(text.as_bytes());
+            e.preds.clear();
+            compute(&mut e.preds);
+        }
+        &e.preds
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,5 +371,39 @@ mod tests {
             assert_eq!(c.lookup(3, "cmd.exe").unwrap(), &[7, 9], "{i}");
         }
         assert!(c.generation >= 3, "{}", c.generation);
+    }
+    #[test]
+    fn long_values_replay_until_replaced() {
+        let mut c = LongCache::default();
+        let mut computed = 0;
+        let mut get = |c: &mut LongCache, slot: u32, t: &str| {
+            c.get_or_compute(slot, t, |p| {
+                computed += 1;
+                p.extend(t.bytes().map(u32::from).take(2));
+                p.push(slot);
+            })
+            .to_vec()
+        };
+        let a = "a".repeat(500);
+        let b = format!("{}b", "a".repeat(499));
+        assert_eq!(get(&mut c, 1, &a), [97, 97, 1]);
+        assert_eq!(get(&mut c, 1, &a), [97, 97, 1]);
+        // Another slot or another text of the same length is its own value.
+        assert_eq!(get(&mut c, 2, &a), [97, 97, 2]);
+        assert_eq!(get(&mut c, 1, &b), [97, 97, 1]);
+        // Enough other values to replace every entry: each verdict is still
+        // its own, recomputed when its entry was taken.
+        for i in 0..4 * LONG_ENTRIES {
+            let t = format!("{i:04}{a}");
+            let d = t.as_bytes();
+            assert_eq!(get(&mut c, 1, &t), [d[0] as u32, d[1] as u32, 1]);
+        }
+        assert_eq!(get(&mut c, 1, &a), [97, 97, 1]);
+        // Computed: a, a@2, b, the others, and a again unless its entry
+        // survived; never the replayed a.
+        assert!(
+            (3 + 4 * LONG_ENTRIES..=4 + 4 * LONG_ENTRIES).contains(&computed),
+            "{computed}"
+        );
     }
 }

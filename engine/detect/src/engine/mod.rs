@@ -567,6 +567,7 @@ impl Engine {
                         }
                     }
                 }
+                Some(t) if t.len() > cache::MAX_LEN => feed_long(slot, s, t, feed, cache, fire),
                 Some(t) => slot.matcher.feed_text(t, feed, fire),
                 None if kind == Kind::Null => slot.matcher.feed_null(fire),
                 None => slot.matcher.feed_container(fire),
@@ -700,6 +701,29 @@ impl Engine {
             });
         }
         out
+    }
+}
+
+/// Feeds a value longer than the short memo takes: through the long-value
+/// memo while its slot's values repeat. Kept out of line so that the
+/// per-value loop stays as it is for the short values that make most
+/// events.
+#[inline(never)]
+fn feed_long(
+    slot: &Slot,
+    s: u32,
+    t: &str,
+    feed: &mut FeedScratch,
+    cache: &mut cache::ValueCache,
+    fire: &mut impl FnMut(u32),
+) {
+    if t.len() <= cache::LONG_MAX && cache.long.wants(s) {
+        let preds = cache.long.get_or_compute(s, t, |preds| {
+            slot.matcher.feed_text(t, feed, &mut |p| preds.push(p))
+        });
+        preds.iter().for_each(|p| fire(*p));
+    } else {
+        slot.matcher.feed_text(t, feed, fire)
     }
 }
 
@@ -967,6 +991,35 @@ mod tests {
             let v = crate::event::parse(raw.as_bytes()).unwrap();
             e.detect(&v.doc(), &mut sc, &mut hits);
             assert_eq!(!hits.is_empty(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn long_value_memo_replays_the_same_verdict() {
+        let e = engine(
+            "title: c\nlogsource: {product: windows}\ndetection:\n  sel:\n    CallTrace|contains: 'UNKNOWN('\n  condition: sel\n",
+        );
+        let mut sc = e.scratch();
+        let mut hits = Vec::new();
+        let frames = "C:\\\\Windows\\\\SYSTEM32\\\\ntdll.dll+9f7a4|".repeat(40);
+        let hit = format!("{frames}UNKNOWN(00000000)");
+        // The same length, one byte away: must not replay `hit`'s verdict.
+        let near = format!("{frames}UNKNOWN[00000000)");
+        assert!(hit.len() > cache::MAX_LEN && hit.len() <= cache::LONG_MAX);
+        // Enough rounds for the slot to be sampled, bypassed and sampled again.
+        for i in 0..3 * cache::LONG_BYPASS as usize {
+            let (v, want) = match i % 3 {
+                0 => (&hit, true),
+                1 => (&near, false),
+                _ => (&frames, false),
+            };
+            let raw = format!(r#"{{"CallTrace": "{v}", "n": {i}}}"#);
+            let doc = crate::event::parse(raw.as_bytes()).unwrap();
+            e.detect(&doc.doc(), &mut sc, &mut hits);
+            assert_eq!(!hits.is_empty(), want, "event {i}");
+            if want {
+                assert_eq!(&*hits[0].matched[0].field, "CallTrace", "event {i}");
+            }
         }
     }
 
