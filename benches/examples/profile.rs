@@ -15,6 +15,11 @@ fn main() {
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
     let engine = sigmahq_windows_engine().expect("needs ../shared/sigma");
+    eprintln!(
+        "compiled set: {} rules, {:.1} MiB",
+        engine.rules().len(),
+        engine.memory_usage() as f64 / (1 << 20) as f64
+    );
     // WARDEN_EVENTS=FILE: the first `n` JSON lines of FILE instead of the
     // generated mix (real forwarded logs, read with the windows mapping).
     let mut events = match std::env::var("WARDEN_EVENTS") {

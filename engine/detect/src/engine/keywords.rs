@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use super::{Engine, Scratch, set_bit};
+use super::{Engine, Scratch};
 use crate::event::{Doc, for_each_text};
 use crate::glob::LOWERS_TO_ASCII;
 use crate::predicate::Test;
@@ -286,11 +286,7 @@ impl Engine {
             joined,
             ..
         } = sc;
-        let mut fire = |p: u32| {
-            if set_bit(fired, p) {
-                touched.push(p);
-            }
-        };
+        let mut fire = |p: u32| touched.fire(fired, p);
         let m = &self.slots[k as usize].matcher;
         joined.clear();
         let joinable = m.joinable();

@@ -233,7 +233,7 @@ pub(crate) fn next_walk_owner() -> u64 {
 pub struct Scratch {
     engine: u64,
     fired: Vec<u64>,
-    touched: Vec<u32>,
+    touched: Touched,
     marked: Vec<u64>,
     marked2: Vec<u64>,
     partial: Vec<u32>,
@@ -257,6 +257,46 @@ pub struct Scratch {
     adapt: adapt::Adapt,
     /// Skip the keyword prefilter (see [`Engine::detect_exhaustive`]).
     exhaustive: bool,
+}
+
+/// The predicates the current event fired, each once, in firing order:
+/// a buffer with room for every predicate, so that firing appends without
+/// a branch on whether the predicate is new (value-driven, so hard to
+/// predict) or on the buffer's capacity.
+#[derive(Debug, Default)]
+struct Touched {
+    buf: Vec<u32>,
+    len: usize,
+}
+
+impl Touched {
+    fn new(preds: usize) -> Touched {
+        Touched {
+            buf: vec![0; preds + 1],
+            len: 0,
+        }
+    }
+
+    /// Sets `p` in `fired`, and lists it if it was not set.
+    #[inline(always)]
+    fn fire(&mut self, fired: &mut [u64], p: u32) {
+        let (w, b) = ((p / 64) as usize, p % 64);
+        let was = (fired[w] >> b) & 1;
+        fired[w] |= 1 << b;
+        // At most every predicate is listed, so `len` stays in bounds.
+        self.buf[self.len] = p;
+        self.len += 1 - was as usize;
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[u32] {
+        &self.buf[..self.len]
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        self.len = 0;
+    }
 }
 
 #[inline(always)]
@@ -341,6 +381,7 @@ impl Engine {
         Scratch {
             engine: self.id,
             fired: vec![0; words(self.preds.len())],
+            touched: Touched::new(self.preds.len()),
             marked: vec![0; words(self.compiled.len())],
             marked2: vec![0; words(self.compiled.len())],
             rule_seen: vec![0; words(self.rules.len())],
@@ -425,11 +466,7 @@ impl Engine {
         } = sc;
         let active = &route.routes[r].slots;
         touched.clear();
-        let mut fire = |p: u32| {
-            if set_bit(fired, p) {
-                touched.push(p);
-            }
-        };
+        let mut fire = |p: u32| touched.fire(fired, p);
         for h in hits {
             let slots = &self.path_data[h.node as usize].slots;
             // Most paths feed one slot; skip the value's text when the
@@ -458,7 +495,7 @@ impl Engine {
             }
         }
         // Reset only what was touched.
-        for &p in &sc.touched {
+        for &p in sc.touched.as_slice() {
             sc.fired[(p / 64) as usize] = 0;
         }
         for &c in &sc.partial {
@@ -488,12 +525,12 @@ impl Engine {
             ..
         } = sc;
         if adapt.sampling() {
-            for &p in touched.iter() {
+            for &p in touched.as_slice() {
                 adapt.fired(p);
             }
         }
         let triggers = adapt.triggers.as_ref().unwrap_or(&self.triggers);
-        for &p in touched.iter() {
+        for &p in touched.as_slice() {
             triggers.for_each_group(p, |bucket, entries| {
                 if !get_bit(active, bucket) {
                     return;
