@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::nfa::contiguous;
 use aho_corasick::{Anchored, MatchKind};
 use regex_automata::meta;
@@ -346,6 +346,17 @@ impl Literals {
         }
     }
 
+    /// [`Literals::for_each_match`], resuming `rec` when the automaton is
+    /// scanned byte by byte (others search ahead by themselves).
+    #[inline(never)]
+    fn for_each_match_resuming(&self, hay: &[u8], set: &mut Resume, f: &mut impl FnMut(usize)) {
+        match self {
+            Literals::Dfa(a) if a.prefilter().is_none() => scan_resuming(a, hay, set, f),
+            Literals::Nfa(a) if a.prefilter().is_none() => scan_resuming(a, hay, set, f),
+            _ => self.for_each_match(hay, f),
+        }
+    }
+
     fn memory_usage(&self) -> usize {
         match self {
             Literals::Dfa(a) => a.memory_usage(),
@@ -553,6 +564,7 @@ impl StrIndex {
         hay: &[u8],
         rev: &mut Vec<u8>,
         globs: &mut Vec<u32>,
+        resume: Option<&mut Resume>,
         fire: &mut impl FnMut(u32),
         gate: &mut impl FnMut(u32),
     ) {
@@ -574,7 +586,7 @@ impl StrIndex {
             && hay.len() >= ac.min_len
         {
             globs.clear();
-            ac.ac.for_each_match(hay, &mut |m| {
+            let mut hit = |m| {
                 ac.targets.for_each(m, |t| match t {
                     AcTarget::Contains(p) => fire(p),
                     // A run of one gate (a value of backslashes) stays one entry.
@@ -582,7 +594,11 @@ impl StrIndex {
                     AcTarget::Gate(_) => {}
                     AcTarget::RegexGate(r) => gate(r),
                 })
-            });
+            };
+            match resume {
+                Some(rec) => ac.ac.for_each_match_resuming(hay, rec, &mut hit),
+                None => ac.ac.for_each_match(hay, &mut hit),
+            }
             if globs.len() > 1 {
                 globs.sort_unstable();
                 globs.dedup();
@@ -1161,6 +1177,87 @@ mod gate_tests {
         }
     }
 
+    /// Scans resumed from a recorded value that begins alike fire exactly
+    /// what fresh scans fire: values of interleaved sessions (more than the
+    /// records kept) sharing long heads cut anywhere (on and around the
+    /// checkpoints), repeated, shortened and lengthened, in both case modes
+    /// and with both automaton kinds.
+    #[test]
+    fn resumed_scans_fire_what_fresh_scans_fire() {
+        let alphabet = ['a', 'b', 'A', 'B', '\\', '.', ' ', '-', 'É', 'é'];
+        for (seed, preds_n) in [(5u64, 300usize), (6, 3_500)] {
+            let mut g = Rng::new(0x5eed ^ seed);
+            let mut tests = Vec::new();
+            for _ in 0..preds_n {
+                let mut lit = text(&mut g, 6, &alphabet);
+                if lit.is_empty() {
+                    lit.push('b');
+                }
+                let body = match g.below(3) {
+                    0 if lit.chars().count() > 1 => {
+                        let cut = lit.char_indices().nth(1).map_or(1, |(i, _)| i);
+                        format!("{}*{}", &lit[..cut], &lit[cut..])
+                    }
+                    _ => lit.replace('\\', "\\\\"),
+                };
+                let pat = Pattern::parse(&body).contains();
+                let cased = g.below(3) == 0;
+                let pat = if cased { pat } else { pat.lowercase() };
+                tests.push(Test::Str { pat, cased });
+            }
+            let m = matcher(&tests);
+            let heads: Vec<String> = (0..super::RESUME_RECS + 6)
+                .map(|_| {
+                    let n = 60 + g.below(700);
+                    (0..n).map(|_| alphabet[g.below(alphabet.len())]).collect()
+                })
+                .collect();
+            let (mut resumed, mut fresh) = (FeedScratch::default(), FeedScratch::default());
+            let mut values: Vec<String> = Vec::new();
+            let (mut hits, mut long_shared) = (0usize, 0usize);
+            for i in 0..1_200 {
+                let value = match g.below(6) {
+                    0 if !values.is_empty() => values[g.below(values.len())].clone(),
+                    1 => text(&mut g, 300, &alphabet),
+                    _ => {
+                        let h = &heads[g.below(heads.len())];
+                        // Cut on a char boundary near a checkpoint or anywhere.
+                        let want = match g.below(3) {
+                            0 => (64 * (1 + g.below(10)) + g.below(3)).saturating_sub(1),
+                            _ => g.below(h.len() + 1),
+                        };
+                        let cut = (want.min(h.len())..=h.len())
+                            .find(|&c| h.is_char_boundary(c))
+                            .unwrap();
+                        long_shared += usize::from(cut >= 2 * super::RESUME_STEP);
+                        format!("{}{}", &h[..cut], text(&mut g, 80, &alphabet))
+                    }
+                };
+                resumed.resume_as(Some(3));
+                let got = fired(&m, &value, &mut resumed);
+                resumed.resume_as(None);
+                let want = fired(&m, &value, &mut fresh);
+                assert_eq!(got, want, "value {i} {value:?} with {preds_n} predicates");
+                if i % 40 == 0 {
+                    let reference: Vec<u32> = tests
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| t.matches_text(&value))
+                        .map(|(i, _)| i as u32)
+                        .collect();
+                    assert_eq!(want, reference, "value {i} {value:?}");
+                }
+                hits += want.len();
+                values.push(value);
+            }
+            assert!(hits > 10_000 && long_shared > 300, "{hits} {long_shared}");
+            // Both case modes kept records, and some were resumed.
+            let recs = &resumed.resume[3];
+            assert!(recs.iter().all(|r| !r.recs.is_empty()));
+            assert!(recs.iter().all(|r| r.recs.len() == super::RESUME_RECS));
+        }
+    }
+
     /// Hash lists (many long literals behind a few heads such as `md5=`)
     /// are matched by head and window lookup, which must agree with the
     /// reference semantics: occurrences anywhere, overlapping ones, inside
@@ -1418,6 +1515,175 @@ pub struct FeedScratch {
     rev: Vec<u8>,
     globs: Vec<u32>,
     gated: Vec<u32>,
+    /// Per slot, the literal scans of its last long value (case-insensitive
+    /// and cased), for values that begin as it did.
+    resume: Vec<[Resume; 2]>,
+    /// The slot whose value is being fed, when its scans may resume.
+    resume_slot: Option<u32>,
+}
+
+impl FeedScratch {
+    /// Lets the next values fed resume the literal scans of the previous
+    /// value of slot `slot` where they begin alike (`None`: do not).
+    pub fn resume_as(&mut self, slot: Option<u32>) {
+        if let Some(s) = slot
+            && self.resume.len() <= s as usize
+        {
+            self.resume.resize_with(s as usize + 1, Default::default);
+        }
+        self.resume_slot = slot;
+    }
+}
+
+/// Bytes between the checkpoints of a resumable scan.
+const RESUME_STEP: usize = 64;
+/// Longest value a resumable scan keeps.
+pub const RESUME_MAX: usize = 16 * 1024;
+
+/// Literal scans that later values can resume where they begin as one of
+/// them did: forwarders repeat long values with a changing end (PowerShell
+/// 4103's `ContextInfo`: 5 KB of host application, then a sequence
+/// number), several sessions interleaved. The automaton's state after a
+/// prefix and the literals ending inside it depend on the prefix alone, so
+/// a value that shares its first `p` bytes with a recorded one takes the
+/// state and literals recorded at the last checkpoint at or before `p` and
+/// scans only the rest.
+#[derive(Debug, Default)]
+pub struct Resume {
+    recs: Vec<ResumeRec>,
+    /// Values scanned, to find the least recently used record.
+    tick: u64,
+}
+
+/// Values a [`Resume`] keeps: one per session of a field's values that
+/// are interleaved in the stream, say.
+const RESUME_RECS: usize = 16;
+
+#[derive(Debug, Default)]
+struct ResumeRec {
+    /// The value scanned (as the automaton read it).
+    text: Vec<u8>,
+    /// Checkpoints every [`RESUME_STEP`] bytes: (bytes consumed, state
+    /// after them, literals found in them); the first is at 0.
+    marks: Vec<(u32, StateID, u32)>,
+    /// The distinct literals found, in the order first found (a literal
+    /// found again fires nothing new: its targets are predicates and
+    /// gates, each acted on once per value).
+    ids: Vec<u32>,
+    /// `ids` as a bitset over the automaton's literals.
+    seen: Vec<u64>,
+    /// When it was last written.
+    used: u64,
+}
+
+/// How many leading bytes `a` and `b` share.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let mut i = 0;
+    for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        if x != y {
+            break;
+        }
+        i += 16;
+    }
+    i + a[i..]
+        .iter()
+        .zip(&b[i..])
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+/// [`scan`] resuming the recorded scan that shares the longest prefix with
+/// `hay`, and recording this one for later values: over the record it
+/// resumed when the two share at least half of `hay` (the same session,
+/// a newer value), else over the least recently used record.
+fn scan_resuming<A: Automaton>(a: &A, hay: &[u8], set: &mut Resume, f: &mut impl FnMut(usize)) {
+    let Ok(start) = a.start_state(Anchored::No) else {
+        return;
+    };
+    set.tick += 1;
+    let (src, lcp) = set
+        .recs
+        .iter()
+        .map(|r| common_prefix(&r.text, hay))
+        .enumerate()
+        .max_by_key(|&(_, n)| n)
+        .filter(|&(_, n)| n >= RESUME_STEP)
+        .unwrap_or((usize::MAX, 0));
+    let dst = if src != usize::MAX && 2 * lcp >= hay.len() {
+        src
+    } else if set.recs.len() < RESUME_RECS {
+        set.recs.push(ResumeRec::default());
+        set.recs.len() - 1
+    } else {
+        (0..set.recs.len())
+            .min_by_key(|&i| set.recs[i].used)
+            .unwrap_or(0)
+    };
+    // Where to resume: the last checkpoint within the shared prefix.
+    let (k, (from, mut sid, found)) = match set.recs.get(src) {
+        Some(r) => {
+            let k = r.marks.partition_point(|m| m.0 as usize <= lcp);
+            (k, r.marks[k - 1])
+        }
+        None => (1, (0, start, 0)),
+    };
+    let (from, found) = (from as usize, found as usize);
+    if dst == src {
+        let r = &mut set.recs[dst];
+        r.text.truncate(from);
+        r.marks.truncate(k);
+        r.ids.truncate(found);
+    } else if src != usize::MAX {
+        let (s, d) = if src < dst {
+            let (l, r) = set.recs.split_at_mut(dst);
+            (&l[src], &mut r[0])
+        } else {
+            let (l, r) = set.recs.split_at_mut(src);
+            (&r[0], &mut l[dst])
+        };
+        d.text.clear();
+        d.text.extend_from_slice(&s.text[..from]);
+        d.marks.clear();
+        d.marks.extend_from_slice(&s.marks[..k]);
+        d.ids.clear();
+        d.ids.extend_from_slice(&s.ids[..found]);
+    } else {
+        let d = &mut set.recs[dst];
+        d.text.clear();
+        d.marks.clear();
+        d.marks.push((0, start, 0));
+        d.ids.clear();
+    }
+    let rec = &mut set.recs[dst];
+    rec.used = set.tick;
+    rec.seen.clear();
+    rec.seen.resize(a.patterns_len().div_ceil(64), 0);
+    for &id in &rec.ids {
+        rec.seen[id as usize / 64] |= 1 << (id % 64);
+        f(id as usize);
+    }
+    rec.text.extend_from_slice(&hay[from..]);
+    let mut pos = from;
+    for chunk in hay[from..].chunks(RESUME_STEP) {
+        if pos > from {
+            rec.marks.push((pos as u32, sid, rec.ids.len() as u32));
+        }
+        for &b in chunk {
+            sid = a.next_state(Anchored::No, sid, b);
+            if a.is_match(sid) {
+                for m in 0..a.match_len(sid) {
+                    let id = a.match_pattern(sid, m).as_usize();
+                    let (w, bit) = (id / 64, 1u64 << (id % 64));
+                    if rec.seen[w] & bit == 0 {
+                        rec.seen[w] |= bit;
+                        rec.ids.push(id as u32);
+                    }
+                    f(id);
+                }
+            }
+        }
+        pos += chunk.len();
+    }
 }
 
 impl FieldMatcher {
@@ -1521,17 +1787,29 @@ impl FieldMatcher {
             crate::glob::lowercase_into(text, &mut sc.lower);
             sc.lower.as_bytes()
         };
+        let (mut rci, mut rcs) = match sc.resume_slot {
+            Some(s) if text.len() <= RESUME_MAX => {
+                let [a, b] = &mut sc.resume[s as usize];
+                (Some(a), Some(b))
+            }
+            _ => (None, None),
+        };
         if !self.ci.is_empty() {
-            self.ci
-                .feed(hay, &mut sc.rev, &mut sc.globs, fire, &mut |r| {
-                    gated.push(r)
-                });
+            self.ci.feed(
+                hay,
+                &mut sc.rev,
+                &mut sc.globs,
+                rci.take(),
+                fire,
+                &mut |r| gated.push(r),
+            );
         }
         if !self.cs.is_empty() {
             self.cs.feed(
                 text.as_bytes(),
                 &mut sc.rev,
                 &mut sc.globs,
+                rcs.take(),
                 fire,
                 &mut |_| {},
             );

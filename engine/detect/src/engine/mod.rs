@@ -754,6 +754,9 @@ fn feed_long(
     cache: &mut cache::ValueCache,
     fire: &mut impl FnMut(u32),
 ) {
+    // Long enough that scanning it again costs more than recording it, so
+    // the next value of the slot may resume where it begins alike.
+    feed.resume_as((t.len() >= RESUME_MIN).then_some(s));
     if t.len() <= cache::LONG_MAX && cache.long.wants(s) {
         let preds = cache.long.get_or_compute(s, t, |preds| {
             slot.matcher.feed_text(t, feed, &mut |p| preds.push(p))
@@ -762,7 +765,11 @@ fn feed_long(
     } else {
         slot.matcher.feed_text(t, feed, fire)
     }
+    feed.resume_as(None);
 }
+
+/// Shortest value whose literal scans are recorded for resuming.
+const RESUME_MIN: usize = 512;
 
 #[cfg(test)]
 mod tests {
