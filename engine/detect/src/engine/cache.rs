@@ -237,6 +237,8 @@ impl ValueCache {
 
 /// Longest value [`LongCache`] takes.
 pub(super) const LONG_MAX: usize = 8 * 1024;
+/// Most predicate firings a [`LongCache`] entry keeps.
+const LONG_PREDS_MAX: usize = 1024;
 /// [`LongCache`] entries (a power of two), each holding one value.
 const LONG_ENTRIES: usize = 128;
 /// Values a slot of long values that rarely repeat skips between samples:
@@ -297,12 +299,20 @@ impl LongCache {
                 u.hits += 1;
             }
         } else {
-            e.tag = h;
-            e.slot = slot;
-            e.text.clear();
-            e.text.extend_from_slice(text.as_bytes());
+            // Unusable until computed (a panic inside `compute` must not
+            // leave a partial verdict to replay).
+            e.tag = 0;
             e.preds.clear();
+            e.preds.shrink_to(LONG_PREDS_MAX);
             compute(&mut e.preds);
+            // Predicates fire once per occurrence: a verdict listing more
+            // than this is recomputed rather than kept.
+            if e.preds.len() <= LONG_PREDS_MAX {
+                e.tag = h;
+                e.slot = slot;
+                e.text.clear();
+                e.text.extend_from_slice(text.as_bytes());
+            }
         }
         &e.preds
     }

@@ -756,16 +756,16 @@ fn feed_long(
 ) {
     // Long enough that scanning it again costs more than recording it, so
     // the next value of the slot may resume where it begins alike.
-    feed.resume_as((t.len() >= RESUME_MIN).then_some(s));
+    let resume = (t.len() >= RESUME_MIN).then_some(s);
     if t.len() <= cache::LONG_MAX && cache.long.wants(s) {
         let preds = cache.long.get_or_compute(s, t, |preds| {
-            slot.matcher.feed_text(t, feed, &mut |p| preds.push(p))
+            slot.matcher
+                .feed_text_resuming(t, feed, resume, &mut |p| preds.push(p))
         });
         preds.iter().for_each(|p| fire(*p));
     } else {
-        slot.matcher.feed_text(t, feed, fire)
+        slot.matcher.feed_text_resuming(t, feed, resume, fire)
     }
-    feed.resume_as(None);
 }
 
 /// Shortest value whose literal scans are recorded for resuming.
@@ -1050,7 +1050,8 @@ mod tests {
         // The same length, one byte away: must not replay `hit`'s verdict.
         let near = format!("{frames}UNKNOWN[00000000)");
         assert!(hit.len() > cache::MAX_LEN && hit.len() <= cache::LONG_MAX);
-        // Enough rounds for the slot to be sampled, bypassed and sampled again.
+        // Rounds well past the slot's first samples (its values repeat, so
+        // it keeps using the memo).
         for i in 0..3 * cache::LONG_BYPASS as usize {
             let (v, want) = match i % 3 {
                 0 => (&hit, true),
