@@ -101,12 +101,9 @@ pub struct WalkCache {
     /// Plans by [`Doc::shape_hint`], most recently used first.
     plans: HashMap<(u32, u32, u32, u64), Vec<Plan>, foldhash::fast::RandomState>,
     count: usize,
-    /// Lookups and hits in the current sample, and how many more events
-    /// skip the cache: a stream of ever new shapes only pays for
-    /// recording them.
-    tries: u16,
-    hits: u16,
-    bypass: u16,
+    /// Its sampled hit rate: a stream of ever new shapes skips the cache
+    /// rather than only paying for recording them.
+    rate: crate::sample::HitRate,
 }
 
 #[derive(Debug, Clone)]
@@ -139,25 +136,13 @@ impl WalkCache {
 
     /// Whether this event should use the cache (sampling the hit rate).
     fn wanted(&mut self) -> bool {
-        if self.bypass > 0 {
-            self.bypass -= 1;
-            return false;
-        }
-        self.tries += 1;
-        if self.tries == SAMPLE {
-            if self.hits < MIN_HITS {
-                self.bypass = BYPASS;
-            }
-            self.tries = 0;
-            self.hits = 0;
-        }
-        true
+        self.rate.wants(SAMPLE, MIN_HITS, BYPASS)
     }
 
     fn find(&mut self, doc: &Doc<'_>, hint: (u32, u32, u32, u64)) -> Option<&Plan> {
         let list = self.plans.get_mut(&hint)?;
         let i = list.iter().position(|p| doc.has_shape(&p.shape))?;
-        self.hits += 1;
+        self.rate.hit();
         list[..=i].rotate_right(1);
         Some(&list[0])
     }
@@ -436,9 +421,9 @@ mod tests {
             }
             let ev = parse(doc.as_bytes()).unwrap();
             let doc_ = ev.doc();
-            let hits_before = out.walks.hits;
+            let hits_before = out.walks.rate.hits();
             g.gather(&doc_, &mut out);
-            replayed += usize::from(out.walks.hits != hits_before);
+            replayed += usize::from(out.walks.rate.hits() != hits_before);
             let mut want: Vec<Hit> = Vec::new();
             walk(
                 &g.trie,

@@ -1556,6 +1556,9 @@ pub struct Resume {
     /// The automaton the records were made with (its address): records
     /// of another are dropped, never resumed.
     owner: usize,
+    /// The current scan's literals as a bitset (rebuilt from the record's
+    /// literals at each scan).
+    seen: Vec<u64>,
 }
 
 /// Values a [`Resume`] keeps: one per session of a field's values that
@@ -1573,8 +1576,6 @@ struct ResumeRec {
     /// found again fires nothing new: its targets are predicates and
     /// gates, each acted on once per value).
     ids: Vec<u32>,
-    /// `ids` as a bitset over the automaton's literals.
-    seen: Vec<u64>,
     /// When it was last written.
     used: u64,
 }
@@ -1669,10 +1670,11 @@ fn scan_resuming<A: Automaton>(a: &A, hay: &[u8], set: &mut Resume, f: &mut impl
     }
     let rec = &mut set.recs[dst];
     rec.used = set.tick;
-    rec.seen.clear();
-    rec.seen.resize(a.patterns_len().div_ceil(64), 0);
+    let seen = &mut set.seen;
+    seen.clear();
+    seen.resize(a.patterns_len().div_ceil(64), 0);
     for &id in &rec.ids {
-        rec.seen[id as usize / 64] |= 1 << (id % 64);
+        seen[id as usize / 64] |= 1 << (id % 64);
         f(id as usize);
     }
     rec.text.extend_from_slice(&hay[from..]);
@@ -1687,8 +1689,8 @@ fn scan_resuming<A: Automaton>(a: &A, hay: &[u8], set: &mut Resume, f: &mut impl
                 for m in 0..a.match_len(sid) {
                     let id = a.match_pattern(sid, m).as_usize();
                     let (w, bit) = (id / 64, 1u64 << (id % 64));
-                    if rec.seen[w] & bit == 0 {
-                        rec.seen[w] |= bit;
+                    if seen[w] & bit == 0 {
+                        seen[w] |= bit;
                         rec.ids.push(id as u32);
                     }
                     f(id);

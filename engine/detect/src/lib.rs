@@ -40,6 +40,7 @@ pub mod mapping;
 pub mod placeholders;
 pub mod predicate;
 pub mod re;
+mod sample;
 mod shift_and;
 pub mod sigma;
 pub mod text;

@@ -20,6 +20,8 @@
 
 use std::hash::BuildHasher;
 
+use crate::sample::HitRate;
+
 /// Values longer than this are not memoised (long values such as command
 /// lines are mostly unique).
 pub(super) const MAX_LEN: usize = 160;
@@ -37,38 +39,15 @@ const MIN_HITS: u16 = 3;
 /// ...for this many values.
 const BYPASS: u16 = 512;
 
-/// A slot's recent use of the memo.
-#[derive(Debug, Clone, Copy, Default)]
-struct SlotUse {
-    tries: u16,
-    hits: u16,
-    bypass: u16,
-}
-
-impl SlotUse {
-    /// Whether `slot` looks its values up now; a sample with few hits
-    /// makes it skip the next `bypass` values.
-    #[inline]
-    fn wants(slots: &mut Vec<SlotUse>, slot: u32, bypass: u16) -> bool {
-        let s = slot as usize;
-        if s >= slots.len() {
-            slots.resize(s + 1, SlotUse::default());
-        }
-        let u = &mut slots[s];
-        if u.bypass > 0 {
-            u.bypass -= 1;
-            return false;
-        }
-        u.tries += 1;
-        if u.tries == SAMPLE {
-            if u.hits < MIN_HITS {
-                u.bypass = bypass;
-            }
-            u.tries = 0;
-            u.hits = 0;
-        }
-        true
+/// Whether `slot` looks its values up now (see [`HitRate`]), a slot that
+/// rarely hits skipping its next `bypass` values.
+#[inline]
+fn slot_wants(slots: &mut Vec<HitRate>, slot: u32, bypass: u16) -> bool {
+    let s = slot as usize;
+    if s >= slots.len() {
+        slots.resize(s + 1, HitRate::default());
     }
+    slots[s].wants(SAMPLE, MIN_HITS, bypass)
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -110,7 +89,7 @@ pub(super) struct ValueCache {
     generation: u32,
     cur: Arena,
     old: Arena,
-    slots: Vec<SlotUse>,
+    slots: Vec<HitRate>,
     /// Values longer than [`MAX_LEN`].
     pub(super) long: LongCache,
 }
@@ -133,7 +112,7 @@ impl ValueCache {
     /// rarely hits is skipped for a while).
     #[inline]
     pub(super) fn wants(&mut self, slot: u32) -> bool {
-        SlotUse::wants(&mut self.slots, slot, BYPASS)
+        slot_wants(&mut self.slots, slot, BYPASS)
     }
 
     /// Starts a new generation: the current arena becomes the old one.
@@ -202,7 +181,7 @@ impl ValueCache {
 
     fn hit(&mut self, slot: u32) {
         if let Some(u) = self.slots.get_mut(slot as usize) {
-            u.hits += 1;
+            u.hit();
         }
     }
 
@@ -255,7 +234,7 @@ pub(super) const LONG_BYPASS: u16 = 4096;
 #[derive(Debug)]
 pub(super) struct LongCache {
     entries: Vec<LongEntry>,
-    slots: Vec<SlotUse>,
+    slots: Vec<HitRate>,
 }
 
 #[derive(Debug, Default)]
@@ -280,7 +259,7 @@ impl LongCache {
     /// Whether long values of `slot` are looked up now.
     #[inline]
     pub(super) fn wants(&mut self, slot: u32) -> bool {
-        SlotUse::wants(&mut self.slots, slot, LONG_BYPASS)
+        slot_wants(&mut self.slots, slot, LONG_BYPASS)
     }
 
     /// The memoised predicates of `(slot, text)`; on a miss, `compute`
@@ -296,7 +275,7 @@ impl LongCache {
         let e = &mut self.entries[(h >> 32) as usize & (LONG_ENTRIES - 1)];
         if e.tag == h && e.slot == slot && e.text == text.as_bytes() {
             if let Some(u) = self.slots.get_mut(slot as usize) {
-                u.hits += 1;
+                u.hit();
             }
         } else {
             // Unusable until computed (a panic inside `compute` must not

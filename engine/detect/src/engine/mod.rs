@@ -280,12 +280,10 @@ impl Touched {
     /// Sets `p` in `fired`, and lists it if it was not set.
     #[inline(always)]
     fn fire(&mut self, fired: &mut [u64], p: u32) {
-        let (w, b) = ((p / 64) as usize, p % 64);
-        let was = (fired[w] >> b) & 1;
-        fired[w] |= 1 << b;
+        let new = set_bit(fired, p);
         // At most every predicate is listed, so `len` stays in bounds.
         self.buf[self.len] = p;
-        self.len += 1 - was as usize;
+        self.len += usize::from(new);
     }
 
     #[inline]
