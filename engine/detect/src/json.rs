@@ -125,7 +125,8 @@ pub struct Tape {
     /// How many tokens are containers, and how many are keys.
     containers: u32,
     keys: u32,
-    arena: String,
+    /// Unescaped strings (valid UTF-8 once a parse has succeeded).
+    arena: Vec<u8>,
     stack: Vec<u32>,
     hidden_text: bool,
     /// The strings' bytes ORed eight at a time (a high bit set: some byte
@@ -200,27 +201,47 @@ impl Tape {
         let whole = input;
         let input = input.strip_prefix(b"\xef\xbb\xbf").unwrap_or(input);
         let bom = whole.len() - input.len();
-        // SIMD validation; the standard library says where it failed.
-        let text = match simdutf8::basic::from_utf8(input) {
-            Ok(t) => t,
-            Err(_) => {
-                let at = std::str::from_utf8(input)
-                    .err()
-                    .map_or(0, |e| e.valid_up_to());
-                return Err(JsonError::at(whole, bom + at, "invalid UTF-8"));
-            }
-        };
-        if let Err((at, what)) = self.run(input, text) {
+        let parsed = self.run(input);
+        // UTF-8 is validated only when a string held a non-ASCII byte (or
+        // the parse failed, so that an invalid byte is reported before the
+        // grammar error it may have caused): every byte outside strings was
+        // checked by the grammar to be ASCII, and every byte of a string's
+        // text is ORed into `seen`. Most events are ASCII, and validating
+        // them again was a fifth of the parse.
+        let non_ascii = self.non_ascii();
+        if (non_ascii || parsed.is_err()) && simdutf8::basic::from_utf8(input).is_err() {
+            // The standard library says where it failed.
+            let at = std::str::from_utf8(input)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            self.arena.clear();
+            return Err(JsonError::at(whole, bom + at, "invalid UTF-8"));
+        }
+        if let Err((at, what)) = parsed {
+            self.arena.clear();
             return Err(JsonError::at(whole, bom + at, what));
         }
+        debug_assert!(non_ascii || input.is_ascii());
+        debug_assert!(std::str::from_utf8(&self.arena).is_ok());
+        // SAFETY: the input is valid UTF-8: either validated just above, or
+        // all ASCII (see above). The arena holds runs of that input cut at
+        // ASCII bytes (so at character boundaries) and characters encoded
+        // by `char::encode_utf8`, so it is valid UTF-8 too.
+        #[allow(unsafe_code)]
+        let (text, arena) = unsafe {
+            (
+                std::str::from_utf8_unchecked(input),
+                std::str::from_utf8_unchecked(&self.arena),
+            )
+        };
         Ok(Doc {
             text,
             toks: &self.toks,
             containers: self.containers,
             keys: self.keys,
-            arena: &self.arena,
+            arena,
             hidden_text: self.hidden_text,
-            non_ascii: self.non_ascii(),
+            non_ascii,
         })
     }
 
@@ -263,7 +284,7 @@ impl Tape {
     }
 
     /// The parser: an explicit stack of open containers, no recursion.
-    fn run(&mut self, b: &[u8], text: &str) -> Result<(), (usize, &'static str)> {
+    fn run(&mut self, b: &[u8]) -> Result<(), (usize, &'static str)> {
         let mut i = skip_ws(b, 0);
         if i == b.len() {
             return Err((i, "empty document: expected a value"));
@@ -280,7 +301,7 @@ impl Tape {
                         self.stack.pop();
                         self.close(idx, i);
                     } else {
-                        i = self.key(b, text, i)?;
+                        i = self.key(b, i)?;
                         continue 'value;
                     }
                 }
@@ -295,7 +316,7 @@ impl Tape {
                         continue 'value;
                     }
                 }
-                Some(b'"') => i = self.string(b, text, i)?,
+                Some(b'"') => i = self.string(b, i)?,
                 Some(b't') => i = self.literal(b, i, b"true", Kind::Bool, true)?,
                 Some(b'f') => i = self.literal(b, i, b"false", Kind::Bool, false)?,
                 Some(b'n') => i = self.literal(b, i, b"null", Kind::Null, false)?,
@@ -317,7 +338,7 @@ impl Tape {
                     Some(b',') => {
                         i = skip_ws(b, i + 1);
                         if object {
-                            i = self.key(b, text, i)?;
+                            i = self.key(b, i)?;
                         }
                         continue 'value;
                     }
@@ -344,11 +365,11 @@ impl Tape {
 
     /// A member's key and its colon; returns where the value starts.
     #[inline(always)]
-    fn key(&mut self, b: &[u8], text: &str, i: usize) -> Result<usize, (usize, &'static str)> {
+    fn key(&mut self, b: &[u8], i: usize) -> Result<usize, (usize, &'static str)> {
         if b.get(i) != Some(&b'"') {
             return Err((i, "expected a string key"));
         }
-        let i = skip_ws(b, self.string(b, text, i)?);
+        let i = skip_ws(b, self.string(b, i)?);
         if let Some(t) = self.toks.last_mut() {
             t.key = true;
         }
@@ -419,7 +440,7 @@ impl Tape {
     /// A string starting at the quote `b[q]`; returns the offset after its
     /// closing quote.
     #[inline(always)]
-    fn string(&mut self, b: &[u8], text: &str, q: usize) -> Result<usize, (usize, &'static str)> {
+    fn string(&mut self, b: &[u8], q: usize) -> Result<usize, (usize, &'static str)> {
         let start = q + 1;
         let j = scan_plain(b, start, &mut self.seen);
         match b.get(j) {
@@ -427,7 +448,7 @@ impl Tape {
                 self.push(Kind::String, start, j);
                 Ok(j + 1)
             }
-            Some(b'\\') => self.escaped(b, text, start, j),
+            Some(b'\\') => self.escaped(b, start, j),
             Some(_) => Err((j, "control character in a string (it must be escaped)")),
             None => Err((q, "unterminated string")),
         }
@@ -438,7 +459,6 @@ impl Tape {
     fn escaped(
         &mut self,
         b: &[u8],
-        text: &str,
         start: usize,
         mut j: usize,
     ) -> Result<usize, (usize, &'static str)> {
@@ -455,11 +475,11 @@ impl Tape {
                 Some(&q @ (b'"' | b'\\' | b'/')) => {
                     // `\/` spells a `/` the raw line does not show as such.
                     self.hidden_text |= q == b'/';
-                    copy_run(&mut self.arena, text, run, j);
+                    copy_run(&mut self.arena, b, run, j);
                     run = j + 1;
                     j += 2;
                     self.continue_run(b, &mut j);
-                    match self.after_run(b, text, a0, start, &mut run, j)? {
+                    match self.after_run(b, a0, start, &mut run, j)? {
                         Some(end) => return Ok(end),
                         None => continue,
                     }
@@ -483,12 +503,13 @@ impl Tape {
                 Some(_) => return Err((j, "invalid escape in a string")),
                 None => return Err((start - 1, "unterminated string")),
             };
-            copy_run(&mut self.arena, text, run, j);
-            self.arena.push(c);
+            copy_run(&mut self.arena, b, run, j);
+            self.arena
+                .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
             j += len;
             run = j;
             self.continue_run(b, &mut j);
-            if let Some(end) = self.after_run(b, text, a0, start, &mut run, j)? {
+            if let Some(end) = self.after_run(b, a0, start, &mut run, j)? {
                 return Ok(end);
             }
         }
@@ -507,7 +528,6 @@ impl Tape {
     fn after_run(
         &mut self,
         b: &[u8],
-        text: &str,
         a0: usize,
         start: usize,
         run: &mut usize,
@@ -515,7 +535,7 @@ impl Tape {
     ) -> Result<Option<usize>, (usize, &'static str)> {
         match b.get(j) {
             Some(b'"') => {
-                copy_run(&mut self.arena, text, *run, j);
+                copy_run(&mut self.arena, b, *run, j);
                 *run = j;
                 let idx = self.push(Kind::String, a0, self.arena.len());
                 self.toks[idx as usize].flag = true;
@@ -528,31 +548,22 @@ impl Tape {
     }
 }
 
-/// Appends `text[from..to]` to `arena` (`to` is at an ASCII byte, the
-/// backslash or quote that ended the run). A run of at most sixteen bytes
-/// with sixteen bytes of input there is copied as one sixteen-byte block
-/// and the excess cut off again: one store instead of a `memcpy` call for
-/// each of a Windows path's separators.
+/// Appends `b[from..to]` to `arena` (`to` is at an ASCII byte, the
+/// backslash or quote that ended the run, so the run ends on a character
+/// boundary). A run of at most sixteen bytes with sixteen bytes of input
+/// there is copied as one sixteen-byte block and the excess cut off again:
+/// one store instead of a `memcpy` call for each of a Windows path's
+/// separators.
 #[inline(always)]
-#[allow(unsafe_code)]
-fn copy_run(arena: &mut String, text: &str, from: usize, to: usize) {
+fn copy_run(arena: &mut Vec<u8>, b: &[u8], from: usize, to: usize) {
     let n = to - from;
-    match text.as_bytes().get(from..from + 16) {
+    match b.get(from..from + 16) {
         Some(block) if n <= 16 => {
-            arena.reserve(16);
-            // SAFETY: after `truncate` the arena holds exactly what it held
-            // plus `text[from..to]`, valid UTF-8 (it ends before an ASCII
-            // byte, so on a character boundary). Between the two calls
-            // nothing reads it, and neither can panic: the capacity is
-            // already reserved.
-            unsafe {
-                let v = arena.as_mut_vec();
-                let len = v.len();
-                v.extend_from_slice(block);
-                v.truncate(len + n);
-            }
+            let len = arena.len();
+            arena.extend_from_slice(block);
+            arena.truncate(len + n);
         }
-        _ => arena.push_str(&text[from..to]),
+        _ => arena.extend_from_slice(&b[from..to]),
     }
 }
 
@@ -1130,6 +1141,8 @@ impl OwnedDoc {
     pub fn parse(bytes: &[u8]) -> Result<OwnedDoc, JsonError> {
         let mut tape = Tape::new();
         tape.parse(bytes)?;
+        // Token offsets count from after a byte order mark.
+        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         Ok(OwnedDoc {
             bytes: bytes.to_vec(),
             tape,
@@ -1143,7 +1156,7 @@ impl OwnedDoc {
             toks: &self.tape.toks,
             containers: self.tape.containers,
             keys: self.tape.keys,
-            arena: &self.tape.arena,
+            arena: std::str::from_utf8(&self.tape.arena).unwrap_or_default(),
             hidden_text: self.tape.hidden_text,
             non_ascii: self.tape.non_ascii(),
         }
@@ -1261,6 +1274,62 @@ mod tests {
         let mut tape = Tape::new();
         let e = tape.parse(b"{\"a\": \"\xff\"}").unwrap_err();
         assert_eq!((e.what(), e.offset()), ("invalid UTF-8", 7));
+    }
+
+    /// UTF-8 is checked only when a string held a non-ASCII byte, so every
+    /// other place a byte can sit is tried here: an invalid byte is
+    /// refused wherever it is, with the standard library's offset, even
+    /// when it also breaks the grammar; valid non-ASCII text in keys,
+    /// values, escaped strings and past the SIMD scan's sixteen-byte blocks
+    /// reads back unchanged, and the tape is usable after each refusal.
+    #[test]
+    fn utf8_is_checked_wherever_a_byte_can_sit() {
+        let long = "x".repeat(40);
+        let docs = [
+            format!("{{\"k\": \"{long}@{long}\"}}"),
+            "{\"k@\": \"v\"}".to_string(),
+            format!("{{\"k\": \"a\\\\b@c\\n{long}\"}}"),
+            format!("{{\"k\": \"\\u00e9{long}@\"}}"),
+            "{\"k\":@ 1}".to_string(),
+            "{\"k\": 1@}".to_string(),
+            "{\"k\": [1, @2]}".to_string(),
+            "@{}".to_string(),
+            "{}@".to_string(),
+            "{\"k\": tr@ue}".to_string(),
+        ];
+        let mut tape = Tape::new();
+        for d in &docs {
+            for bad in [
+                &b"\xff"[..],
+                b"\xc3",
+                b"\xe2\x82",
+                b"\xed\xa0\x80",
+                b"\xc0\xaf",
+            ] {
+                let mut bytes = d.replace('@', "\u{1}").into_bytes();
+                let at = bytes.iter().position(|&c| c == 1).unwrap();
+                bytes.splice(at..at + 1, bad.iter().copied());
+                let e = tape.parse(&bytes).unwrap_err();
+                assert_eq!((e.what(), e.offset()), ("invalid UTF-8", at), "{d} {bad:?}");
+            }
+            // The same place holding valid text: accepted where the grammar
+            // allows it, and read back as written.
+            let good = d.replace('@', "\u{e9}\u{1F600}");
+            match (
+                tape.parse(good.as_bytes()),
+                serde_json::from_str::<serde_json::Value>(&good),
+            ) {
+                (Ok(doc), Ok(want)) => {
+                    assert_eq!(doc.text(), good);
+                    assert_eq!(
+                        serde_json::to_string(&to_serde(&doc.root())).unwrap(),
+                        serde_json::to_string(&want).unwrap()
+                    );
+                }
+                (Err(e), Err(_)) => assert_ne!(e.what(), "invalid UTF-8", "{good}"),
+                (ours, theirs) => panic!("{good}: {:?} vs {theirs:?}", ours.map(|_| ())),
+            }
+        }
     }
 
     /// A UTF-8 byte order mark before a document is ignored: the document
