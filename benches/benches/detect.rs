@@ -41,7 +41,20 @@ fn engine() -> (Engine, &'static str) {
 }
 
 fn bench(c: &mut Criterion) {
-    let events = windows_events(EVENTS, 42);
+    // WARDEN_BENCH_EVENTS=FILE: the first 20,000 JSON lines of FILE (real
+    // forwarded logs, read with the windows mapping) instead of the
+    // generated mix.
+    let events = match std::env::var("WARDEN_BENCH_EVENTS") {
+        Ok(path) => std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("WARDEN_BENCH_EVENTS={path}: {e}"))
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(EVENTS)
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => windows_events(EVENTS, 42),
+    };
+    let events_count = events.len();
     let bytes: usize = events.iter().map(|e| e.len()).sum();
     let (engine, source) = engine();
     let mut scratch = engine.scratch();
@@ -54,15 +67,15 @@ fn bench(c: &mut Criterion) {
         alerts += hits.len();
     }
     eprintln!(
-        "workload: {EVENTS} events, {} bytes avg; rules: {} ({source}), {} rejected, {} predicates, {} KiB compiled; {alerts} alerts",
-        bytes / EVENTS,
+        "workload: {events_count} events, {} bytes avg; rules: {} ({source}), {} rejected, {} predicates, {} KiB compiled; {alerts} alerts",
+        bytes / events_count.max(1),
         engine.rules().len(),
         engine.rejections().len(),
         engine.predicate_count(),
         engine.memory_usage() / 1024
     );
     let mut g = c.benchmark_group("windows");
-    g.throughput(Throughput::Elements(EVENTS as u64));
+    g.throughput(Throughput::Elements(events_count as u64));
     g.sample_size(20);
     g.bench_function("parse_only", |b| b.iter(|| parse_only(&events)));
     g.bench_function("parse_tape", |b| b.iter(|| parse_tape(&events, &mut tape)));
@@ -88,7 +101,7 @@ fn bench(c: &mut Criterion) {
     let mut tape2 = Tape::new();
     let r = paired(
         20,
-        EVENTS,
+        events_count,
         || {
             parse_only(&events);
         },
@@ -97,7 +110,7 @@ fn bench(c: &mut Criterion) {
     eprintln!("paired: detect_{source} / parse_only (sonic-rs DOM): {r}");
     let r = paired(
         20,
-        EVENTS,
+        events_count,
         || {
             parse_tape(&events, &mut tape2);
         },
