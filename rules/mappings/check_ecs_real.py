@@ -3,7 +3,7 @@
 shapes must raise the same alerts.
 
 Usage:
-  python3 rules/mappings/check_ecs_real.py DIR...
+  python3 rules/mappings/check_ecs_real.py [--fields] DIR...
 Environment: WARDEN [target/release/warden], SIGMA [../shared/sigma].
 
 DIR holds ECS documents as Elastic's own tests keep them: Winlogbeat
@@ -28,6 +28,18 @@ A difference is not always ecs.yml's fault: some pipelines move a field
 out of `winlog.event_data` into ECS only (older Winlogbeat security
 modules keep a 4688's `NewProcessName` only as `process.executable`), so
 the rebuilt record lacks it. Check each in the printed record.
+
+Benign test records raise few alerts, so `--fields` checks the mappings
+field by field instead, with no rules: each record is routed by both
+mappings' conditions (ecs.yml on the document, windows.yml on the rebuilt
+record; they must agree on the logsources), and every Sigma field the
+record holds under windows.yml (its event data, the entry's renames) and
+some SigmaHQ rule of that logsource reads is resolved by both. Every value ecs.yml finds at any of its paths for the
+field must be one windows.yml finds (compared as text, case folded):
+Warden accepts a condition when any path's value does, so a path holding
+something else (another process's image, a transformed value) can raise
+or filter an alert on the ECS side alone. Prints each field that differs
+with a sample, per logsource entry; exits 1 when any does.
 """
 import collections
 import glob
@@ -35,6 +47,12 @@ import json
 import os
 import subprocess
 import sys
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "../../benches/rsigma"))
+from compare import rule_documents  # noqa: E402
 
 FOLDERS = ["rules", "rules-compliance", "rules-emerging-threats",
            "rules-threat-hunting", "rules-placeholder"]
@@ -47,8 +65,54 @@ def as_number(x):
         return x
 
 
+def xml_value(el):
+    """An XML element as evtx_dump renders it: attributes under
+    `#attributes`, text alone when there is nothing else, children by name."""
+    attrs = dict(el.attrib)
+    kids = list(el)
+    txt = (el.text or "").strip()
+    if not kids and not attrs:
+        return as_number(txt) if txt.isdigit() and len(txt) < 10 else (txt or None)
+    out = {}
+    if attrs:
+        out["#attributes"] = attrs
+    for k in kids:
+        out[k.tag.split("}")[-1]] = xml_value(k)
+    if txt:
+        out["#text"] = txt
+    return out
+
+
+def from_original(xml):
+    """The record rebuilt from the raw XML a pipeline kept in `event.original`."""
+    import xml.etree.ElementTree as ET
+    # Some pipelines keep text after the record (its rendering): read the
+    # first element only.
+    root = next(iter(ET.fromstring("<r>" + xml + "</r>")))
+    event = {}
+    for part in root:
+        name = part.tag.split("}")[-1]
+        if name == "EventData":
+            data = {}
+            for k in part:
+                if k.get("Name") is not None:
+                    data[k.get("Name")] = (k.text or "")
+            event[name] = data
+        else:
+            event[name] = xml_value(part)
+    return {"Event": event}
+
+
 def evtx_layout(d):
-    """The record as evtx_dump renders it, from the document's `winlog`."""
+    """The record as evtx_dump renders it: from the raw XML when the
+    pipeline kept it (`event.original`), else from the document's `winlog`
+    (whose `event_data` some pipelines empty once mapped to ECS)."""
+    original = (d.get("event") or {}).get("original")
+    if isinstance(original, str) and original.lstrip().startswith("<Event"):
+        rebuilt = from_original(original)
+        if "message" in d:
+            rebuilt["Event"]["RenderingInfo"] = {"Message": d["message"]}
+        return rebuilt
     w = d["winlog"]
     proc = w.get("process", {})
     system = {
@@ -114,12 +178,126 @@ def alerts(warden, sigma, mapping, lines):
     return out
 
 
+def values(doc, path):
+    """The scalar values at a dotted path (nested objects; a list at the end
+    or on the way gives each element)."""
+    cur = [doc]
+    for seg in path.split("."):
+        nxt = []
+        for c in cur:
+            if isinstance(c, list):
+                c = [x for x in c if isinstance(x, dict)]
+            for o in (c if isinstance(c, list) else [c]):
+                if isinstance(o, dict) and seg in o:
+                    v = o[seg]
+                    nxt.extend(v if isinstance(v, list) else [v])
+        cur = nxt
+    # evtx_dump's `{"#text": x, "#attributes": {...}}` reads as x.
+    cur = [v["#text"] if isinstance(v, dict) and "#text" in v else v for v in cur]
+    return [v for v in cur if v is not None and not isinstance(v, (dict, list))]
+
+
+def text(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v).casefold()
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def routed(mapping, doc):
+    """The logsource entries whose conditions the document meets."""
+    out = []
+    for e in mapping["logsources"]:
+        ok = True
+        for path, want in (e.get("conditions") or {}).items():
+            have = {text(v) for v in values(doc, path)}
+            if not have & {text(w) for w in as_list(want)}:
+                ok = False
+                break
+        if ok:
+            out.append(e)
+    return out
+
+
+def paths(mapping, entry, field):
+    p = (entry.get("fields") or {}).get(field) or (mapping.get("fields") or {}).get(field)
+    if p is None:
+        p = [d.replace("{field}", field) for d in mapping["default_paths"]]
+    return as_list(p)
+
+
+def logsource(e):
+    ls = e["logsource"]
+    return (ls.get("product"), ls.get("category"), ls.get("service"))
+
+
+def rule_fields(sigma):
+    """The field names SigmaHQ's rules read, per (product, category, service)."""
+    out = collections.defaultdict(set)
+    for _, doc in rule_documents(sigma):
+        ls = doc.get("logsource") or {}
+        det = doc.get("detection") or {}
+        key = (ls.get("product"), ls.get("category"), ls.get("service"))
+        for name, body in det.items():
+            if name == "condition":
+                continue
+            for m in body if isinstance(body, list) else [body]:
+                if isinstance(m, dict):
+                    out[key].update(str(k).split("|")[0] for k in m)
+    return out
+
+
+def check_fields(docs, sigma):
+    used = rule_fields(sigma)
+    ecs_map = yaml.safe_load(open(os.path.join(HERE, "ecs.yml"), encoding="utf-8"))
+    win_map = yaml.safe_load(open(os.path.join(HERE, "windows.yml"), encoding="utf-8"))
+    problems = collections.defaultdict(list)
+    checked = collections.Counter()
+    for f, i, d in docs:
+        rebuilt = evtx_layout(d)
+        ecs_doc = ecs_document(d)
+        we = {logsource(e): e for e in routed(win_map, rebuilt)}
+        ee = {logsource(e): e for e in routed(ecs_map, ecs_doc)}
+        where = f"{f}#{i}"
+        if set(we) != set(ee):
+            problems[("routing", str(sorted(set(we) ^ set(ee), key=str)))].append(where)
+        data = rebuilt["Event"].get("EventData") or {}
+        for ls in set(we) & set(ee):
+            w, e = we[ls], ee[ls]
+            fields = (set(data) | set(w.get("fields") or {})) & used[ls]
+            for field in sorted(fields):
+                wv = {text(v) for p in paths(win_map, w, field) for v in values(rebuilt, p)}
+                if not wv:
+                    continue
+                checked[e["name"]] += 1
+                ev = {text(v) for p in paths(ecs_map, e, field) for v in values(ecs_doc, p)}
+                if not ev:
+                    problems[(e["name"], f"{field}: not found")].append(where)
+                elif ev - wv:
+                    sample = f"ecs {sorted(ev - wv)[:2]} / windows {sorted(wv)[:2]}"
+                    problems[(e["name"], f"{field}: {sample}")].append(where)
+    for (entry, what), where in sorted(problems.items(), key=lambda x: -len(x[1])):
+        print(f"{len(where):4} {entry}: {what}  (e.g. {where[0]})")
+    print(f"{len(docs)} records, {sum(checked.values())} field values compared "
+          f"({', '.join(f'{n} {k}' for k, n in checked.most_common())}); "
+          f"{len(problems)} differences")
+    sys.exit(1 if problems else 0)
+
+
 def main():
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    fields = "--fields" in args
+    args = [a for a in args if a != "--fields"]
+    if not args:
         sys.exit(__doc__)
     warden = os.environ.get("WARDEN", "target/release/warden")
     sigma = os.environ.get("SIGMA", "../shared/sigma")
-    docs = list(documents(sys.argv[1:]))
+    docs = list(documents(args))
+    if fields:
+        check_fields(docs, sigma)
     if not docs:
         sys.exit("no documents with a winlog object found")
     ecs = alerts(warden, sigma, "ecs", [json.dumps(ecs_document(d)) for _, _, d in docs])
