@@ -4,7 +4,7 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use warden_benches::{
-    generated_rules, paired, parse_only, parse_tape, sigmahq_rule_dirs, windows_events,
+    events_from_env, generated_rules, paired, parse_only, parse_tape, sigmahq_rule_dirs,
 };
 use warden_detect::event::Tape;
 use warden_detect::{Engine, Mapping};
@@ -41,19 +41,9 @@ fn engine() -> (Engine, &'static str) {
 }
 
 fn bench(c: &mut Criterion) {
-    // WARDEN_BENCH_EVENTS=FILE: the first 20,000 JSON lines of FILE (real
-    // forwarded logs, read with the windows mapping) instead of the
-    // generated mix.
-    let events = match std::env::var("WARDEN_BENCH_EVENTS") {
-        Ok(path) => std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("WARDEN_BENCH_EVENTS={path}: {e}"))
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .take(EVENTS)
-            .map(str::to_owned)
-            .collect(),
-        Err(_) => windows_events(EVENTS, 42),
-    };
+    // WARDEN_BENCH_EVENTS=FILE: the first 20,000 JSON lines of FILE instead
+    // of the generated mix.
+    let events = events_from_env("WARDEN_BENCH_EVENTS", EVENTS);
     let events_count = events.len();
     let bytes: usize = events.iter().map(|e| e.len()).sum();
     let (engine, source) = engine();

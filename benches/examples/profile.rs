@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use warden_benches::{sigmahq_windows_engine, windows_events};
+use warden_benches::{events_from_env, sigmahq_windows_engine};
 use warden_detect::event::Tape;
 
 #[global_allocator]
@@ -21,17 +21,8 @@ fn main() {
         engine.memory_usage() as f64 / (1 << 20) as f64
     );
     // WARDEN_EVENTS=FILE: the first `n` JSON lines of FILE instead of the
-    // generated mix (real forwarded logs, read with the windows mapping).
-    let mut events = match std::env::var("WARDEN_EVENTS") {
-        Ok(path) => std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e}"))
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .take(n)
-            .map(str::to_owned)
-            .collect(),
-        Err(_) => windows_events(n, 42),
-    };
+    // generated mix.
+    let mut events = events_from_env("WARDEN_EVENTS", n);
     // WARDEN_EVENTID=1 profiles one event type only.
     if let Ok(id) = std::env::var("WARDEN_EVENTID") {
         let needle = format!("\"EventID\":{id},");

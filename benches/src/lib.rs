@@ -38,6 +38,22 @@ pub fn parse_tape(events: &[String], tape: &mut warden_detect::event::Tape) -> u
         .count()
 }
 
+/// The events a bench measures: the first `n` non-empty JSON lines of the
+/// file named by environment variable `var` (real forwarded logs, read
+/// with the windows mapping) when it is set, else `n` generated events.
+pub fn events_from_env(var: &str, n: usize) -> Vec<String> {
+    match std::env::var(var) {
+        Ok(path) => std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{var}={path}: {e}"))
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(n)
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => windows_events(n, 42),
+    }
+}
+
 /// Two workloads measured in alternation (see [`paired`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Paired {

@@ -52,10 +52,7 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../../benches/rsigma"))
-from compare import rule_documents  # noqa: E402
-
-FOLDERS = ["rules", "rules-compliance", "rules-emerging-threats",
-           "rules-threat-hunting", "rules-placeholder"]
+from compare import FOLDERS, rule_documents  # noqa: E402
 
 
 def as_number(x):
@@ -296,10 +293,10 @@ def main():
     warden = os.environ.get("WARDEN", "target/release/warden")
     sigma = os.environ.get("SIGMA", "../shared/sigma")
     docs = list(documents(args))
-    if fields:
-        check_fields(docs, sigma)
     if not docs:
         sys.exit("no documents with a winlog object found")
+    if fields:
+        check_fields(docs, sigma)
     ecs = alerts(warden, sigma, "ecs", [json.dumps(ecs_document(d)) for _, _, d in docs])
     win = alerts(warden, sigma, "windows", [json.dumps(evtx_layout(d)) for _, _, d in docs])
     differ = 0
