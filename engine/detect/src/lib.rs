@@ -27,6 +27,7 @@
 //! into lookup tables.
 
 pub mod compile;
+pub mod derive;
 pub mod engine;
 mod error;
 pub mod event;

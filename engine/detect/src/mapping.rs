@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::derive::{Derivation, RawDerivation};
 use crate::error::{Error, Result};
 use crate::sigma::LogSource;
 
@@ -81,6 +82,9 @@ struct RawMapping {
     /// Other layouts of the same events: path prefix -> replacements.
     #[serde(default)]
     aliases: serde_yaml_ng::Mapping,
+    /// Values built from others (`derived:NAME` in a field's paths).
+    #[serde(default)]
+    derived: serde_yaml_ng::Mapping,
 }
 
 #[derive(Debug, Deserialize)]
@@ -152,7 +156,12 @@ pub struct Mapping {
     default_paths: Vec<String>,
     pub logsources: Vec<LogsourceEntry>,
     pub indicators: IndicatorFields,
+    /// Derived values; a field path `derived:NAME` reads the one named NAME.
+    pub derivations: Vec<Derivation>,
 }
+
+/// How a field's path list names a derived value.
+pub const DERIVED_PREFIX: &str = "derived:";
 
 impl Mapping {
     /// A shipped mapping by name (`windows`, `ecs`).
@@ -205,6 +214,30 @@ impl Mapping {
             }
         }
         let aliases = Aliases::parse(raw.aliases).map_err(bad)?;
+        let mut derivations = Vec::new();
+        for (k, v) in raw.derived {
+            let Some(name) = k.as_str() else {
+                return Err(bad(format!("derived: key {k:?} is not a name")));
+            };
+            let rd: RawDerivation =
+                serde_yaml_ng::from_value(v).map_err(|e| bad(format!("derived '{name}': {e}")))?;
+            let expand = |p: &str| aliases.expand(&[p.to_string()]);
+            let d = Derivation::compile(name, rd, &expand)
+                .map_err(|e| bad(format!("derived '{name}': {e}")))?;
+            derivations.push(d);
+        }
+        let check = |what: &str, paths: &[String]| -> Result<()> {
+            for p in paths {
+                if let Some(name) = p.strip_prefix(DERIVED_PREFIX)
+                    && !derivations.iter().any(|d| d.name == name)
+                {
+                    return Err(bad(format!(
+                        "{what}: '{p}' names no value of the 'derived' section"
+                    )));
+                }
+            }
+            Ok(())
+        };
         let mut logsources = Vec::new();
         for e in raw.logsources {
             let mut conditions = Vec::new();
@@ -235,6 +268,12 @@ impl Mapping {
                     values,
                 });
             }
+            for (f, paths) in &e.fields {
+                check(
+                    &format!("logsource '{}': field '{f}'", e.name),
+                    &paths.clone().into_vec(),
+                )?;
+            }
             logsources.push(LogsourceEntry {
                 name: e.name,
                 logsource: LogSource {
@@ -249,6 +288,16 @@ impl Mapping {
                     .map(|(k, v)| (k, aliases.expand(&v.into_vec())))
                     .collect(),
             });
+        }
+        for (f, paths) in &raw.fields {
+            check(&format!("field '{f}'"), &paths.clone().into_vec())?;
+        }
+        for p in &raw.default_paths {
+            if p.starts_with(DERIVED_PREFIX) {
+                return Err(bad(format!(
+                    "default path '{p}': a derived value cannot be a default path"
+                )));
+            }
         }
         Ok(Mapping {
             name: raw.name,
@@ -266,6 +315,7 @@ impl Mapping {
                 url: aliases.expand(&raw.indicators.url),
                 hash: aliases.expand(&raw.indicators.hash),
             },
+            derivations,
         })
     }
 
@@ -299,7 +349,15 @@ impl Mapping {
             .collect()
     }
 
-    /// The event paths of a Sigma field within logsource entry `entry`.
+    /// The derived value a field path names (`derived:NAME`), by index
+    /// into [`Mapping::derivations`].
+    pub fn derivation(&self, path: &str) -> Option<usize> {
+        let name = path.strip_prefix(DERIVED_PREFIX)?;
+        self.derivations.iter().position(|d| d.name == name)
+    }
+
+    /// The event paths of a Sigma field within logsource entry `entry`
+    /// (`derived:NAME` for a derived value).
     pub fn field_paths(&self, entry: usize, field: &str) -> Vec<String> {
         if let Some(p) = self.logsources.get(entry).and_then(|e| e.fields.get(field)) {
             return p.clone();
@@ -353,6 +411,9 @@ impl Aliases {
         };
         for p in paths {
             push(p.clone());
+            if p.starts_with(DERIVED_PREFIX) {
+                continue;
+            }
             if let Some((prefix, with)) = self.0.iter().find(|(x, _)| p.starts_with(x.as_str())) {
                 for w in with {
                     push(format!("{w}{}", &p[prefix.len()..]));

@@ -11,13 +11,13 @@ use super::flat::{Program, Triggers};
 use super::keywords;
 use super::route::build_router;
 use super::{
-    Bucket, CompiledRule, Engine, FieldRef, PathData, Pred, Rejection, RuleInfo, Slot, set_bit,
-    words,
+    Bucket, CompiledRule, Derived, Engine, FieldRef, PathData, Pred, Rejection, RuleInfo, Slot,
+    set_bit, words,
 };
 use crate::compile::{FieldRefSpec, Placeholders, RefMode, Sink, compile_detection};
 use crate::event::{PathTrie, segmentations};
 use crate::index::FieldMatcher;
-use crate::mapping::Mapping;
+use crate::mapping::{DERIVED_PREFIX, Mapping};
 use crate::predicate::{Expr, Test};
 use crate::sigma::{LogSource, ParsedDocument, RuleMeta, SigmaFilter, SigmaRule, parse_documents};
 
@@ -443,12 +443,23 @@ impl Compiler {
         }
         let mut slots = Vec::with_capacity(raw_slots.len());
         let nb = buckets.len();
+        let mut derived_ids = DerivedIds::default();
         for (i, (users, field, paths)) in raw_slots.into_iter().enumerate() {
             let matcher = FieldMatcher::build(&by_slot[i]).unwrap_or_else(|e| {
                 // Every regex was compiled alone before; a set failing is a size limit.
                 panic!("field index for '{field}' failed to build: {e}")
             });
-            let paths = paths.iter().flat_map(|p| segmentations(p)).collect();
+            // Derived values (`derived:NAME`) are read from their own nodes.
+            let derived = paths
+                .iter()
+                .filter_map(|p| mapping.as_ref()?.derivation(p))
+                .map(|d| derived_ids.id(d))
+                .collect();
+            let paths = paths
+                .iter()
+                .filter(|p| !p.starts_with(DERIVED_PREFIX))
+                .flat_map(|p| segmentations(p))
+                .collect();
             let mut bits = vec![0u64; words(nb)];
             for b in users {
                 set_bit(&mut bits, b);
@@ -457,6 +468,7 @@ impl Compiler {
                 buckets: bits,
                 field: field.into(),
                 paths,
+                derived,
                 matcher,
             });
         }
@@ -494,13 +506,21 @@ impl Compiler {
             }
         }
         let mut operands: HashMap<Vec<String>, u32> = HashMap::new();
+        // Per derived value: the operands reading it.
+        let mut derived_refs: Vec<(usize, u32)> = Vec::new();
         let mut operand =
             |trie: &mut PathTrie, data: &mut Vec<PathData>, paths: Vec<String>| -> u32 {
                 let next = operands.len() as u32;
                 let id = *operands.entry(paths.clone()).or_insert(next);
                 if id == next {
-                    for segs in paths.iter().flat_map(|p| segmentations(p)) {
-                        trie_insert(trie, data, &segs).refs.push(id);
+                    for p in &paths {
+                        if let Some(d) = mapping.as_ref().and_then(|m| m.derivation(p)) {
+                            derived_refs.push((derived_ids.id(d) as usize, id));
+                            continue;
+                        }
+                        for segs in segmentations(p) {
+                            trie_insert(trie, data, &segs).refs.push(id);
+                        }
                     }
                 }
                 id
@@ -527,8 +547,61 @@ impl Compiler {
                 }
             })
             .collect();
+        // Derived values: their inputs in the trie, then a node each past
+        // the trie's nodes, never walked, holding the slots and operands
+        // that read it.
+        let mut derived = Vec::new();
+        let mut next_input = 0u32;
+        for &d in &derived_ids.order {
+            let derivation = mapping
+                .as_ref()
+                .expect("derived values come from a mapping")
+                .derivations[d]
+                .clone();
+            let mut input_paths = Vec::new();
+            for (i, paths) in derivation.inputs.iter().enumerate() {
+                let segs_all: Vec<Vec<String>> =
+                    paths.iter().flat_map(|p| segmentations(p)).collect();
+                for segs in &segs_all {
+                    trie_insert(&mut trie, &mut path_data, segs)
+                        .inputs
+                        .push(next_input + i as u32);
+                }
+                input_paths.push(segs_all);
+            }
+            let n = derivation.inputs.len() as u32;
+            derived.push(Derived {
+                derivation,
+                node: 0,
+                input_base: next_input,
+                input_paths,
+            });
+            next_input += n;
+        }
+        for (k, d) in derived.iter_mut().enumerate() {
+            d.node = path_data.len() as u32;
+            let mut data = PathData::default();
+            for (i, s) in slots.iter().enumerate() {
+                if s.derived.contains(&(k as u32)) {
+                    data.slots.push(i as u32);
+                }
+            }
+            data.refs = derived_refs
+                .iter()
+                .filter(|(x, _)| *x == k)
+                .map(|(_, id)| *id)
+                .collect();
+            path_data.push(data);
+        }
         for d in &mut path_data {
-            d.target = !(d.slots.is_empty() && d.routes.is_empty() && d.refs.is_empty());
+            d.target = !(d.slots.is_empty()
+                && d.routes.is_empty()
+                && d.refs.is_empty()
+                && d.inputs.is_empty());
+        }
+        for d in &derived {
+            // Walks only visit trie nodes.
+            path_data[d.node as usize].target = false;
         }
         Engine {
             id: super::next_engine_id(),
@@ -545,8 +618,29 @@ impl Compiler {
             fieldrefs,
             trie,
             path_data,
+            derived,
             router,
             mapping_name: mapping.map(|m| m.name),
+        }
+    }
+}
+
+/// Derived values some slot or field reference reads, numbered in the
+/// order first read.
+#[derive(Default)]
+struct DerivedIds {
+    /// Index into the mapping's derivations, per id.
+    order: Vec<usize>,
+}
+
+impl DerivedIds {
+    fn id(&mut self, derivation: usize) -> u32 {
+        match self.order.iter().position(|&d| d == derivation) {
+            Some(i) => i as u32,
+            None => {
+                self.order.push(derivation);
+                (self.order.len() - 1) as u32
+            }
         }
     }
 }

@@ -13,6 +13,8 @@
 //!    belongs to an active bucket (memoised per value in [`cache`]), which
 //!    fires predicates; keyword searches run when [`keywords`] says the
 //!    raw line could hold a keyword;
+//!    Values a mapping derives from others ([`crate::derive`]) are built
+//!    from the gathered ones and fed the same way;
 //! 4. only rules whose trigger sets fired (plus the few whose condition
 //!    can hold with none) have their condition evaluated.
 
@@ -86,6 +88,8 @@ struct Slot {
     buckets: Vec<u64>,
     field: Arc<str>,
     paths: Vec<Vec<String>>,
+    /// Derived values read too (indexes into [`Engine::derived`]).
+    derived: Vec<u32>,
     matcher: FieldMatcher,
 }
 
@@ -146,8 +150,47 @@ struct PathData {
     routes: Vec<u32>,
     /// Field-reference operands read here.
     refs: Vec<u32>,
+    /// Inputs of derived values read here (ids: [`Derived::input_base`]
+    /// plus the input's index).
+    inputs: Vec<u32>,
     /// Any of the above: the walk collects values here.
     target: bool,
+}
+
+/// A derived value some rule reads ([`crate::derive`]).
+#[derive(Debug)]
+struct Derived {
+    derivation: crate::derive::Derivation,
+    /// Its node in [`Engine::path_data`], past the trie's: gathered values
+    /// of it are hits at this node, their token [`DERIVED_TOK`] plus the
+    /// value's index in [`Scratch::derived`].
+    node: u32,
+    /// Input `i` is read at the trie nodes whose `inputs` hold
+    /// `input_base + i`.
+    input_base: u32,
+    /// Per input: its paths as key segments (for the reference evaluation).
+    #[cfg_attr(not(test), allow(dead_code))]
+    input_paths: Vec<Vec<Vec<String>>>,
+}
+
+/// Marks a hit's token as a derived value's index.
+const DERIVED_TOK: u32 = 1 << 31;
+
+/// The text of a gathered value: a token of `doc`, or a derived value.
+#[inline]
+fn hit_text<'b>(
+    doc: &'b Doc<'_>,
+    derived: &'b [String],
+    tok: u32,
+    buf: &'b mut String,
+) -> Option<&'b str> {
+    if tok & DERIVED_TOK != 0 {
+        derived
+            .get((tok & !DERIVED_TOK) as usize)
+            .map(String::as_str)
+    } else {
+        doc.scalar_text(tok, buf)
+    }
 }
 
 /// A predicate's test compiled for explaining matches (re-testing the
@@ -211,8 +254,9 @@ pub struct Engine {
     program: flat::Program,
     fieldrefs: Vec<FieldRef>,
     trie: PathTrie,
-    /// Per trie node.
+    /// Per trie node, then per derived value.
     path_data: Vec<PathData>,
+    derived: Vec<Derived>,
     router: route::Router,
     mapping_name: Option<String>,
 }
@@ -257,6 +301,15 @@ pub struct Scratch {
     adapt: adapt::Adapt,
     /// Skip the keyword prefilter (see [`Engine::detect_exhaustive`]).
     exhaustive: bool,
+    /// Derived values of the current event, and how many are in use
+    /// (the rest keep their capacity).
+    derived: Vec<String>,
+    nderived: usize,
+    /// (input id, token) of the gathered inputs of derived values.
+    dinputs: Vec<(u32, u32)>,
+    /// The gathered values plus the derived ones.
+    with_derived: Vec<Hit>,
+    dbuf: String,
 }
 
 /// The predicates the current event fired, each once, in firing order:
@@ -369,7 +422,7 @@ impl Engine {
             + self
                 .path_data
                 .iter()
-                .map(|d| 80 + (d.slots.len() + d.routes.len() + d.refs.len()) * 4)
+                .map(|d| 80 + (d.slots.len() + d.routes.len() + d.refs.len() + d.inputs.len()) * 4)
                 .sum::<usize>();
         slots + preds + exprs + trie
     }
@@ -429,8 +482,84 @@ impl Engine {
             *sc = self.scratch();
         }
         let r = self.route(doc, hits, &mut sc.route);
-        if !sc.route.routes[r].list.is_empty() {
-            self.matches(doc, hits, r, sc, out);
+        if sc.route.routes[r].list.is_empty() {
+            return;
+        }
+        if self.derived.is_empty() {
+            self.matches(doc, hits, hits.len(), r, sc, out);
+            return;
+        }
+        let mut all = std::mem::take(&mut sc.with_derived);
+        all.clear();
+        all.extend_from_slice(hits);
+        self.derive_values(doc, hits, sc, &mut all);
+        self.matches(doc, &all, hits.len(), r, sc, out);
+        sc.with_derived = all;
+    }
+
+    /// Builds the event's derived values from the gathered `hits` into
+    /// `sc.derived`, appending a hit for each to `all`.
+    #[inline(never)]
+    fn derive_values(&self, doc: &Doc<'_>, hits: &[Hit], sc: &mut Scratch, all: &mut Vec<Hit>) {
+        let Scratch {
+            derived,
+            nderived,
+            dinputs,
+            dbuf,
+            numbuf,
+            ..
+        } = sc;
+        *nderived = 0;
+        dinputs.clear();
+        for h in hits {
+            for &g in &self.path_data[h.node as usize].inputs {
+                if doc.scalar_text(h.tok, numbuf).is_some() {
+                    dinputs.push((g, h.tok));
+                }
+            }
+        }
+        if dinputs.is_empty() {
+            return;
+        }
+        // Stable: an input's values stay in document order.
+        dinputs.sort_by_key(|&(g, _)| g);
+        for d in &self.derived {
+            let n = d.derivation.inputs.len() as u32;
+            let lo = dinputs.partition_point(|&(g, _)| g < d.input_base);
+            let hi = dinputs.partition_point(|&(g, _)| g < d.input_base + n);
+            if lo == hi {
+                continue;
+            }
+            let mine = &dinputs[lo..hi];
+            let of = |i: usize| {
+                mine.iter()
+                    .filter(move |(g, _)| *g == d.input_base + i as u32)
+            };
+            d.derivation.eval(
+                &|i| of(i).count(),
+                &mut |i, k, out| {
+                    if let Some((_, tok)) = of(i).nth(k)
+                        && let Some(t) = doc.scalar_text(*tok, numbuf)
+                    {
+                        out.push_str(t);
+                    }
+                },
+                dbuf,
+                &mut |v| {
+                    if *nderived < derived.len() {
+                        derived[*nderived].clear();
+                        derived[*nderived].push_str(v);
+                    } else {
+                        derived.push(v.to_string());
+                    }
+                    all.push(Hit {
+                        node: d.node,
+                        tok: DERIVED_TOK | *nderived as u32,
+                        element: false,
+                    });
+                    *nderived += 1;
+                },
+            );
         }
     }
 
@@ -444,11 +573,13 @@ impl Engine {
         sc.exhaustive = false;
     }
 
+    /// `hits`: the gathered values, then (from `real` on) the derived ones.
     #[inline(never)]
     fn matches(
         &self,
         doc: &Doc<'_>,
         hits: &[Hit],
+        real: usize,
         r: usize,
         sc: &mut Scratch,
         out: &mut Vec<RuleHit>,
@@ -460,17 +591,28 @@ impl Engine {
             numbuf,
             cache,
             route,
+            derived,
             ..
         } = sc;
         let active = &route.routes[r].slots;
         touched.clear();
         let mut fire = |p: u32| touched.fire(fired, p);
-        for h in hits {
+        for h in &hits[..real] {
             let slots = &self.path_data[h.node as usize].slots;
             // Most paths feed one slot; skip the value's text when the
             // route reads none of them.
             if slots.iter().any(|&s| get_bit(active, s)) {
                 self.feed(slots, doc, h.tok, active, feed, numbuf, cache, &mut fire);
+            }
+        }
+        for h in &hits[real..] {
+            let text = &derived[(h.tok & !DERIVED_TOK) as usize];
+            for &s in &self.path_data[h.node as usize].slots {
+                if get_bit(active, s) {
+                    self.slots[s as usize]
+                        .matcher
+                        .feed_text(text, feed, &mut fire);
+                }
             }
         }
         if self.keywords_needed(doc, r, sc) {
@@ -480,15 +622,16 @@ impl Engine {
         // Evaluate.
         let fired = &sc.fired;
         let bufs = &mut sc.refs;
+        let derived = &sc.derived[..sc.nderived];
         for &c in &sc.candidates {
             let cr = &self.compiled[c as usize];
             let ok = self.program.eval(cr.code, fired, &mut |f| {
-                self.eval_fieldref(f, doc, hits, bufs)
+                self.eval_fieldref(f, doc, derived, hits, bufs)
             });
             if ok && set_bit(&mut sc.rule_seen, cr.rule) {
                 out.push(RuleHit {
                     rule: self.rules[cr.rule as usize].clone(),
-                    matched: self.explain(cr, fired, doc, hits, bufs),
+                    matched: self.explain(cr, fired, doc, derived, hits, bufs),
                 });
             }
         }
@@ -615,13 +758,14 @@ impl Engine {
         &self,
         id: u32,
         doc: &Doc<'_>,
+        derived: &[String],
         hits: &[Hit],
         buf: &mut String,
         f: &mut impl FnMut(&str) -> bool,
     ) -> bool {
         for h in hits {
             if self.path_data[h.node as usize].refs.contains(&id)
-                && let Some(text) = doc.scalar_text(h.tok, buf)
+                && let Some(text) = hit_text(doc, derived, h.tok, buf)
                 && f(text)
             {
                 return true;
@@ -632,8 +776,15 @@ impl Engine {
 
     /// Compares the two operands of field reference `f` over the gathered
     /// values (`bufs`: reusable text buffers).
-    fn eval_fieldref(&self, f: u32, doc: &Doc<'_>, hits: &[Hit], bufs: &mut [String; 4]) -> bool {
-        self.find_fieldref(f, doc, hits, bufs, &mut |_| {})
+    fn eval_fieldref(
+        &self,
+        f: u32,
+        doc: &Doc<'_>,
+        derived: &[String],
+        hits: &[Hit],
+        bufs: &mut [String; 4],
+    ) -> bool {
+        self.find_fieldref(f, doc, derived, hits, bufs, &mut |_| {})
     }
 
     /// [`Engine::eval_fieldref`], calling `found` with the first value of
@@ -643,6 +794,7 @@ impl Engine {
         &self,
         f: u32,
         doc: &Doc<'_>,
+        derived: &[String],
         hits: &[Hit],
         bufs: &mut [String; 4],
         found: &mut impl FnMut(&str),
@@ -657,9 +809,9 @@ impl Engine {
             }
         };
         let [buf_a, buf_b, la, lb] = bufs;
-        self.operand_texts(fr.a, doc, hits, buf_a, &mut |a| {
+        self.operand_texts(fr.a, doc, derived, hits, buf_a, &mut |a| {
             norm(a, la);
-            let hit = self.operand_texts(fr.b, doc, hits, buf_b, &mut |b| {
+            let hit = self.operand_texts(fr.b, doc, derived, hits, buf_b, &mut |b| {
                 norm(b, lb);
                 match fr.spec.mode {
                     RefMode::Eq => *la == *lb,
@@ -685,6 +837,7 @@ impl Engine {
         cr: &CompiledRule,
         fired: &[u64],
         doc: &Doc<'_>,
+        derived: &[String],
         hits: &[Hit],
         bufs: &mut [String; 4],
     ) -> Vec<MatchedField> {
@@ -694,7 +847,9 @@ impl Engine {
         );
         for &f in &cr.positive_refs {
             let mut value = None;
-            if self.find_fieldref(f, doc, hits, bufs, &mut |a| value = Some(a.to_string())) {
+            if self.find_fieldref(f, doc, derived, hits, bufs, &mut |a| {
+                value = Some(a.to_string())
+            }) {
                 let fr = &self.fieldrefs[f as usize];
                 out.push(MatchedField {
                     field: fr.spec.field.as_str().into(),
@@ -710,7 +865,7 @@ impl Engine {
             let check = pred.check.get_or_init(|| Check::new(&pred.test));
             let mut test = |t: &str| check.matches(&pred.test, t, low);
             let mut value = None;
-            if slot.paths.is_empty() {
+            if Some(pred.slot) == self.keyword_slot {
                 for_each_text(doc, buf, &mut |t| {
                     if value.is_none() && test(t) {
                         value = Some(t.to_string());
@@ -721,7 +876,7 @@ impl Engine {
                     if !self.path_data[h.node as usize].slots.contains(&pred.slot) {
                         continue;
                     }
-                    if let Some(t) = doc.scalar_text(h.tok, buf)
+                    if let Some(t) = hit_text(doc, derived, h.tok, buf)
                         && test(t)
                     {
                         value = Some(t.to_string());

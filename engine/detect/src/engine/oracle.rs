@@ -29,9 +29,12 @@ struct Val {
 pub(super) struct Oracle {
     /// Per predicate: its regex, compiled by the plain regex engine.
     regexes: Vec<Option<Regex>>,
-    /// Per field-reference operand id: its paths.
-    operands: Vec<Vec<Vec<String>>>,
+    /// Per field-reference operand id: its paths, and the derived values
+    /// it reads (indexes into [`Engine::derived`]).
+    operands: Vec<Operand>,
 }
+
+type Operand = (Vec<Vec<String>>, Vec<u32>);
 
 /// Values at `segs` below `node`, as the gathering walk defines them: an
 /// array at the end of a path is a value and so is each of its elements
@@ -63,6 +66,35 @@ fn values_at<'d>(node: Node<'d>, segs: &[String], out: &mut Vec<Node<'d>>) {
             _ => {}
         },
     }
+}
+
+/// The values of derived value `d`, from plain lookups of its inputs.
+fn derive(e: &Engine, d: u32, doc: &Doc<'_>) -> Vec<Val> {
+    let d = &e.derived[d as usize];
+    let inputs: Vec<Vec<String>> = d
+        .input_paths
+        .iter()
+        .map(|paths| {
+            resolve(doc, paths)
+                .into_iter()
+                .filter(|v| v.kind != Kind::Array)
+                .filter_map(|v| v.text)
+                .collect()
+        })
+        .collect();
+    let mut out = Vec::new();
+    d.derivation.eval(
+        &|i| inputs[i].len(),
+        &mut |i, k, o| o.push_str(&inputs[i][k]),
+        &mut String::new(),
+        &mut |t| {
+            out.push(Val {
+                kind: Kind::String,
+                text: Some(t.to_string()),
+            })
+        },
+    );
+    out
 }
 
 fn resolve(doc: &Doc<'_>, paths: &[Vec<String>]) -> Vec<Val> {
@@ -112,14 +144,22 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        let mut operands = vec![Vec::new(); self.fieldrefs.len() * 2];
+        let mut operands = vec![(Vec::new(), Vec::new()); self.fieldrefs.len() * 2];
+        fn add(operands: &mut Vec<Operand>, id: u32) -> &mut Operand {
+            let id = id as usize;
+            if operands.len() <= id {
+                operands.resize(id + 1, (Vec::new(), Vec::new()));
+            }
+            &mut operands[id]
+        }
         for (segs, node) in self.trie.paths() {
             for &id in &self.path_data[node as usize].refs {
-                let id = id as usize;
-                if operands.len() <= id {
-                    operands.resize(id + 1, Vec::new());
-                }
-                operands[id].push(segs.clone());
+                add(&mut operands, id).0.push(segs.clone());
+            }
+        }
+        for (k, d) in self.derived.iter().enumerate() {
+            for &id in &self.path_data[d.node as usize].refs {
+                add(&mut operands, id).1.push(k as u32);
             }
         }
         Oracle { regexes, operands }
@@ -160,7 +200,11 @@ impl Engine {
                     all_texts(doc.root(), &mut v);
                     v
                 } else {
-                    resolve(doc, &slot.paths)
+                    let mut v = resolve(doc, &slot.paths);
+                    for &d in &slot.derived {
+                        v.extend(derive(self, d, doc));
+                    }
+                    v
                 }
             });
             let test = |t: &str| match &o.regexes[p] {
@@ -198,8 +242,12 @@ impl Engine {
     fn reference_fieldref(&self, o: &Oracle, f: usize, doc: &Doc<'_>) -> bool {
         let fr = &self.fieldrefs[f];
         let texts = |id: u32| -> Vec<String> {
-            resolve(doc, &o.operands[id as usize])
-                .into_iter()
+            let (paths, derived) = &o.operands[id as usize];
+            let mut vals = resolve(doc, paths);
+            for &d in derived {
+                vals.extend(derive(self, d, doc));
+            }
+            vals.into_iter()
                 .filter(|v| v.kind != Kind::Array)
                 .filter_map(|v| v.text)
                 .map(|t| {
@@ -731,5 +779,135 @@ mod tests {
         }
         let alerts = agree(&e, &evs);
         assert!(alerts >= min_alerts, "{alerts}");
+    }
+
+    /// A mapping with derived values (tables, templates, joined parts,
+    /// conversions, conditions; read by fields and field references)
+    /// over events whose inputs are missing, repeated, numbers, arrays,
+    /// evtx text nodes or unconvertible: `detect` (derived values fed
+    /// through the gathered hits, also on remembered walks) against the
+    /// reference (derived from plain lookups).
+    #[test]
+    fn detect_agrees_with_the_reference_on_derived_values() {
+        let mapping = r#"
+name: derived
+fields:
+  Initiated: [ev.Initiated, 'derived:dir']
+  User: [ev.User, 'derived:user']
+  Details: [ev.Details, 'derived:dword', 'derived:qword', 'derived:text']
+  Hashes: [ev.Hashes, 'derived:hashes']
+  Owner: ['derived:owner']
+logsources:
+  - name: all
+    logsource: {product: test}
+    conditions: {kind: '*'}
+derived:
+  dir: {template: '{n.dir}', values: {egress: 'true', ingress: 'false'}}
+  user: {template: '{u.d}\{u.n}'}
+  owner: {template: '{o.d}\{o.n|upper}'}
+  dword: {template: 'DWORD ({r.v|hex32})', require: {r.t: [SZ_DWORD, REG_DWORD]}}
+  qword: {template: 'QWORD ({r.v|qword})', require: {r.t: SZ_QWORD}}
+  text: {template: '{r.v}', unless: {r.t: [SZ_DWORD, sz_qword]}}
+  hashes: {parts: ['SHA1={h.sha1}', 'MD5={h.md5}', 'IMPHASH={h.imp|upper}'], join: ','}
+"#;
+        let m = crate::Mapping::parse(mapping, Path::new("derived.yml")).unwrap();
+        let mut b = Engine::builder().mapping(m);
+        let rules = [
+            "Initiated: 'true'",
+            "Initiated: 'false'",
+            "Initiated|exists: true",
+            r"User|endswith: '\SYSTEM'",
+            r"User: 'NT AUTHORITY\SYSTEM'",
+            "User|contains: 'AUTHORI'",
+            "User|fieldref: Owner",
+            "Owner|endswith: 'SYSTEM'",
+            "Details: 'DWORD (0x00000001)'",
+            "Details|startswith: 'QWORD (0x00000001-'",
+            "Details|endswith: '-0x00000000)'",
+            "Details: 'DWORD (0xffffffff)'",
+            "Details: '0x1'",
+            "Hashes|contains: 'IMPHASH=AB12'",
+            "Hashes|startswith: 'SHA1=aa,MD5='",
+            "Hashes|re: '^MD5=[0-9a-f]+$'",
+        ];
+        for (i, sel) in rules.iter().enumerate() {
+            let r = format!(
+                "title: d{i}\nid: 00000000-0000-0000-0000-{i:012}\nlogsource: {{product: test}}\n\
+                 detection:\n  sel:\n    {sel}\n  condition: sel\n"
+            );
+            b.add_yaml(&r, Path::new(&format!("d{i}.yml"))).unwrap();
+        }
+        let e = b.build();
+        assert!(e.rejections().is_empty(), "{:?}", e.rejections());
+        let mut g = Rng::new(21);
+        let mut events = Vec::new();
+        let pick = |g: &mut Rng, xs: &[Value]| -> Option<Value> {
+            let i = g.below(xs.len() + 1);
+            xs.get(i).cloned()
+        };
+        use serde_json::json;
+        let dirs = [
+            json!("egress"),
+            json!("Ingress"),
+            json!("internal"),
+            json!(["ingress", "egress"]),
+            json!(1),
+        ];
+        let doms = [
+            json!("NT AUTHORITY"),
+            json!("CORP"),
+            json!({"#text": "NT AUTHORITY"}),
+            json!(["A", "B"]),
+        ];
+        let names = [json!("SYSTEM"), json!("system"), json!("alice"), json!(7)];
+        let types = [
+            json!("SZ_DWORD"),
+            json!("sz_qword"),
+            json!("SZ_SZ"),
+            json!("REG_DWORD"),
+            json!(["SZ_SZ", "SZ_QWORD"]),
+        ];
+        let vals = [
+            json!("1"),
+            json!(1),
+            json!("4294967295"),
+            json!("4294967296"),
+            json!("0x1"),
+            json!("x"),
+            json!(["1", "0"]),
+        ];
+        let hashes = [
+            json!("aa"),
+            json!("bb"),
+            json!("0f3c"),
+            json!("ab12"),
+            json!(null),
+        ];
+        for _ in 0..4_000 {
+            let mut ev = serde_json::Map::new();
+            ev.insert("kind".into(), json!("x"));
+            let mut put = |path: &str, v: Option<Value>| {
+                let Some(v) = v else { return };
+                let (a, b) = path.split_once('.').unwrap();
+                let o = ev.entry(a).or_insert_with(|| json!({}));
+                o.as_object_mut().unwrap().insert(b.into(), v);
+            };
+            put("n.dir", pick(&mut g, &dirs));
+            put("u.d", pick(&mut g, &doms));
+            put("u.n", pick(&mut g, &names));
+            put("o.d", pick(&mut g, &doms));
+            put("o.n", pick(&mut g, &names));
+            put("r.t", pick(&mut g, &types));
+            put("r.v", pick(&mut g, &vals));
+            put("h.sha1", pick(&mut g, &hashes));
+            put("h.md5", pick(&mut g, &hashes));
+            put("h.imp", pick(&mut g, &hashes));
+            if g.below(8) == 0 {
+                put("ev.User", Some(json!(r"X\SYSTEM")));
+            }
+            events.push(Value::Object(ev).to_string());
+        }
+        let alerts = agree(&e, &events);
+        assert!(alerts > 4_000, "{alerts}");
     }
 }
