@@ -42,11 +42,16 @@ or filter an alert on the ECS side alone. Prints each field that differs
 with a sample, per logsource entry; exits 1 when any does.
 """
 import collections
+import copy
 import glob
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
+
+import xml.etree.ElementTree as ET
 
 import yaml
 
@@ -82,10 +87,13 @@ def xml_value(el):
 
 def from_original(xml):
     """The record rebuilt from the raw XML a pipeline kept in `event.original`."""
-    import xml.etree.ElementTree as ET
     # Some pipelines keep text after the record (its rendering): read the
     # first element only.
-    root = next(iter(ET.fromstring("<r>" + xml + "</r>")))
+    return from_element(next(iter(ET.fromstring("<r>" + xml + "</r>"))))
+
+
+def from_element(root):
+    """An `<Event>` element in the evtx_dump layout."""
     event = {}
     for part in root:
         name = part.tag.split("}")[-1]
@@ -105,12 +113,13 @@ def evtx_layout(d):
     pipeline kept it (`event.original`), else from the document's `winlog`
     (whose `event_data` some pipelines empty once mapped to ECS)."""
     original = (d.get("event") or {}).get("original")
-    if isinstance(original, str) and original.lstrip().startswith("<Event"):
-        rebuilt = from_original(original)
+    w = d["winlog"]
+    raw = RAW_FOR.get(id(d))
+    if (isinstance(original, str) and original.lstrip().startswith("<Event")) or raw:
+        rebuilt = copy.deepcopy(raw) if raw else from_original(original)
         if "message" in d:
             rebuilt["Event"]["RenderingInfo"] = {"Message": d["message"]}
         return rebuilt
-    w = d["winlog"]
     proc = w.get("process", {})
     system = {
         "Provider": {"#attributes": {"Name": w.get("provider_name"),
@@ -144,6 +153,30 @@ def ecs_document(d):
     return d
 
 
+# Raw records found beside the documents: file stem -> (channel, record id)
+# -> the record in the evtx_dump layout; and per document (by id) its own.
+RAW = collections.defaultdict(dict)
+RAW_FOR = {}
+
+
+def read_raw(dirs):
+    """Raw records for documents whose pipeline kept no `event.original`:
+    `*.evtx.xml` files (`<Event>` elements one after another, as
+    python-evtx's evtx_dump.py prints an .evtx file, such as the .evtx
+    files beside Winlogbeat's golden files). A document takes the record
+    of its channel and record id from the file whose stem (`X` of
+    `X.evtx.xml`) starts its own file's name, and only with the same event
+    id."""
+    for top in dirs:
+        for f in sorted(glob.glob(os.path.join(top, "**", "*.evtx.xml"), recursive=True)):
+            text = re.sub(r"<\?xml[^>]*\?>", "", open(f, encoding="utf-8").read())
+            for el in ET.fromstring("<r>" + text + "</r>"):
+                rec = from_element(el)
+                sys_ = rec["Event"].get("System") or {}
+                stem = os.path.basename(f)[: -len(".evtx.xml")]
+                RAW[stem][(sys_.get("Channel"), str(sys_.get("EventRecordID")))] = rec
+
+
 def documents(dirs):
     for top in dirs:
         files = sorted(glob.glob(os.path.join(top, "**", "*.golden.json"), recursive=True)
@@ -152,8 +185,17 @@ def documents(dirs):
             data = json.load(open(f, encoding="utf-8"))
             if isinstance(data, dict):
                 data = data.get("expected") or []
+            stems = [st for st in RAW if os.path.basename(f).startswith(st)]
             for i, d in enumerate(data):
                 if isinstance(d, dict) and isinstance(d.get("winlog"), dict):
+                    w = d["winlog"]
+                    for st in stems:
+                        rec = RAW[st].get((w.get("channel"), str(w.get("record_id"))))
+                        eid = ((rec or {}).get("Event", {}).get("System") or {}).get("EventID")
+                        if isinstance(eid, dict):
+                            eid = eid.get("#text")
+                        if rec and str(eid) == str(w.get("event_id")):
+                            RAW_FOR[id(d)] = rec
                     yield os.path.relpath(f, top), i, d
 
 
@@ -219,6 +261,101 @@ def routed(mapping, doc):
     return out
 
 
+def convert(func, raw):
+    """A template reference's conversion (None: the part is left out)."""
+    if func is None:
+        return raw
+    if func == "lower":
+        return raw.casefold()
+    if func == "upper":
+        return raw.upper()
+    raw = raw.strip()
+    try:
+        n = int(raw, 16) if raw[:2].lower() == "0x" else int(raw)
+    except ValueError:
+        return None
+    if n < 0:
+        return None
+    if func == "hex32":
+        return f"0x{n:08x}" if n <= 0xFFFFFFFF else None
+    if func == "qword":
+        return f"0x{n >> 32:08x}-0x{n & 0xFFFFFFFF:08x}"
+    raise ValueError(f"unknown conversion {func}")
+
+
+TEMPLATE_REF = re.compile(r"\{\{|\}\}|\{([^{}|]+)(?:\|(\w+))?\}")
+
+
+def derived_values(spec, doc):
+    """The values of a mapping's derived value on `doc` (rules/README.md,
+    "Derived values"): written here again from the documentation, so that
+    the check does not trust Warden's reading of it."""
+    def holds(conds):
+        for path, want in conds.items():
+            have = {text(v) for v in values(doc, path)}
+            want = [text(w) for w in as_list(want)]
+            if not (have if "*" in want or not want else have & set(want)):
+                return False
+        return True
+
+    if not holds(spec.get("require") or {}):
+        return []
+    unless = spec.get("unless") or {}
+    if any(holds({p: w}) for p, w in unless.items()):
+        return []
+    parts = spec.get("parts") or [spec["template"]]
+    refs = sorted({m.group(1).strip() for t in parts for m in TEMPLATE_REF.finditer(t) if m.group(1)})
+    choices = [[text_raw(v) for v in values(doc, r)] or [None] for r in refs]
+    out = []
+    for pick in itertools.islice(itertools.product(*choices), 16):
+        chosen = dict(zip(refs, pick))
+        built = []
+        for t in parts:
+            ok = True
+
+            def sub(m):
+                nonlocal ok
+                if m.group(0) in ("{{", "}}"):
+                    return m.group(0)[0]
+                v = chosen[m.group(1).strip()]
+                v = None if v is None else convert(m.group(2), v)
+                if v is None:
+                    ok = False
+                    return ""
+                return v
+            piece = TEMPLATE_REF.sub(sub, t)
+            if ok:
+                built.append(piece)
+        if not built:
+            continue
+        v = (spec.get("join") or "").join(built)
+        table = spec.get("values")
+        if table is not None:
+            table = {text(k): str(x) for k, x in table.items()}
+            if text(v) not in table:
+                continue
+            v = table[text(v)]
+        out.append(v)
+    return out
+
+
+def text_raw(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def field_values(mapping, entry, field, doc):
+    """Every value of a Sigma field on `doc` under `mapping`."""
+    out = []
+    for p in paths(mapping, entry, field):
+        if p.startswith("derived:"):
+            out.extend(derived_values(mapping["derived"][p[len("derived:"):]], doc))
+        else:
+            out.extend(values(doc, p))
+    return out
+
+
 def paths(mapping, entry, field):
     p = (entry.get("fields") or {}).get(field) or (mapping.get("fields") or {}).get(field)
     if p is None:
@@ -270,7 +407,7 @@ def check_fields(docs, sigma):
                 if not wv:
                     continue
                 checked[e["name"]] += 1
-                ev = {text(v) for p in paths(ecs_map, e, field) for v in values(ecs_doc, p)}
+                ev = {text(v) for v in field_values(ecs_map, e, field, ecs_doc)}
                 if not ev:
                     problems[(e["name"], f"{field}: not found")].append(where)
                 elif ev - wv:
@@ -292,6 +429,7 @@ def main():
         sys.exit(__doc__)
     warden = os.environ.get("WARDEN", "target/release/warden")
     sigma = os.environ.get("SIGMA", "../shared/sigma")
+    read_raw(args)
     docs = list(documents(args))
     if not docs:
         sys.exit("no documents with a winlog object found")

@@ -28,7 +28,9 @@ mapping. For the rule each event was built from, the two verdicts must
 agree: the mapping must route the event to the rule and resolve every
 field the rule reads. Events whose own fields contradict the entry's
 conditions (a rule asking for `EventID: 4104` under an entry for 4103)
-cannot be routed and are counted apart. Prints the disagreements per rule
+cannot be routed and are counted apart, as are events setting a field
+the entry reads only as a derived value (`derived:NAME`: no value can be
+written to it). Prints the disagreements per rule
 and entry; exits 1 when there is any.
 """
 import collections
@@ -59,10 +61,12 @@ def routes(entries, ls):
 
 
 def path_of(mapping, entry, field):
+    """The first path the field resolves to, past derived values (`derived:NAME`,
+    which no value can be written to); None when it has only those."""
     p = (entry.get("fields") or {}).get(field) or (mapping.get("fields") or {}).get(field)
     if p is None:
         p = mapping["default_paths"][0].replace("{field}", field)
-    return p[0] if isinstance(p, list) else p
+    return next((x for x in (p if isinstance(p, list) else [p]) if not x.startswith("derived:")), None)
 
 
 def put(ev, path, value):
@@ -103,7 +107,10 @@ def nested(mapping, entry, flat):
         put(ev, path, "x" if want == "*" else (want[0] if isinstance(want, list) else want))
     for field, value in flat.items():
         if field != "_n":
-            put(ev, path_of(mapping, entry, field), value)
+            path = path_of(mapping, entry, field)
+            if path is None:
+                return None
+            put(ev, path, value)
     ev["_n"] = flat["_n"]
     ev["_entry"] = entry["name"]
     return ev
@@ -151,7 +158,7 @@ def main():
     rng = random.Random(int(os.environ.get("SEED", "1")))
     reps = int(os.environ.get("REPS", "2"))
     flat_path, nested_path = os.path.join(work, "flat.jsonl"), os.path.join(work, "nested.jsonl")
-    origin, contradicted, n = {}, collections.Counter(), 0
+    origin, contradicted, underived, n = {}, collections.Counter(), collections.Counter(), 0
     titles = {}
     with open(flat_path, "w") as flat_out, open(nested_path, "w") as nested_out:
         for _, doc in rule_documents(sigma):
@@ -168,7 +175,9 @@ def main():
                 flat_out.write(json.dumps(ev) + "\n")
                 for entry in targets:
                     nev = nested(mapping, entry, ev)
-                    if satisfied(nev, entry.get("conditions", {})):
+                    if nev is None:
+                        underived[(doc["id"], entry["name"])] += 1
+                    elif satisfied(nev, entry.get("conditions", {})):
                         nested_out.write(json.dumps(nev) + "\n")
                         if set(nev.get("Event", {"": 0})) <= {"System", "EventData", "UserData"}:
                             nested_out.write(json.dumps(flattened(nev)) + "\n")
@@ -194,7 +203,8 @@ def main():
             else:
                 differ[(origin[e], entry, want)].append(ev)
     print(f"{n} flat events from {len(titles)} rules; {checked} written for their mapping entries "
-          f"({sum(contradicted.values())} left out: the rule's own fields contradict the entry)")
+          f"({sum(contradicted.values())} left out: the rule's own fields contradict the entry; "
+          f"{sum(underived.values())}: a field the entry reads only as a derived value)")
     print(f"{agree} verdicts the same ({fired} of the events raise their rule unmapped), "
           f"{checked - agree} differ")
     for (rid, entry), k in sorted(contradicted.items()):

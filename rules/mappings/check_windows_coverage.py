@@ -123,6 +123,8 @@ def field_values(mapping, entry, event, field):
     """(present, [scalar values]) over all the paths a Sigma field maps to (any-of)."""
     present, vals = False, []
     for p in field_paths(mapping, entry, field):
+        if p.startswith("derived:"):
+            continue  # built from other values (ecs.yml); not in evtx layouts
         v = lookup(event, p)
         if v is not MISSING:
             present = True

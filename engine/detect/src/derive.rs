@@ -50,6 +50,11 @@ use std::fmt::Write as _;
 /// Most values one derivation yields for one event.
 pub const MAX_RESULTS: usize = 16;
 
+/// Most inputs with several values whose combinations are taken (the
+/// others take their first value); 2^4 combinations already reach
+/// [`MAX_RESULTS`].
+const MAX_MULTI: usize = 8;
+
 /// How a reference's value is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Func {
@@ -80,6 +85,8 @@ pub struct Derivation {
     unless: Vec<(usize, Vec<String>)>,
     /// Lowercased result -> replacement.
     values: Option<HashMap<String, String>>,
+    /// The inputs the parts read, each once.
+    reads: Vec<usize>,
 }
 
 /// What a mapping file says about one derived value.
@@ -134,6 +141,7 @@ impl Derivation {
             require: Vec::new(),
             unless: Vec::new(),
             values: None,
+            reads: Vec::new(),
         };
         let input_of = |path: &str, inputs: &mut Vec<Vec<String>>| -> usize {
             let paths = expand(path);
@@ -156,7 +164,14 @@ impl Derivation {
                         func,
                     },
                 })
-                .collect();
+                .collect::<Vec<_>>();
+            for p in &pieces {
+                if let Piece::Ref { input, .. } = p
+                    && !d.reads.contains(input)
+                {
+                    d.reads.push(*input);
+                }
+            }
             d.parts.push(pieces);
         }
         for (which, table) in [("require", raw.require), ("unless", raw.unless)] {
@@ -229,20 +244,18 @@ impl Derivation {
         {
             return;
         }
-        // Combinations of the values of the inputs the parts read.
-        let mut read = [0usize; 8];
-        let mut nread = 0;
-        for p in self.parts.iter().flatten() {
-            if let Piece::Ref { input, .. } = p
-                && !read[..nread].contains(input)
-                && nread < read.len()
-            {
-                read[nread] = *input;
-                nread += 1;
+        // Combinations of the values of the inputs the parts read that
+        // have several (most have one or none): an odometer over those.
+        let mut multi = [0usize; MAX_MULTI];
+        let mut nmulti = 0;
+        for &input in &self.reads {
+            if count(input) > 1 && nmulti < MAX_MULTI {
+                multi[nmulti] = input;
+                nmulti += 1;
             }
         }
-        let read = &read[..nread];
-        let mut pick = [0usize; 8];
+        let read = &multi[..nmulti];
+        let mut pick = [0usize; MAX_MULTI];
         let mut emitted = 0;
         let mut piece = String::new();
         loop {
@@ -302,7 +315,8 @@ fn write_part(
         match p {
             Piece::Lit(s) => out.push_str(s),
             Piece::Ref { input, func } => {
-                let k = pick[read.iter().position(|r| r == input).expect("listed")];
+                // Inputs past the odometer's take their first value.
+                let k = read.iter().position(|r| r == input).map_or(0, |i| pick[i]);
                 if k >= count(*input) {
                     return false;
                 }
@@ -543,6 +557,23 @@ mod tests {
         let many: Vec<String> = (0..10).map(|i| i.to_string()).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert_eq!(run(&d, &[("a", &many), ("b", &many)]).len(), MAX_RESULTS);
+    }
+
+    #[test]
+    fn many_inputs_in_one_value() {
+        let parts: Vec<String> = (0..13).map(|i| format!("'k{i} = {{p{i}}}'")).collect();
+        let d = derive(&format!("{{parts: [{}], join: ';'}}", parts.join(", ")));
+        let names: Vec<String> = (0..13).map(|i| format!("p{i}")).collect();
+        let event: Vec<(&str, &[&str])> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 1)
+            .map(|(_, n)| (n.as_str(), &["v", "w"][..]))
+            .collect();
+        let got = run(&d, &event);
+        assert_eq!(got.len(), MAX_RESULTS);
+        assert!(got[0].starts_with("k0 = v;k2 = v;k3 = v;"), "{}", got[0]);
+        assert!(got.iter().all(|g| g.split(';').count() == 9), "{got:?}");
     }
 
     #[test]

@@ -117,6 +117,148 @@ fn ecs_winlogbeat_sysmon_process_creation() {
     assert!(titles(&e, &net).is_empty());
 }
 
+/// Alerts (title, matched field values) of `rules` (one selection each,
+/// named by title) on `json` under the shipped ecs mapping.
+fn ecs_alerts(rules: &[(&str, &str, &str)], json: &str) -> Vec<(String, Vec<String>)> {
+    let mut b = Engine::builder().mapping(Mapping::builtin("ecs").unwrap().unwrap());
+    for (i, (title, logsource, sel)) in rules.iter().enumerate() {
+        let r = format!(
+            "title: {title}\nid: 00000000-0000-4000-8000-{i:012}\nlogsource: {logsource}\n\
+             detection:\n  sel:\n    {sel}\n  condition: sel\n"
+        );
+        b.add_yaml(&r, Path::new("inline.yml")).unwrap();
+    }
+    let e = b.build();
+    assert!(e.rejections().is_empty(), "{:?}", e.rejections());
+    let v = event::parse(json.as_bytes()).unwrap();
+    let mut sc = e.scratch();
+    let mut hits = Vec::new();
+    e.detect(&v.doc(), &mut sc, &mut hits);
+    hits.iter()
+        .map(|h| {
+            let m = h.matched.iter().map(|m| format!("{}={}", m.field, m.value));
+            (h.rule.meta.title.clone(), m.collect())
+        })
+        .collect()
+}
+
+/// Values Elastic's Sysmon and PowerShell pipelines rewrite (shapes as in
+/// their own test output) still meet rules written against the Windows
+/// values, and an alert names the value as the rule saw it.
+#[test]
+fn ecs_reads_values_elastic_rewrites_as_windows_wrote_them() {
+    let sysmon = |id: u32, rest: &str| {
+        format!(
+            r#"{{"winlog":{{"channel":"Microsoft-Windows-Sysmon/Operational","event_id":"{id}"}},{rest}}}"#
+        )
+    };
+    let net = "{product: windows, category: network_connection}";
+    let rules = [
+        ("outbound", net, "Initiated: 'true'"),
+        ("inbound", net, "Initiated: 'false'"),
+        ("v6", net, "SourceIsIpv6: 'true'"),
+    ];
+    let egress = sysmon(
+        3,
+        r#""network":{"direction":"egress","type":"ipv6","transport":"udp"}"#,
+    );
+    assert_eq!(
+        ecs_alerts(&rules, &egress),
+        [
+            ("outbound".to_string(), vec!["Initiated=true".to_string()]),
+            ("v6".to_string(), vec!["SourceIsIpv6=true".to_string()])
+        ]
+    );
+    let ingress = egress.replace("egress", "ingress").replace("ipv6", "ipv4");
+    assert_eq!(ecs_alerts(&rules, &ingress)[0].0, "inbound");
+    // Events shipped without the pipeline keep the raw field.
+    let raw = r#"{"winlog":{"channel":"Microsoft-Windows-Sysmon/Operational","event_id":"3",
+        "event_data":{"Initiated":"true"}}}"#;
+    assert_eq!(ecs_alerts(&rules, raw)[0].0, "outbound");
+
+    let reg = "{product: windows, category: registry_set}";
+    let rules = [
+        ("dword", reg, "Details: 'DWORD (0x00000004)'"),
+        ("hex", reg, "Details: 'DWORD (0x000000ff)'"),
+        ("qword", reg, "Details: 'QWORD (0x00000000-0x00000005)'"),
+        ("binary", reg, "Details: 'Binary Data'"),
+        ("four", reg, "Details: '4'"),
+    ];
+    let set = |strings: &str, ty: &str| {
+        sysmon(
+            13,
+            &format!(
+                r#""registry":{{"path":"HKLM\\SOFTWARE\\x","data":{{"strings":["{strings}"],"type":"{ty}"}}}}"#
+            ),
+        )
+    };
+    let t = |ev: &str| -> Vec<String> { ecs_alerts(&rules, ev).into_iter().map(|a| a.0).collect() };
+    assert_eq!(
+        ecs_alerts(&rules, &set("4", "SZ_DWORD")),
+        [(
+            "dword".to_string(),
+            vec!["Details=DWORD (0x00000004)".to_string()]
+        )]
+    );
+    // Elastic Defend: REG_DWORD, in decimal or hexadecimal.
+    assert_eq!(t(&set("255", "REG_DWORD")), ["hex"]);
+    assert_eq!(t(&set("0x000000FF", "REG_DWORD")), ["hex"]);
+    assert_eq!(t(&set("5", "SZ_QWORD")), ["qword"]);
+    assert_eq!(t(&set("Binary Data", "REG_BINARY")), ["binary"]);
+    assert_eq!(t(&set("4", "REG_SZ")), ["four"]);
+
+    let proc = "{product: windows, category: process_creation}";
+    let img = "{product: windows, category: image_load}";
+    let rules = [
+        ("system", proc, r"User|endswith: '\SYSTEM'"),
+        ("exact", proc, r"User: 'NT AUTHORITY\SYSTEM'"),
+        (
+            "imphash",
+            img,
+            "Hashes|contains: 'IMPHASH=194F37C4A6E4A4B1E8D0A1A2B3C4D5E6'",
+        ),
+        ("sha1", img, "Hashes|startswith: 'SHA1=9955A1'"),
+    ];
+    let p1 = sysmon(
+        1,
+        r#""user":{"domain":"NT AUTHORITY","name":"SYSTEM"},"process":{"executable":"C:\\x.exe"}"#,
+    );
+    let got = ecs_alerts(&rules, &p1);
+    assert_eq!(
+        got.iter().map(|a| a.0.as_str()).collect::<Vec<_>>(),
+        ["system", "exact"]
+    );
+    assert_eq!(got[0].1, [r"User=NT AUTHORITY\SYSTEM"]);
+    let i7 = sysmon(
+        7,
+        r#""file":{"path":"C:\\a.dll","hash":{"sha1":"9955a1ffff","md5":"c7c456"},"pe":{"imphash":"194f37c4a6e4a4b1e8d0a1a2b3c4d5e6"}}"#,
+    );
+    let got = ecs_alerts(&rules, &i7);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got[0].1,
+        ["Hashes=SHA1=9955A1FFFF,MD5=C7C456,IMPHASH=194F37C4A6E4A4B1E8D0A1A2B3C4D5E6"]
+    );
+
+    let ps = r#"{"winlog":{"channel":"Microsoft-Windows-PowerShell/Operational","event_id":"4103"},
+        "process":{"command_line":"C:\\Windows\\system32\\wsmprovhost.exe -Embedding","title":"ServerRemoteHost"},
+        "powershell":{"command":{"name":"Out-Null"}}}"#;
+    let rules = [
+        (
+            "remoting",
+            "{product: windows, category: ps_module}",
+            r"ContextInfo|contains: '= C:\Windows\system32\wsmprovhost.exe'",
+        ),
+        (
+            "cmd",
+            "{product: windows, category: ps_module}",
+            "ContextInfo|contains: 'Command Name = Out-Null'",
+        ),
+    ];
+    let got = ecs_alerts(&rules, ps);
+    assert_eq!(got.len(), 2, "{got:?}");
+}
+
 #[test]
 fn ecs_linux_process_start_from_elastic_agent() {
     let mut b = Engine::builder().mapping(Mapping::builtin("ecs").unwrap().unwrap());
