@@ -236,6 +236,22 @@ def values(doc, path):
     return [v for v in cur if v is not None and not isinstance(v, (dict, list))]
 
 
+def objects(doc, path):
+    """The objects at a dotted path (an array's object elements)."""
+    cur = [doc]
+    for seg in path.split("."):
+        nxt = []
+        for c in cur:
+            for o in (c if isinstance(c, list) else [c]):
+                if isinstance(o, dict) and seg in o:
+                    nxt.append(o[seg])
+        cur = nxt
+    out = []
+    for c in cur:
+        out.extend(x for x in (c if isinstance(c, list) else [c]) if isinstance(x, dict))
+    return out
+
+
 def text(v):
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -303,6 +319,12 @@ def derived_values(spec, doc):
     unless = spec.get("unless") or {}
     if any(holds({p: w}) for p, w in unless.items()):
         return []
+    if spec.get("each"):
+        one = {k: v for k, v in spec.items() if k not in ("each", "each_join", "require", "unless")}
+        out = [v for o in objects(doc, spec["each"]) for v in derived_values(one, o)]
+        if spec.get("each_join") is None:
+            return out
+        return [spec["each_join"].join(out)] if out else []
     parts = spec.get("parts") or [spec["template"]]
     refs = sorted({m.group(1).strip() for t in parts for m in TEMPLATE_REF.finditer(t) if m.group(1)})
     choices = [[text_raw(v) for v in values(doc, r)] or [None] for r in refs]

@@ -41,6 +41,11 @@
 //! - `unless: {path: value or [values]}`: no derived value when some
 //!   value at a path equals one of the values (`'*'` or `[]`: when the
 //!   path has any value).
+//! - `each: PATH`: the template is written once for every object at PATH
+//!   (an array of objects: each element), its references read relative
+//!   to that object (`{name}` is `PATH.name` within the same element), so
+//!   members of one element stay together. Each object gives its own
+//!   values, or with `each_join: SEP` all of them join into one value.
 //! - `values: {from: to}`: each result is replaced by the table's entry
 //!   for it (case-insensitive); results not in the table are dropped.
 
@@ -54,6 +59,10 @@ pub const MAX_RESULTS: usize = 16;
 /// others take their first value); 2^4 combinations already reach
 /// [`MAX_RESULTS`].
 const MAX_MULTI: usize = 8;
+
+/// Most objects an `each` value is written for (and most values it
+/// gives without `each_join`).
+pub const MAX_OBJECTS: usize = 256;
 
 /// How a reference's value is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +96,12 @@ pub struct Derivation {
     values: Option<HashMap<String, String>>,
     /// The inputs the parts read, each once.
     reads: Vec<usize>,
+    /// `each`: the input whose values are the objects the template is
+    /// written for, and per input the path relative to such an object
+    /// (None: read from the event as a whole).
+    pub each: Option<usize>,
+    pub relative: Vec<Option<String>>,
+    each_join: Option<String>,
 }
 
 /// What a mapping file says about one derived value.
@@ -105,6 +120,10 @@ pub(crate) struct RawDerivation {
     unless: serde_yaml_ng::Mapping,
     #[serde(default)]
     values: Option<serde_yaml_ng::Mapping>,
+    #[serde(default)]
+    each: Option<String>,
+    #[serde(default)]
+    each_join: Option<String>,
 }
 
 /// A YAML scalar as text (numbers and booleans as written).
@@ -142,7 +161,13 @@ impl Derivation {
             unless: Vec::new(),
             values: None,
             reads: Vec::new(),
+            each: None,
+            relative: Vec::new(),
+            each_join: raw.each_join,
         };
+        if d.each_join.is_some() && raw.each.is_none() {
+            return Err("'each_join' needs 'each'".into());
+        }
         let input_of = |path: &str, inputs: &mut Vec<Vec<String>>| -> usize {
             let paths = expand(path);
             match inputs.iter().position(|p| *p == paths) {
@@ -153,15 +178,29 @@ impl Derivation {
                 }
             }
         };
+        if let Some(each) = &raw.each {
+            if each.trim().is_empty() {
+                return Err("'each' is empty".into());
+            }
+            d.each = Some(input_of(each, &mut d.inputs));
+        }
         for t in &templates {
             let pieces = parse_template(t).map_err(|e| format!("template '{t}': {e}"))?;
             let pieces = pieces
                 .into_iter()
                 .map(|p| match p {
                     RawPiece::Lit(s) => Piece::Lit(s),
-                    RawPiece::Ref(path, func) => Piece::Ref {
-                        input: input_of(&path, &mut d.inputs),
-                        func,
+                    RawPiece::Ref(path, func) => match &raw.each {
+                        None => Piece::Ref {
+                            input: input_of(&path, &mut d.inputs),
+                            func,
+                        },
+                        Some(each) => {
+                            let input = input_of(&format!("{each}.{path}"), &mut d.inputs);
+                            d.relative.resize(d.inputs.len(), None);
+                            d.relative[input] = Some(path);
+                            Piece::Ref { input, func }
+                        }
                     },
                 })
                 .collect::<Vec<_>>();
@@ -215,16 +254,21 @@ impl Derivation {
             }
             d.values = Some(m);
         }
+        d.relative.resize(d.inputs.len(), None);
         Ok(d)
     }
 
-    /// The derived values of one event. `count(i)` is how many scalar
-    /// values input `i` has; `text(i, k, out)` appends the `k`-th one's
-    /// text to `out`. `emit` gets each value (at most [`MAX_RESULTS`]).
+    /// The derived values of one event. `count(i)` is how many values
+    /// input `i` has (scalars; for the `each` input, objects);
+    /// `text(i, k, out)` appends the `k`-th one's text to `out`;
+    /// `owner(i, k)` is which of the `each` input's objects holds the
+    /// `k`-th value of a relative input (`usize::MAX`: none). `emit` gets
+    /// each value (at most [`MAX_RESULTS`] per object).
     pub fn eval(
         &self,
         count: &dyn Fn(usize) -> usize,
         text: &mut dyn FnMut(usize, usize, &mut String),
+        owner: &dyn Fn(usize, usize) -> usize,
         buf: &mut String,
         emit: &mut dyn FnMut(&str),
     ) {
@@ -244,6 +288,54 @@ impl Derivation {
         {
             return;
         }
+        let Some(each) = self.each else {
+            return self.eval_one(count, text, buf, emit);
+        };
+        let (mut joined, mut any, mut n) = (String::new(), false, 0);
+        for j in 0..count(each).min(MAX_OBJECTS) {
+            // Per input: the indexes of its values this object holds.
+            let idx: Vec<Vec<usize>> = (0..self.inputs.len())
+                .map(|i| {
+                    let all = 0..count(i);
+                    if self.relative[i].is_some() {
+                        all.filter(|&k| owner(i, k) == j).collect()
+                    } else {
+                        all.collect()
+                    }
+                })
+                .collect();
+            let c = |i: usize| idx[i].len();
+            let mut t = |i: usize, k: usize, out: &mut String| text(i, idx[i][k], out);
+            match &self.each_join {
+                Some(sep) => self.eval_one(&c, &mut t, buf, &mut |v| {
+                    if any {
+                        joined.push_str(sep);
+                    }
+                    joined.push_str(v);
+                    any = true;
+                }),
+                None => self.eval_one(&c, &mut t, buf, &mut |v| {
+                    if n < MAX_OBJECTS {
+                        emit(v);
+                        n += 1;
+                    }
+                }),
+            }
+        }
+        if any {
+            emit(&joined);
+        }
+    }
+
+    /// [`Derivation::eval`] for one object (or the event), conditions
+    /// checked.
+    fn eval_one(
+        &self,
+        count: &dyn Fn(usize) -> usize,
+        text: &mut dyn FnMut(usize, usize, &mut String),
+        buf: &mut String,
+        emit: &mut dyn FnMut(&str),
+    ) {
         // Combinations of the values of the inputs the parts read that
         // have several (most have one or none): an odometer over those.
         let mut multi = [0usize; MAX_MULTI];
@@ -480,10 +572,74 @@ mod tests {
         d.eval(
             &|i| vals[i].len(),
             &mut |i, k, o| o.push_str(&vals[i][k]),
+            &|_, _| usize::MAX,
             &mut String::new(),
             &mut |s| out.push(s.to_string()),
         );
         out
+    }
+
+    /// [`run`] for `each` values: `objects` are the objects at the `each`
+    /// path, each a list of (relative path, value).
+    fn run_each(d: &Derivation, objects: &[&[(&str, &str)]]) -> Vec<String> {
+        // Per input: (value, object) pairs.
+        let vals: Vec<Vec<(String, usize)>> = (0..d.inputs.len())
+            .map(|i| match &d.relative[i] {
+                _ if Some(i) == d.each => (0..objects.len()).map(|j| (String::new(), j)).collect(),
+                Some(rel) => objects
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(j, o)| {
+                        o.iter()
+                            .filter(|(p, _)| p == rel)
+                            .map(move |(_, v)| (v.to_string(), j))
+                    })
+                    .collect(),
+                None => Vec::new(),
+            })
+            .collect();
+        let mut out = Vec::new();
+        d.eval(
+            &|i| vals[i].len(),
+            &mut |i, k, o| o.push_str(&vals[i][k].0),
+            &|i, k| vals[i][k].1,
+            &mut String::new(),
+            &mut |s| out.push(s.to_string()),
+        );
+        out
+    }
+
+    #[test]
+    fn each_object_keeps_its_members_together() {
+        let yaml = r#"{each: inv, parts: ['{type}({cmd}): ', 'name={name}; value=', '{value}'], each_join: "\n"}"#;
+        let d = derive(yaml);
+        let objs: [&[(&str, &str)]; 3] = [
+            &[
+                ("type", "CommandInvocation"),
+                ("cmd", "Out-Null"),
+                ("value", "\"Out-Null\""),
+            ],
+            &[
+                ("type", "ParameterBinding"),
+                ("cmd", "Out-Null"),
+                ("name", "\"InputObject\""),
+                ("value", "\"x\""),
+            ],
+            &[("cmd", "lonely")],
+        ];
+        assert_eq!(
+            run_each(&d, &objs),
+            [
+                "CommandInvocation(Out-Null): \"Out-Null\"\nParameterBinding(Out-Null): name=\"InputObject\"; value=\"x\""
+            ]
+        );
+        let d = derive("{each: inv, template: '{cmd}={value}'}");
+        assert_eq!(
+            run_each(&d, &objs),
+            ["Out-Null=\"Out-Null\"", "Out-Null=\"x\""]
+        );
+        assert!(run_each(&d, &[]).is_empty());
+        assert!(error("{template: '{a}', each_join: ','}").contains("needs 'each'"));
     }
 
     #[test]

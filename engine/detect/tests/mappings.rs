@@ -242,7 +242,9 @@ fn ecs_reads_values_elastic_rewrites_as_windows_wrote_them() {
 
     let ps = r#"{"winlog":{"channel":"Microsoft-Windows-PowerShell/Operational","event_id":"4103"},
         "process":{"command_line":"C:\\Windows\\system32\\wsmprovhost.exe -Embedding","title":"ServerRemoteHost"},
-        "powershell":{"command":{"name":"Out-Null"}}}"#;
+        "powershell":{"command":{"name":"Out-Null","invocation_details":[
+          {"related_command":"Get-ItemProperty","type":"CommandInvocation","value":"\"Get-ItemProperty\""},
+          {"name":"\"Path\"","related_command":"Get-ItemProperty","type":"ParameterBinding","value":"\"(get-location).path\""}]}}}"#;
     let rules = [
         (
             "remoting",
@@ -254,9 +256,21 @@ fn ecs_reads_values_elastic_rewrites_as_windows_wrote_them() {
             "{product: windows, category: ps_module}",
             "ContextInfo|contains: 'Command Name = Out-Null'",
         ),
+        // Payload lines rebuilt from the invocation details, each
+        // object's members together.
+        (
+            "evil-winrm",
+            "{product: windows, category: ps_module}",
+            r#"Payload|contains: 'value="(get-location).path'"#,
+        ),
+        (
+            "lines",
+            "{product: windows, category: ps_module}",
+            r#"Payload|re: '^CommandInvocation\(Get-ItemProperty\): "Get-ItemProperty"\nParameterBinding\(Get-ItemProperty\): name="Path"; value="'"#,
+        ),
     ];
     let got = ecs_alerts(&rules, ps);
-    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got.len(), 4, "{got:?}");
 }
 
 #[test]

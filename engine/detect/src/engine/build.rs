@@ -563,9 +563,14 @@ impl Compiler {
                 let segs_all: Vec<Vec<String>> =
                     paths.iter().flat_map(|p| segmentations(p)).collect();
                 for segs in &segs_all {
+                    let objects = if derivation.each == Some(i) {
+                        super::OBJECTS_INPUT
+                    } else {
+                        0
+                    };
                     trie_insert(&mut trie, &mut path_data, segs)
                         .inputs
-                        .push(next_input + i as u32);
+                        .push((next_input + i as u32) | objects);
                 }
                 input_paths.push(segs_all);
             }

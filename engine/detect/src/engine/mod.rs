@@ -176,6 +176,10 @@ struct Derived {
 /// Marks a hit's token as a derived value's index.
 const DERIVED_TOK: u32 = 1 << 31;
 
+/// Marks an input id in [`PathData::inputs`] as an `each` input (its
+/// values are objects).
+const OBJECTS_INPUT: u32 = 1 << 31;
+
 /// The text of a gathered value: a token of `doc`, or a derived value.
 #[inline]
 fn hit_text<'b>(
@@ -513,8 +517,14 @@ impl Engine {
         dinputs.clear();
         for h in hits {
             for &g in &self.path_data[h.node as usize].inputs {
-                if doc.scalar_text(h.tok, numbuf).is_some() {
-                    dinputs.push((g, h.tok));
+                // An `each` input takes objects, the others scalars.
+                let ok = if g & OBJECTS_INPUT != 0 {
+                    doc.kind(h.tok) == Kind::Object
+                } else {
+                    doc.scalar_text(h.tok, numbuf).is_some()
+                };
+                if ok {
+                    dinputs.push((g & !OBJECTS_INPUT, h.tok));
                 }
             }
         }
@@ -535,6 +545,16 @@ impl Engine {
                 mine.iter()
                     .filter(move |(g, _)| *g == d.input_base + i as u32)
             };
+            // Which object of the `each` input holds a value: the one
+            // whose subtree holds its token.
+            let owner = |i: usize, k: usize| {
+                let (Some(each), Some((_, t))) = (d.derivation.each, of(i).nth(k)) else {
+                    return usize::MAX;
+                };
+                of(each)
+                    .position(|&(_, e)| e < *t && *t < doc.next(e))
+                    .unwrap_or(usize::MAX)
+            };
             d.derivation.eval(
                 &|i| of(i).count(),
                 &mut |i, k, out| {
@@ -544,6 +564,7 @@ impl Engine {
                         out.push_str(t);
                     }
                 },
+                &owner,
                 dbuf,
                 &mut |v| {
                     if *nderived < derived.len() {

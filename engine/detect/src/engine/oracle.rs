@@ -68,24 +68,64 @@ fn values_at<'d>(node: Node<'d>, segs: &[String], out: &mut Vec<Node<'d>>) {
     }
 }
 
-/// The values of derived value `d`, from plain lookups of its inputs.
+/// The values of derived value `d`, from plain lookups of its inputs
+/// (relative inputs of an `each` value looked up inside each object).
 fn derive(e: &Engine, d: u32, doc: &Doc<'_>) -> Vec<Val> {
     let d = &e.derived[d as usize];
-    let inputs: Vec<Vec<String>> = d
-        .input_paths
-        .iter()
-        .map(|paths| {
-            resolve(doc, paths)
-                .into_iter()
-                .filter(|v| v.kind != Kind::Array)
-                .filter_map(|v| v.text)
-                .collect()
+    let dv = &d.derivation;
+    let scalars = |vals: Vec<Val>| -> Vec<String> {
+        vals.into_iter()
+            .filter(|v| v.kind != Kind::Array)
+            .filter_map(|v| v.text)
+            .collect()
+    };
+    // The objects at the `each` path, in document order.
+    let mut objects = Vec::new();
+    if let Some(each) = dv.each
+        && matches!(doc.root().kind(), Kind::Object | Kind::Array)
+    {
+        for p in &d.input_paths[each] {
+            values_at(doc.root(), p, &mut objects);
+        }
+        objects.retain(|n| n.kind() == Kind::Object);
+    }
+    // Per input: (text, object holding it).
+    let inputs: Vec<Vec<(String, usize)>> = (0..dv.inputs.len())
+        .map(|i| {
+            if Some(i) == dv.each {
+                return (0..objects.len()).map(|j| (String::new(), j)).collect();
+            }
+            match &dv.relative[i] {
+                None => scalars(resolve(doc, &d.input_paths[i]))
+                    .into_iter()
+                    .map(|t| (t, usize::MAX))
+                    .collect(),
+                Some(rel) => {
+                    let mut out = Vec::new();
+                    for (j, o) in objects.iter().enumerate() {
+                        let mut nodes = Vec::new();
+                        for segs in crate::event::segmentations(rel) {
+                            values_at(*o, &segs, &mut nodes);
+                        }
+                        let mut buf = String::new();
+                        for n in nodes {
+                            if n.kind() != Kind::Array
+                                && let Some(t) = n.text(&mut buf)
+                            {
+                                out.push((t.to_string(), j));
+                            }
+                        }
+                    }
+                    out
+                }
+            }
         })
         .collect();
     let mut out = Vec::new();
-    d.derivation.eval(
+    dv.eval(
         &|i| inputs[i].len(),
-        &mut |i, k, o| o.push_str(&inputs[i][k]),
+        &mut |i, k, o| o.push_str(&inputs[i][k].0),
+        &|i, k| inputs[i][k].1,
         &mut String::new(),
         &mut |t| {
             out.push(Val {
@@ -797,6 +837,8 @@ fields:
   Details: [ev.Details, 'derived:dword', 'derived:qword', 'derived:text']
   Hashes: [ev.Hashes, 'derived:hashes']
   Owner: ['derived:owner']
+  Payload: [ev.Payload, 'derived:payload']
+  Line: ['derived:line']
 logsources:
   - name: all
     logsource: {product: test}
@@ -808,6 +850,8 @@ derived:
   dword: {template: 'DWORD ({r.v|hex32})', require: {r.t: [SZ_DWORD, REG_DWORD]}}
   qword: {template: 'QWORD ({r.v|qword})', require: {r.t: SZ_QWORD}}
   text: {template: '{r.v}', unless: {r.t: [SZ_DWORD, sz_qword]}}
+  payload: {each: inv, parts: ['{type}({cmd}): ', 'name={name}; value=', '{value}'], each_join: "\n"}
+  line: {each: inv, template: '{cmd}={value|upper}'}
   hashes: {parts: ['SHA1={h.sha1}', 'MD5={h.md5}', 'IMPHASH={h.imp|upper}'], join: ','}
 "#;
         let m = crate::Mapping::parse(mapping, Path::new("derived.yml")).unwrap();
@@ -829,6 +873,11 @@ derived:
             "Hashes|contains: 'IMPHASH=AB12'",
             "Hashes|startswith: 'SHA1=aa,MD5='",
             "Hashes|re: '^MD5=[0-9a-f]+$'",
+            "Payload|contains: 'Binding(b): name=n1; value='",
+            "Payload|re: '(?s)^Invocation\\(a\\).*\\nBinding'",
+            "Payload|endswith: 'value=v2'",
+            "Line: 'b=V1'",
+            "Line|startswith: 'a='",
         ];
         for (i, sel) in rules.iter().enumerate() {
             let r = format!(
@@ -905,6 +954,32 @@ derived:
             if g.below(8) == 0 {
                 put("ev.User", Some(json!(r"X\SYSTEM")));
             }
+            // Invocation details: objects with some of their members, at
+            // times one object alone, or among other values.
+            let mut objs = Vec::new();
+            for _ in 0..g.below(4) {
+                let mut o = serde_json::Map::new();
+                for (k, vals) in [
+                    ("type", &["Invocation", "Binding"][..]),
+                    ("cmd", &["a", "b"][..]),
+                    ("name", &["n1", "n2"][..]),
+                    ("value", &["v1", "v2"][..]),
+                ] {
+                    if g.below(4) != 0 {
+                        o.insert(k.into(), json!(g.pick(vals)));
+                    }
+                }
+                objs.push(Value::Object(o));
+            }
+            match g.below(6) {
+                0 if !objs.is_empty() => ev.insert("inv".into(), objs[0].clone()),
+                1 => {
+                    objs.push(json!("loose"));
+                    ev.insert("inv".into(), Value::Array(objs))
+                }
+                2 => None,
+                _ => ev.insert("inv".into(), Value::Array(objs)),
+            };
             events.push(Value::Object(ev).to_string());
         }
         let alerts = agree(&e, &events);
