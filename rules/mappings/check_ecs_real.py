@@ -329,7 +329,9 @@ def derived_values(spec, doc):
     refs = sorted({m.group(1).strip() for t in parts for m in TEMPLATE_REF.finditer(t) if m.group(1)})
     choices = [[text_raw(v) for v in values(doc, r)] or [None] for r in refs]
     out = []
-    for pick in itertools.islice(itertools.product(*choices), 16):
+    for pick in itertools.islice(itertools.product(*choices), 1024):
+        if len(out) == 256:
+            break
         chosen = dict(zip(refs, pick))
         built = []
         for t in parts:

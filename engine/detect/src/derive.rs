@@ -27,7 +27,7 @@
 //! - `{path}` reads every scalar value at `path` (and its aliases); a path
 //!   holding several values (an array) yields one result per value, and
 //!   several such references yield one per combination, up to
-//!   [`MAX_RESULTS`].
+//!   [`MAX_RESULTS`] values ([`MAX_TRIES`] combinations tried).
 //! - `parts` are templates joined by `join` (default empty); a part one of
 //!   whose references has no value is left out, and when every part is
 //!   left out there is no value. `template: T` is `parts: [T]`.
@@ -52,17 +52,19 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-/// Most values one derivation yields for one event.
-pub const MAX_RESULTS: usize = 16;
+/// Most values one derivation yields for one event (for one object of an
+/// `each` value without `each_join`, in all), and most combinations of
+/// values it tries.
+pub const MAX_RESULTS: usize = 256;
+const MAX_TRIES: usize = 4 * MAX_RESULTS;
 
 /// Most inputs with several values whose combinations are taken (the
-/// others take their first value); 2^4 combinations already reach
+/// others take their first value); 2^8 combinations already reach
 /// [`MAX_RESULTS`].
 const MAX_MULTI: usize = 8;
 
-/// Most objects an `each` value is written for (and most values it
-/// gives without `each_join`).
-pub const MAX_OBJECTS: usize = 256;
+/// Most objects an `each` value is written for.
+pub const MAX_OBJECTS: usize = 4096;
 
 /// How a reference's value is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,21 +293,29 @@ impl Derivation {
         let Some(each) = self.each else {
             return self.eval_one(count, text, buf, emit);
         };
-        let (mut joined, mut any, mut n) = (String::new(), false, 0);
-        for j in 0..count(each).min(MAX_OBJECTS) {
-            // Per input: the indexes of its values this object holds.
-            let idx: Vec<Vec<usize>> = (0..self.inputs.len())
-                .map(|i| {
-                    let all = 0..count(i);
-                    if self.relative[i].is_some() {
-                        all.filter(|&k| owner(i, k) == j).collect()
-                    } else {
-                        all.collect()
+        let nobj = count(each).min(MAX_OBJECTS);
+        // Per relative input and object: the indexes of its values the
+        // object holds (one pass over the values).
+        let by_object: Vec<Vec<Vec<usize>>> = (0..self.inputs.len())
+            .map(|i| {
+                if self.relative[i].is_none() {
+                    return Vec::new();
+                }
+                let mut v = vec![Vec::new(); nobj];
+                for k in 0..count(i) {
+                    if let Some(o) = v.get_mut(owner(i, k)) {
+                        o.push(k);
                     }
-                })
-                .collect();
-            let c = |i: usize| idx[i].len();
-            let mut t = |i: usize, k: usize, out: &mut String| text(i, idx[i][k], out);
+                }
+                v
+            })
+            .collect();
+        let (mut joined, mut any, mut n) = (String::new(), false, 0);
+        for j in 0..nobj {
+            let mine = |i: usize| self.relative[i].as_ref().map(|_| &by_object[i][j]);
+            let c = |i: usize| mine(i).map_or_else(|| count(i), Vec::len);
+            let mut t =
+                |i: usize, k: usize, out: &mut String| text(i, mine(i).map_or(k, |ks| ks[k]), out);
             match &self.each_join {
                 Some(sep) => self.eval_one(&c, &mut t, buf, &mut |v| {
                     if any {
@@ -315,7 +325,7 @@ impl Derivation {
                     any = true;
                 }),
                 None => self.eval_one(&c, &mut t, buf, &mut |v| {
-                    if n < MAX_OBJECTS {
+                    if n < MAX_RESULTS {
                         emit(v);
                         n += 1;
                     }
@@ -348,7 +358,7 @@ impl Derivation {
         }
         let read = &multi[..nmulti];
         let mut pick = [0usize; MAX_MULTI];
-        let mut emitted = 0;
+        let (mut emitted, mut tried) = (0, 0);
         let mut piece = String::new();
         loop {
             buf.clear();
@@ -364,6 +374,7 @@ impl Derivation {
                 buf.push_str(&piece);
                 any = true;
             }
+            tried += 1;
             if any {
                 match &self.values {
                     None => emit(buf),
@@ -378,7 +389,7 @@ impl Derivation {
             // Next combination (odometer over the inputs with values).
             let mut i = 0;
             loop {
-                if i == read.len() || emitted >= MAX_RESULTS {
+                if i == read.len() || emitted >= MAX_RESULTS || tried >= MAX_TRIES {
                     return;
                 }
                 pick[i] += 1;
@@ -418,7 +429,7 @@ fn write_part(
                 }
                 raw.clear();
                 text(*input, k, &mut raw);
-                if !convert(*func, raw.trim(), out) {
+                if !convert(*func, &raw, out) {
                     return false;
                 }
             }
@@ -432,13 +443,13 @@ fn convert(func: Func, raw: &str, out: &mut String) -> bool {
         Func::Text => out.push_str(raw),
         Func::Lower => out.push_str(&crate::glob::lowercase(raw)),
         Func::Upper => out.push_str(&raw.to_uppercase()),
-        Func::Hex32 => match parse_number(raw) {
+        Func::Hex32 => match parse_number(raw.trim()) {
             Some(n) if n <= u64::from(u32::MAX) => {
                 let _ = write!(out, "0x{n:08x}");
             }
             _ => return false,
         },
-        Func::Qword => match parse_number(raw) {
+        Func::Qword => match parse_number(raw.trim()) {
             Some(n) => {
                 let _ = write!(out, "0x{:08x}-0x{:08x}", n >> 32, n & 0xffff_ffff);
             }
@@ -710,9 +721,20 @@ mod tests {
         let mut got = run(&d, &[("a", &["1", "2"]), ("b", &["x", "y"])]);
         got.sort();
         assert_eq!(got, ["1-x", "1-y", "2-x", "2-y"]);
-        let many: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        let many: Vec<String> = (0..20).map(|i| i.to_string()).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert_eq!(run(&d, &[("a", &many), ("b", &many)]).len(), MAX_RESULTS);
+        // One list of values is read whole up to the limit.
+        let d = derive("{template: 'x{a}'}");
+        let long: Vec<String> = (0..300).map(|i| i.to_string()).collect();
+        let long: Vec<&str> = long.iter().map(String::as_str).collect();
+        assert_eq!(run(&d, &[("a", &long[..200])]).len(), 200);
+        assert_eq!(run(&d, &[("a", &long)]).len(), MAX_RESULTS);
+        // Combinations that give nothing are bounded too.
+        let d = derive("{template: '{a|hex32}-{b}'}");
+        let words: Vec<String> = (0..60).map(|i| format!("w{i}")).collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        assert!(run(&d, &[("a", &words), ("b", &words)]).is_empty());
     }
 
     #[test]

@@ -1053,6 +1053,12 @@ pub struct Node<'d> {
 }
 
 impl<'d> Node<'d> {
+    /// Its token's index: document order.
+    #[cfg(test)]
+    pub(crate) fn index(&self) -> u32 {
+        self.i
+    }
+
     pub fn kind(&self) -> Kind {
         self.doc.kind(self.i)
     }

@@ -268,6 +268,14 @@ impl Mapping {
                     values,
                 });
             }
+            for c in &conditions {
+                if c.paths.iter().any(|p| p.starts_with(DERIVED_PREFIX)) {
+                    return Err(bad(format!(
+                        "logsource '{}': a condition cannot read a derived value ({})",
+                        e.name, c.paths[0]
+                    )));
+                }
+            }
             for (f, paths) in &e.fields {
                 check(
                     &format!("logsource '{}': field '{f}'", e.name),
@@ -291,6 +299,20 @@ impl Mapping {
         }
         for (f, paths) in &raw.fields {
             check(&format!("field '{f}'"), &paths.clone().into_vec())?;
+        }
+        let ind = &raw.indicators;
+        for p in ind
+            .ip
+            .iter()
+            .chain(&ind.domain)
+            .chain(&ind.url)
+            .chain(&ind.hash)
+        {
+            if p.starts_with(DERIVED_PREFIX) {
+                return Err(bad(format!(
+                    "indicators: '{p}': indicators are looked up at event paths, not derived values"
+                )));
+            }
         }
         for p in &raw.default_paths {
             if p.starts_with(DERIVED_PREFIX) {

@@ -378,3 +378,47 @@ logsources:
     }
     assert!(titles(&e, r#"{"Channel": "ΑΡΧΕΙΟ", "User": "x"}"#).is_empty());
 }
+
+#[test]
+fn bad_derived_values_are_named_with_their_file() {
+    let yaml = r#"
+name: t
+fields:
+  Initiated: [a.Initiated, 'derived:dir']
+derived:
+  dir: {template: '{a.direction}', values: {egress: 'true'}}
+logsources:
+  - name: x
+    logsource: {product: p}
+    conditions: {a.kind: k}
+"#;
+    assert!(Mapping::parse(yaml, Path::new("t.yml")).is_ok());
+    let err = |from: &str, to: &str| {
+        let bad = yaml.replace(from, to);
+        assert_ne!(bad, yaml);
+        Mapping::parse(&bad, Path::new("t.yml"))
+            .unwrap_err()
+            .to_string()
+    };
+    let e = err("'derived:dir'", "'derived:nope'");
+    assert!(
+        e.contains("t.yml") && e.contains("field 'Initiated': 'derived:nope' names no value"),
+        "{e}"
+    );
+    let e = err("{a.direction}'", "{a.direction|hex}'");
+    assert!(
+        e.contains(
+            "derived 'dir': template '{a.direction|hex}': unknown conversion 'hex' at offset 13"
+        ),
+        "{e}"
+    );
+    let e = err("{a.kind: k}", "{'derived:dir': k}");
+    assert!(e.contains("a condition cannot read a derived value"), "{e}");
+    let e = err(
+        "logsources:",
+        "indicators: {ip: ['derived:dir']}\nlogsources:",
+    );
+    assert!(e.contains("indicators: 'derived:dir'"), "{e}");
+    let e = err("values: {egress: 'true'}", "each_join: ','");
+    assert!(e.contains("'each_join' needs 'each'"), "{e}");
+}

@@ -541,25 +541,33 @@ impl Engine {
                 continue;
             }
             let mine = &dinputs[lo..hi];
+            // Sorted by input id: each input's values are one run, in
+            // document order.
             let of = |i: usize| {
-                mine.iter()
-                    .filter(move |(g, _)| *g == d.input_base + i as u32)
+                let g = d.input_base + i as u32;
+                let lo = mine.partition_point(|&(x, _)| x < g);
+                let hi = mine.partition_point(|&(x, _)| x <= g);
+                &mine[lo..hi]
             };
-            // Which object of the `each` input holds a value: the one
-            // whose subtree holds its token.
+            // Which object of the `each` input holds a value: objects at
+            // one path do not nest, so the last one starting before the
+            // value's token, if its subtree holds the token.
             let owner = |i: usize, k: usize| {
-                let (Some(each), Some((_, t))) = (d.derivation.each, of(i).nth(k)) else {
+                let (Some(each), Some(&(_, t))) = (d.derivation.each, of(i).get(k)) else {
                     return usize::MAX;
                 };
-                of(each)
-                    .position(|&(_, e)| e < *t && *t < doc.next(e))
-                    .unwrap_or(usize::MAX)
+                let objects = of(each);
+                match objects.partition_point(|&(_, e)| e < t) {
+                    0 => usize::MAX,
+                    p if t < doc.next(objects[p - 1].1) => p - 1,
+                    _ => usize::MAX,
+                }
             };
             d.derivation.eval(
-                &|i| of(i).count(),
+                &|i| of(i).len(),
                 &mut |i, k, out| {
-                    if let Some((_, tok)) = of(i).nth(k)
-                        && let Some(t) = doc.scalar_text(*tok, numbuf)
+                    if let Some(&(_, tok)) = of(i).get(k)
+                        && let Some(t) = doc.scalar_text(tok, numbuf)
                     {
                         out.push_str(t);
                     }

@@ -73,10 +73,19 @@ fn values_at<'d>(node: Node<'d>, segs: &[String], out: &mut Vec<Node<'d>>) {
 fn derive(e: &Engine, d: u32, doc: &Doc<'_>) -> Vec<Val> {
     let d = &e.derived[d as usize];
     let dv = &d.derivation;
-    let scalars = |vals: Vec<Val>| -> Vec<String> {
-        vals.into_iter()
-            .filter(|v| v.kind != Kind::Array)
-            .filter_map(|v| v.text)
+    // Scalar texts at `paths` below `node`, in document order (as the
+    // walk gathers them), not path by path.
+    let scalars = |node: crate::json::Node<'_>, paths: &[Vec<String>]| -> Vec<String> {
+        let mut nodes = Vec::new();
+        for p in paths {
+            values_at(node, p, &mut nodes);
+        }
+        nodes.sort_by_key(|n| n.index());
+        let mut buf = String::new();
+        nodes
+            .into_iter()
+            .filter(|n| n.kind() != Kind::Array)
+            .filter_map(|n| n.text(&mut buf).map(str::to_string))
             .collect()
     };
     // The objects at the `each` path, in document order.
@@ -88,6 +97,7 @@ fn derive(e: &Engine, d: u32, doc: &Doc<'_>) -> Vec<Val> {
             values_at(doc.root(), p, &mut objects);
         }
         objects.retain(|n| n.kind() == Kind::Object);
+        objects.sort_by_key(|n| n.index());
     }
     // Per input: (text, object holding it).
     let inputs: Vec<Vec<(String, usize)>> = (0..dv.inputs.len())
@@ -96,27 +106,18 @@ fn derive(e: &Engine, d: u32, doc: &Doc<'_>) -> Vec<Val> {
                 return (0..objects.len()).map(|j| (String::new(), j)).collect();
             }
             match &dv.relative[i] {
-                None => scalars(resolve(doc, &d.input_paths[i]))
+                None if !matches!(doc.root().kind(), Kind::Object | Kind::Array) => Vec::new(),
+                None => scalars(doc.root(), &d.input_paths[i])
                     .into_iter()
                     .map(|t| (t, usize::MAX))
                     .collect(),
                 Some(rel) => {
-                    let mut out = Vec::new();
-                    for (j, o) in objects.iter().enumerate() {
-                        let mut nodes = Vec::new();
-                        for segs in crate::event::segmentations(rel) {
-                            values_at(*o, &segs, &mut nodes);
-                        }
-                        let mut buf = String::new();
-                        for n in nodes {
-                            if n.kind() != Kind::Array
-                                && let Some(t) = n.text(&mut buf)
-                            {
-                                out.push((t.to_string(), j));
-                            }
-                        }
-                    }
-                    out
+                    let segs = crate::event::segmentations(rel);
+                    objects
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(j, o)| scalars(*o, &segs).into_iter().map(move |t| (t, j)))
+                        .collect()
                 }
             }
         })
@@ -839,6 +840,7 @@ fields:
   Owner: ['derived:owner']
   Payload: [ev.Payload, 'derived:payload']
   Line: ['derived:line']
+  XLine: ['derived:xline']
 logsources:
   - name: all
     logsource: {product: test}
@@ -852,6 +854,7 @@ derived:
   text: {template: '{r.v}', unless: {r.t: [SZ_DWORD, sz_qword]}}
   payload: {each: inv, parts: ['{type}({cmd}): ', 'name={name}; value=', '{value}'], each_join: "\n"}
   line: {each: inv, template: '{cmd}={value|upper}'}
+  xline: {each: x.inv, parts: ['{cmd}', '{value}'], join: '=', each_join: ';'}
   hashes: {parts: ['SHA1={h.sha1}', 'MD5={h.md5}', 'IMPHASH={h.imp|upper}'], join: ','}
 "#;
         let m = crate::Mapping::parse(mapping, Path::new("derived.yml")).unwrap();
@@ -878,6 +881,9 @@ derived:
             "Payload|endswith: 'value=v2'",
             "Line: 'b=V1'",
             "Line|startswith: 'a='",
+            "XLine|startswith: 'a=v1;b'",
+            "XLine|endswith: ';a=v2'",
+            "XLine: 'a=v1'",
         ];
         for (i, sel) in rules.iter().enumerate() {
             let r = format!(
@@ -978,6 +984,14 @@ derived:
                     ev.insert("inv".into(), Value::Array(objs))
                 }
                 2 => None,
+                // The same objects under a flat dotted key the path also
+                // reads ("x.inv" for x.inv), with more at the nested one.
+                3 => {
+                    let mut x = serde_json::Map::new();
+                    x.insert("inv".into(), json!([{"cmd": "a", "value": "v1"}]));
+                    ev.insert("x".into(), Value::Object(x));
+                    ev.insert("x.inv".into(), Value::Array(objs))
+                }
                 _ => ev.insert("inv".into(), Value::Array(objs)),
             };
             events.push(Value::Object(ev).to_string());
