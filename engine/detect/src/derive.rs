@@ -312,7 +312,8 @@ impl Derivation {
             .collect();
         let (mut joined, mut any, mut n) = (String::new(), false, 0);
         for j in 0..nobj {
-            let mine = |i: usize| self.relative[i].as_ref().map(|_| &by_object[i][j]);
+            // Absolute inputs have no list: all their values.
+            let mine = |i: usize| by_object[i].get(j);
             let c = |i: usize| mine(i).map_or_else(|| count(i), Vec::len);
             let mut t =
                 |i: usize, k: usize, out: &mut String| text(i, mine(i).map_or(k, |ks| ks[k]), out);
