@@ -220,24 +220,8 @@ impl Derivation {
                 let Some(path) = k.as_str() else {
                     return Err(format!("{which}: key {k:?} is not a path"));
                 };
-                let vals: Vec<String> = match &v {
-                    serde_yaml_ng::Value::Sequence(s) => s
-                        .iter()
-                        .map(|x| {
-                            scalar_text(x)
-                                .ok_or_else(|| format!("{which} '{path}': {x:?} is not a scalar"))
-                        })
-                        .collect::<Result<_, _>>()?,
-                    x => vec![
-                        scalar_text(x)
-                            .ok_or_else(|| format!("{which} '{path}': {x:?} is not a scalar"))?,
-                    ],
-                };
-                let vals = if vals.iter().any(|v| v == "*") {
-                    Vec::new()
-                } else {
-                    vals.iter().map(|v| crate::glob::lowercase(v)).collect()
-                };
+                let vals = crate::mapping::condition_values(v)
+                    .map_err(|e| format!("{which} '{path}': {e}"))?;
                 let input = input_of(path, &mut d.inputs);
                 if which == "require" {
                     d.require.push((input, vals));

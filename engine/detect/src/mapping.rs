@@ -39,6 +39,24 @@ impl OneOrMany {
     }
 }
 
+/// The accepted values of a condition (`value` or `[values]`), lowercased;
+/// empty when any value is accepted (`'*'`). Route conditions and derived
+/// values' `require`/`unless` read them alike.
+pub(crate) fn condition_values(
+    v: serde_yaml_ng::Value,
+) -> std::result::Result<Vec<String>, String> {
+    let scalars: Scalars = serde_yaml_ng::from_value(v).map_err(|e| e.to_string())?;
+    let values: Vec<String> = match scalars {
+        Scalars::One(s) => vec![s.text()],
+        Scalars::Many(v) => v.into_iter().map(Scalar::text).collect(),
+    };
+    Ok(if values.iter().any(|v| v == "*") {
+        Vec::new()
+    } else {
+        values.iter().map(|v| crate::glob::lowercase(v)).collect()
+    })
+}
+
 /// A scalar in a route condition (numbers are compared as text).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -248,21 +266,12 @@ impl Mapping {
                         e.name
                     )));
                 };
-                let scalars: Scalars = serde_yaml_ng::from_value(v).map_err(|err| {
+                let values = condition_values(v).map_err(|err| {
                     bad(format!(
                         "logsource '{}': condition '{path_s}': {err}",
                         e.name
                     ))
                 })?;
-                let values: Vec<String> = match scalars {
-                    Scalars::One(s) => vec![s.text()],
-                    Scalars::Many(v) => v.into_iter().map(Scalar::text).collect(),
-                };
-                let values = if values.iter().any(|v| v == "*") {
-                    Vec::new()
-                } else {
-                    values.iter().map(|v| crate::glob::lowercase(v)).collect()
-                };
                 conditions.push(RouteCondition {
                     paths: aliases.expand(&[path_s.to_string()]),
                     values,

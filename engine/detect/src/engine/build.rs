@@ -558,28 +558,23 @@ impl Compiler {
                 .expect("derived values come from a mapping")
                 .derivations[d]
                 .clone();
-            let mut input_paths = Vec::new();
             for (i, paths) in derivation.inputs.iter().enumerate() {
-                let segs_all: Vec<Vec<String>> =
-                    paths.iter().flat_map(|p| segmentations(p)).collect();
-                for segs in &segs_all {
-                    let objects = if derivation.each == Some(i) {
-                        super::OBJECTS_INPUT
-                    } else {
-                        0
-                    };
-                    trie_insert(&mut trie, &mut path_data, segs)
+                let objects = if derivation.each == Some(i) {
+                    super::OBJECTS_INPUT
+                } else {
+                    0
+                };
+                for segs in paths.iter().flat_map(|p| segmentations(p)) {
+                    trie_insert(&mut trie, &mut path_data, &segs)
                         .inputs
                         .push((next_input + i as u32) | objects);
                 }
-                input_paths.push(segs_all);
             }
             let n = derivation.inputs.len() as u32;
             derived.push(Derived {
                 derivation,
                 node: 0,
                 input_base: next_input,
-                input_paths,
             });
             next_input += n;
         }

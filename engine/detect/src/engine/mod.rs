@@ -168,9 +168,6 @@ struct Derived {
     /// Input `i` is read at the trie nodes whose `inputs` hold
     /// `input_base + i`.
     input_base: u32,
-    /// Per input: its paths as key segments (for the reference evaluation).
-    #[cfg_attr(not(test), allow(dead_code))]
-    input_paths: Vec<Vec<Vec<String>>>,
 }
 
 /// Marks a hit's token as a derived value's index.

@@ -73,6 +73,17 @@ fn values_at<'d>(node: Node<'d>, segs: &[String], out: &mut Vec<Node<'d>>) {
 fn derive(e: &Engine, d: u32, doc: &Doc<'_>) -> Vec<Val> {
     let d = &e.derived[d as usize];
     let dv = &d.derivation;
+    // Per input: its paths (and aliases) as key segments.
+    let input_paths: Vec<Vec<Vec<String>>> = dv
+        .inputs
+        .iter()
+        .map(|paths| {
+            paths
+                .iter()
+                .flat_map(|p| crate::event::segmentations(p))
+                .collect()
+        })
+        .collect();
     // Scalar texts at `paths` below `node`, in document order (as the
     // walk gathers them), not path by path.
     let scalars = |node: crate::json::Node<'_>, paths: &[Vec<String>]| -> Vec<String> {
@@ -93,7 +104,7 @@ fn derive(e: &Engine, d: u32, doc: &Doc<'_>) -> Vec<Val> {
     if let Some(each) = dv.each
         && matches!(doc.root().kind(), Kind::Object | Kind::Array)
     {
-        for p in &d.input_paths[each] {
+        for p in &input_paths[each] {
             values_at(doc.root(), p, &mut objects);
         }
         objects.retain(|n| n.kind() == Kind::Object);
@@ -107,7 +118,7 @@ fn derive(e: &Engine, d: u32, doc: &Doc<'_>) -> Vec<Val> {
             }
             match &dv.relative[i] {
                 None if !matches!(doc.root().kind(), Kind::Object | Kind::Array) => Vec::new(),
-                None => scalars(doc.root(), &d.input_paths[i])
+                None => scalars(doc.root(), &input_paths[i])
                     .into_iter()
                     .map(|t| (t, usize::MAX))
                     .collect(),
