@@ -49,6 +49,16 @@ pub(super) enum KeywordPlan {
 /// the search stays case-sensitive (which the packed searcher requires).
 #[derive(Debug)]
 pub(super) enum Prefilter {
+    /// A few short substrings, one of which every literal holds, searched
+    /// by the packed searcher; the literals holding a substring are
+    /// checked where it occurs. Mimikatz's twenty keywords need three
+    /// (`::`, `kiwi`, `mimi`): the searcher then tells candidates apart by
+    /// two bytes instead of four and, with one substring a bucket, stops
+    /// only where one occurs, so a line costs well under half as much.
+    Cover {
+        searcher: aho_corasick::packed::Searcher,
+        covers: Vec<Cover>,
+    },
     Packed {
         searcher: aho_corasick::packed::Searcher,
         /// Per searcher pattern: the literal and where the pattern (its
@@ -72,10 +82,82 @@ pub(super) struct Anchor {
 /// The bytes of a pattern the packed searcher tells candidates apart by.
 const FINGERPRINT: usize = 4;
 
+/// A substring of a cover and the literals holding it, each with where
+/// the substring first starts in it.
+#[derive(Debug)]
+pub(super) struct Cover {
+    sub: Vec<u8>,
+    lits: Vec<(Vec<u8>, usize)>,
+}
+
+/// At most this many substrings in a cover.
+const MAX_COVER: usize = 4;
+/// Cover substrings are two to this many bytes long.
+const COVER_LEN: usize = 4;
+
+/// A cover of `lits`: at most [`MAX_COVER`] substrings of two to
+/// [`COVER_LEN`] bytes, none occurring in `sample` (a line of the events
+/// served, so that no substring is part of every line, as `"eventid"`
+/// would be), such that every literal holds one. Chosen greedily: the
+/// substring held by the most literals not yet covered, the longest of
+/// those. `None` when there is no such cover (many unrelated literals, a
+/// one-byte literal, substrings the events' own lines show).
+fn cover(lits: &[Vec<u8>], sample: &[u8]) -> Option<Vec<Cover>> {
+    use std::collections::HashMap;
+    let mut left: Vec<&[u8]> = lits.iter().map(Vec::as_slice).collect();
+    let mut out: Vec<Cover> = Vec::new();
+    while !left.is_empty() {
+        if out.len() == MAX_COVER {
+            return None;
+        }
+        // Per substring: how many uncovered literals hold it.
+        let mut held: HashMap<&[u8], usize> = HashMap::new();
+        for l in &left {
+            let mut seen: Vec<&[u8]> = Vec::new();
+            for n in 2..=COVER_LEN.min(l.len()) {
+                for w in l.windows(n) {
+                    if !seen.contains(&w) {
+                        seen.push(w);
+                        *held.entry(w).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let mut ranked: Vec<(&[u8], usize)> = held.into_iter().collect();
+        ranked.sort_by(|a, b| {
+            (b.1.cmp(&a.1))
+                .then(b.0.len().cmp(&a.0.len()))
+                .then(a.0.cmp(b.0))
+        });
+        let sub = ranked
+            .into_iter()
+            .map(|(w, _)| w)
+            .find(|w| memchr::memmem::find(sample, w).is_none())?
+            .to_vec();
+        let mut lits = Vec::new();
+        left.retain(|l| match memchr::memmem::find(l, &sub) {
+            Some(at) => {
+                lits.push((l.to_vec(), at));
+                false
+            }
+            None => true,
+        });
+        out.push(Cover { sub, lits });
+    }
+    Some(out)
+}
+
 impl Prefilter {
     /// `sample`: a lowercased raw line of the events this prefilter serves,
     /// to pick for each literal the suffix whose first bytes it shows least.
     fn new(lits: &[Vec<u8>], sample: &[u8]) -> Option<Self> {
+        if let Some(covers) = cover(lits, sample) {
+            let mut packed = aho_corasick::packed::Config::new().builder();
+            packed.extend(covers.iter().map(|c| &c.sub));
+            if let Some(searcher) = packed.build() {
+                return Some(Prefilter::Cover { searcher, covers });
+            }
+        }
         let anchors: Vec<Anchor> = lits
             .iter()
             .map(|l| Anchor {
@@ -107,6 +189,24 @@ impl Prefilter {
                         p >= a.offset
                             && hay[p..].starts_with(&a.lit[a.offset..])
                             && hay[p - a.offset..].starts_with(&a.lit)
+                    }) {
+                        return true;
+                    }
+                    at = p + 1;
+                }
+                false
+            }
+            Prefilter::Cover { searcher, covers } => {
+                let mut at = 0;
+                while let Some(m) = searcher.find_in(hay, aho_corasick::Span::from(at..hay.len())) {
+                    let p = m.start();
+                    // Every substring starting at `p` (the searcher reports
+                    // one), and every literal holding it.
+                    if covers.iter().any(|c| {
+                        hay[p..].starts_with(&c.sub)
+                            && c.lits
+                                .iter()
+                                .any(|(l, o)| p >= *o && hay[p - o..].starts_with(l))
                     }) {
                         return true;
                     }
@@ -368,6 +468,111 @@ mod tests {
             (2_000..14_000).contains(&found),
             "{found} of 16,000 lines match"
         );
+    }
+
+    /// Literals in families that share a substring (as `::` in Mimikatz's
+    /// commands) are searched by a cover of a few substrings, and the
+    /// cover finds exactly the lines holding some literal: at the
+    /// literal's start, end or middle, overlapping other substrings, with
+    /// the substring occurring in the line before the literal does.
+    #[test]
+    fn covered_prefilter_finds_exactly_the_lines_with_a_literal() {
+        let mut g = Rng::new(11);
+        let word = |g: &mut Rng, min: usize, max: usize| -> Vec<u8> {
+            let n = min + g.below(max - min + 1);
+            (0..n).map(|_| b"abcd::x."[g.below(8)]).collect()
+        };
+        let (mut covered, mut found) = (0, 0);
+        for round in 0..400 {
+            // One to four families, each a shared middle with its own ends.
+            let mut lits: Vec<Vec<u8>> = Vec::new();
+            for _ in 0..1 + g.below(4) {
+                let mid = word(&mut g, 2, 4);
+                for _ in 0..1 + g.below(5) {
+                    let mut l = word(&mut g, 0, 3);
+                    l.extend_from_slice(&mid);
+                    l.extend(word(&mut g, 0, 3));
+                    lits.push(l);
+                }
+            }
+            lits.sort();
+            lits.dedup();
+            let sample: Vec<u8> = (0..g.below(40)).map(|_| b"abcdxyz. "[g.below(9)]).collect();
+            let pf = super::Prefilter::new(&lits, &sample).unwrap();
+            if let super::Prefilter::Cover { covers, .. } = &pf {
+                covered += 1;
+                assert!(covers.len() <= super::MAX_COVER);
+                for c in covers {
+                    assert!(memchr::memmem::find(&sample, &c.sub).is_none());
+                }
+            }
+            for _ in 0..40 {
+                let mut hay = Vec::new();
+                for _ in 0..g.below(8) {
+                    let l = &lits[g.below(lits.len())];
+                    match g.below(6) {
+                        0 => hay.extend_from_slice(l),
+                        1 => hay.extend(word(&mut g, 0, 4)),
+                        _ => {
+                            let (a, b) = (g.below(l.len()), g.below(l.len() + 1));
+                            hay.extend_from_slice(&l[a.min(b)..a.max(b)]);
+                        }
+                    }
+                }
+                let want = lits.iter().any(|l| memchr::memmem::find(&hay, l).is_some());
+                assert_eq!(
+                    pf.is_match(&hay),
+                    want,
+                    "round {round}: {lits:?} in {hay:?}"
+                );
+                found += usize::from(want);
+            }
+        }
+        assert!(covered > 200, "covers chosen in {covered} of 400 rounds");
+        assert!(
+            (2_000..14_000).contains(&found),
+            "{found} of 16,000 lines match"
+        );
+    }
+
+    /// SigmaHQ's Mimikatz keywords, against a Sysmon line: three substrings.
+    #[test]
+    fn mimikatz_keywords_are_covered_by_three_substrings() {
+        let lits: Vec<Vec<u8>> = [
+            "dpapi::masterkey",
+            "eo.oe.kiwi",
+            "event::clear",
+            "event::drop",
+            "gentilkiwi.com",
+            "kerberos::golden",
+            "kerberos::ptc",
+            "kerberos::ptt",
+            "kerberos::tgt",
+            "kiwi legit printer",
+            "lsadump::",
+            "mimidrv.sys",
+            "\\\\mimilib.dll",
+            "misc::printnightmare",
+            "misc::shadowcopies",
+            "misc::skeleton",
+            "privilege::backup",
+            "privilege::debug",
+            "privilege::driver",
+            "sekurlsa::",
+        ]
+        .iter()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+        let sample = br#"{"event":{"system":{"eventid":1,"channel":"microsoft-windows-sysmon/operational"},"eventdata":{"image":"c:\\windows\\system32\\cmd.exe"}}}"#;
+        let pf = super::Prefilter::new(&lits, sample).unwrap();
+        let super::Prefilter::Cover { covers, .. } = &pf else {
+            panic!("expected a cover: {pf:?}");
+        };
+        let subs: Vec<&[u8]> = covers.iter().map(|c| c.sub.as_slice()).collect();
+        assert_eq!(subs, [&b"::"[..], b"kiwi", b"mimi"]);
+        assert!(pf.is_match(br#"{"commandline":"x privilege::debug exit"}"#));
+        assert!(pf.is_match(br#"{"p":"c:\\x\\mimilib.dll"}"#));
+        assert!(!pf.is_match(br#"{"p":"c:\\x\\mimilib2.dll","ip":"::1","k":"kiwi"}"#));
     }
 
     #[test]
