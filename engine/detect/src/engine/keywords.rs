@@ -94,6 +94,9 @@ pub(super) struct Cover {
 const MAX_COVER: usize = 4;
 /// Cover substrings are two to this many bytes long.
 const COVER_LEN: usize = 4;
+/// Bytes of the sample line, and candidate substrings per step, looked at.
+const COVER_SAMPLE: usize = 16 << 10;
+const COVER_CANDIDATES: usize = 256;
 
 /// A cover of `lits`: at most [`MAX_COVER`] substrings of two to
 /// [`COVER_LEN`] bytes, none occurring in `sample` (a line of the events
@@ -129,8 +132,13 @@ fn cover(lits: &[Vec<u8>], sample: &[u8]) -> Option<Vec<Cover>> {
                 .then(b.0.len().cmp(&a.0.len()))
                 .then(a.0.cmp(b.0))
         });
+        // Bounded work for a huge first line or literal set: its start
+        // shows the keys, and a substring that many literals share is
+        // among the first candidates.
+        let sample = &sample[..sample.len().min(COVER_SAMPLE)];
         let sub = ranked
             .into_iter()
+            .take(COVER_CANDIDATES)
             .map(|(w, _)| w)
             .find(|w| memchr::memmem::find(sample, w).is_none())?
             .to_vec();
