@@ -82,12 +82,38 @@ pub(super) struct Anchor {
 /// The bytes of a pattern the packed searcher tells candidates apart by.
 const FINGERPRINT: usize = 4;
 
-/// A substring of a cover and the literals holding it, each with where
-/// the substring first starts in it.
+impl Anchor {
+    /// Whether `hay` holds the literal with its anchor at `p`.
+    #[inline]
+    fn holds(&self, hay: &[u8], p: usize) -> bool {
+        p >= self.offset && hay[p - self.offset..].starts_with(&self.lit)
+    }
+}
+
+/// Whether `check` holds at some position where `searcher` finds a
+/// pattern starting (every such position, overlapping ones included).
+#[inline]
+fn any_start(
+    searcher: &aho_corasick::packed::Searcher,
+    hay: &[u8],
+    check: impl Fn(usize) -> bool,
+) -> bool {
+    let mut at = 0;
+    while let Some(m) = searcher.find_in(hay, aho_corasick::Span::from(at..hay.len())) {
+        if check(m.start()) {
+            return true;
+        }
+        at = m.start() + 1;
+    }
+    false
+}
+
+/// A substring of a cover and the literals holding it, each anchored
+/// where the substring first starts in it.
 #[derive(Debug)]
 pub(super) struct Cover {
     sub: Vec<u8>,
-    lits: Vec<(Vec<u8>, usize)>,
+    lits: Vec<Anchor>,
 }
 
 /// At most this many substrings in a cover.
@@ -107,6 +133,10 @@ const COVER_CANDIDATES: usize = 256;
 /// one-byte literal, substrings the events' own lines show).
 fn cover(lits: &[Vec<u8>], sample: &[u8]) -> Option<Vec<Cover>> {
     use std::collections::HashMap;
+    // Bounded work for a huge first line or literal set: its start shows
+    // the keys, and a substring that many literals share is among the
+    // first candidates.
+    let sample = &sample[..sample.len().min(COVER_SAMPLE)];
     let mut left: Vec<&[u8]> = lits.iter().map(Vec::as_slice).collect();
     let mut out: Vec<Cover> = Vec::new();
     while !left.is_empty() {
@@ -132,10 +162,6 @@ fn cover(lits: &[Vec<u8>], sample: &[u8]) -> Option<Vec<Cover>> {
                 .then(b.0.len().cmp(&a.0.len()))
                 .then(a.0.cmp(b.0))
         });
-        // Bounded work for a huge first line or literal set: its start
-        // shows the keys, and a substring that many literals share is
-        // among the first candidates.
-        let sample = &sample[..sample.len().min(COVER_SAMPLE)];
         let sub = ranked
             .into_iter()
             .take(COVER_CANDIDATES)
@@ -145,7 +171,10 @@ fn cover(lits: &[Vec<u8>], sample: &[u8]) -> Option<Vec<Cover>> {
         let mut lits = Vec::new();
         left.retain(|l| match memchr::memmem::find(l, &sub) {
             Some(at) => {
-                lits.push((l.to_vec(), at));
+                lits.push(Anchor {
+                    lit: l.to_vec(),
+                    offset: at,
+                });
                 false
             }
             None => true,
@@ -187,41 +216,20 @@ impl Prefilter {
 
     fn is_match(&self, hay: &[u8]) -> bool {
         match self {
-            Prefilter::Packed { searcher, anchors } => {
-                let mut at = 0;
-                while let Some(m) = searcher.find_in(hay, aho_corasick::Span::from(at..hay.len())) {
-                    let p = m.start();
-                    // Whichever anchors start at `p`, one of them may be
-                    // the end of its literal.
-                    if anchors.iter().any(|a| {
-                        p >= a.offset
-                            && hay[p..].starts_with(&a.lit[a.offset..])
-                            && hay[p - a.offset..].starts_with(&a.lit)
-                    }) {
-                        return true;
-                    }
-                    at = p + 1;
-                }
-                false
-            }
-            Prefilter::Cover { searcher, covers } => {
-                let mut at = 0;
-                while let Some(m) = searcher.find_in(hay, aho_corasick::Span::from(at..hay.len())) {
-                    let p = m.start();
-                    // Every substring starting at `p` (the searcher reports
-                    // one), and every literal holding it.
-                    if covers.iter().any(|c| {
-                        hay[p..].starts_with(&c.sub)
-                            && c.lits
-                                .iter()
-                                .any(|(l, o)| p >= *o && hay[p - o..].starts_with(l))
-                    }) {
-                        return true;
-                    }
-                    at = p + 1;
-                }
-                false
-            }
+            // Whichever anchors start at `p`, one of them may be the end of
+            // its literal.
+            Prefilter::Packed { searcher, anchors } => any_start(searcher, hay, |p| {
+                anchors
+                    .iter()
+                    .any(|a| hay[p..].starts_with(&a.lit[a.offset..]) && a.holds(hay, p))
+            }),
+            // Every substring starting at `p` (the searcher reports one),
+            // and every literal holding it.
+            Prefilter::Cover { searcher, covers } => any_start(searcher, hay, |p| {
+                covers
+                    .iter()
+                    .any(|c| hay[p..].starts_with(&c.sub) && c.lits.iter().any(|a| a.holds(hay, p)))
+            }),
             Prefilter::Dfa(a) => a.is_match(hay),
         }
     }
