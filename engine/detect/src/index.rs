@@ -435,12 +435,15 @@ impl AnchoredIndex {
 
     /// Fires every literal that is a prefix of `hay`: a walk from the
     /// anchored start state that ends at the first byte no literal continues with.
+    /// (`hay` is an iterator so that suffixes walk the value backwards in
+    /// place: the walk stops after a few bytes, and reversing a copy of
+    /// the whole value first cost as much as the rest of its feed.)
     #[inline]
-    fn feed(&self, hay: &[u8], fire: &mut impl FnMut(u32)) {
+    fn feed<'h>(&self, hay: impl Iterator<Item = &'h u8>, fire: &mut impl FnMut(u32)) {
         let Ok(mut sid) = self.nfa.start_state(Anchored::Yes) else {
             return;
         };
-        for (i, &b) in hay.iter().enumerate() {
+        for (i, &b) in hay.enumerate() {
             sid = self.nfa.next_state(Anchored::Yes, sid, b);
             if self.nfa.is_dead(sid) {
                 return;
@@ -568,19 +571,16 @@ impl StrIndex {
     fn feed(
         &self,
         hay: &[u8],
-        rev: &mut Vec<u8>,
         globs: &mut Vec<u32>,
         resume: Option<&mut Resume>,
         fire: &mut impl FnMut(u32),
         gate: &mut impl FnMut(u32),
     ) {
         if let Some(p) = &self.prefix {
-            p.feed(hay, fire);
+            p.feed(hay.iter(), fire);
         }
         if let Some(sfx) = &self.suffix {
-            rev.clear();
-            rev.extend(hay.iter().rev());
-            sfx.feed(rev, fire);
+            sfx.feed(hay.iter().rev(), fire);
         }
         if let Some(ps) = self.exact.get(hay) {
             ps.iter().for_each(|p| fire(*p));
@@ -1527,7 +1527,6 @@ pub struct FieldMatcher {
 #[derive(Debug, Default)]
 pub struct FeedScratch {
     lower: String,
-    rev: Vec<u8>,
     globs: Vec<u32>,
     gated: Vec<u32>,
     /// Per slot, recorded literal scans of its long values
@@ -1828,19 +1827,12 @@ impl FieldMatcher {
             _ => (None, None),
         };
         if !self.ci.is_empty() {
-            self.ci.feed(
-                hay,
-                &mut sc.rev,
-                &mut sc.globs,
-                rci.take(),
-                fire,
-                &mut |r| gated.push(r),
-            );
+            self.ci
+                .feed(hay, &mut sc.globs, rci.take(), fire, &mut |r| gated.push(r));
         }
         if !self.cs.is_empty() {
             self.cs.feed(
                 text.as_bytes(),
-                &mut sc.rev,
                 &mut sc.globs,
                 rcs.take(),
                 fire,
