@@ -1126,13 +1126,21 @@ mod gate_tests {
         (0..n).map(|_| alphabet[g.below(alphabet.len())]).collect()
     }
 
+    /// Values of only ASCII bytes (most of what forwarders send: the
+    /// value's lowercase copy is made by the ASCII path), with the Kelvin
+    /// sign's ASCII lowercase `k` among them.
+    const ASCII: [char; 10] = ['a', 'b', 'A', 'B', '\\', '.', ' ', '-', 'k', 'K'];
+
     /// The index fires exactly the predicates whose reference semantics
     /// (`Test::matches_text`) hold, for every shape of string pattern, both
-    /// case modes, and both automaton kinds (a DFA up to
-    /// `DFA_MAX_LITERALS` literals, a contiguous NFA above).
+    /// case modes, both automaton kinds (a DFA up to `DFA_MAX_LITERALS`
+    /// literals, a contiguous NFA above), and values with and without a
+    /// non-ASCII character.
     #[test]
     fn index_agrees_with_the_reference_semantics() {
-        let alphabet = ['a', 'b', 'A', 'B', '\\', '.', ' ', '-', 'É', 'é'];
+        let alphabet = [
+            'a', 'b', 'A', 'B', '\\', '.', ' ', '-', 'É', 'é', 'k', '\u{212a}',
+        ];
         for (seed, preds_n) in [(1u64, 400usize), (2, 4_000)] {
             let mut g = Rng::new(0x9e37_79b9_7f4a_7c15 ^ seed);
             let mut tests = Vec::new();
@@ -1164,8 +1172,13 @@ mod gate_tests {
             let m = matcher(&tests);
             let mut sc = FeedScratch::default();
             let mut hits = 0usize;
-            for _ in 0..1_500 {
-                let value = text(&mut g, 40, &alphabet);
+            let mut ascii_hits = 0usize;
+            for i in 0..3_000 {
+                let value = if i % 2 == 0 {
+                    text(&mut g, 40, &ASCII)
+                } else {
+                    text(&mut g, 40, &alphabet)
+                };
                 let got = fired(&m, &value, &mut sc);
                 let want: Vec<u32> = tests
                     .iter()
@@ -1175,10 +1188,13 @@ mod gate_tests {
                     .collect();
                 assert_eq!(got, want, "value {value:?} with {preds_n} predicates");
                 hits += want.len();
+                if value.is_ascii() && value.bytes().any(|b| b.is_ascii_uppercase()) {
+                    ascii_hits += want.len();
+                }
             }
             assert!(
-                hits > 500,
-                "the generator should make values match ({hits})"
+                hits > 500 && ascii_hits > 250,
+                "the generator should make values match ({hits}, {ascii_hits} on ASCII values with capitals)"
             );
         }
     }
@@ -1218,10 +1234,12 @@ mod gate_tests {
                 super::Literals::Heads(_) => false,
             }));
             let resumed_before = super::RESUMED_BYTES.with(|c| c.get());
-            let heads: Vec<String> = (0..super::RESUME_RECS + 6)
-                .map(|_| {
+            // Half the sessions ASCII, half not.
+            let heads: Vec<(String, &[char])> = (0..super::RESUME_RECS + 6)
+                .map(|k| {
                     let n = 60 + g.below(700);
-                    (0..n).map(|_| alphabet[g.below(alphabet.len())]).collect()
+                    let abc: &[char] = if k % 2 == 0 { &ASCII } else { &alphabet };
+                    ((0..n).map(|_| abc[g.below(abc.len())]).collect(), abc)
                 })
                 .collect();
             let (mut resumed, mut fresh) = (FeedScratch::default(), FeedScratch::default());
@@ -1232,7 +1250,7 @@ mod gate_tests {
                     0 if !values.is_empty() => values[g.below(values.len())].clone(),
                     1 => text(&mut g, 300, &alphabet),
                     _ => {
-                        let h = &heads[g.below(heads.len())];
+                        let (h, abc) = &heads[g.below(heads.len())];
                         // Cut on a char boundary near a checkpoint or anywhere.
                         let want = match g.below(3) {
                             0 => (64 * (1 + g.below(10)) + g.below(3)).saturating_sub(1),
@@ -1242,7 +1260,7 @@ mod gate_tests {
                             .find(|&c| h.is_char_boundary(c))
                             .unwrap();
                         long_shared += usize::from(cut >= 2 * super::RESUME_STEP);
-                        format!("{}{}", &h[..cut], text(&mut g, 80, &alphabet))
+                        format!("{}{}", &h[..cut], text(&mut g, 80, abc))
                     }
                 };
                 let mut got = Vec::new();
