@@ -236,10 +236,11 @@ pub(super) const LONG_BYPASS: u16 = 4096;
 /// A set-associative table (a hit moves to the front of its set, a miss
 /// replaces the back) whose entries keep their buffers, so that a
 /// replaced value reuses them (no allocation once warm). Its text is
-/// bounded by [`LONG_BUDGET`] bytes: a Sysmon stream has a few
-/// hundred distinct call stacks in use (process access), more than a small direct-mapped
-/// table keeps (measured on OTRF's Sysmon 10 records: 128 direct-mapped
-/// entries answer 76% of lookups, 256 sets of four 95%, in a simulation).
+/// bounded by [`LONG_BUDGET`] bytes. A Sysmon stream has a few hundred
+/// distinct call stacks (process access) in use at once, more than a
+/// small direct-mapped table keeps: simulated on OTRF's Sysmon 10
+/// records, 128 direct-mapped entries answer 76% of lookups, 256 sets of
+/// four 95%.
 #[derive(Debug)]
 pub(super) struct LongCache {
     entries: Vec<LongEntry>,

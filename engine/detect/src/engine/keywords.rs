@@ -216,13 +216,11 @@ impl Prefilter {
 
     fn is_match(&self, hay: &[u8]) -> bool {
         match self {
-            // Whichever anchors start at `p`, one of them may be the end of
-            // its literal.
-            Prefilter::Packed { searcher, anchors } => any_start(searcher, hay, |p| {
-                anchors
-                    .iter()
-                    .any(|a| hay[p..].starts_with(&a.lit[a.offset..]) && a.holds(hay, p))
-            }),
+            // Whichever anchor starts at `p`, its literal may hold there
+            // (the check covers the anchor's own bytes).
+            Prefilter::Packed { searcher, anchors } => {
+                any_start(searcher, hay, |p| anchors.iter().any(|a| a.holds(hay, p)))
+            }
             // Every substring starting at `p` (the searcher reports one),
             // and every literal holding it.
             Prefilter::Cover { searcher, covers } => any_start(searcher, hay, |p| {
