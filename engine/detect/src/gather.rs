@@ -91,9 +91,9 @@ fn descend(
 /// same 23 `EventData` members). A walk's visits depend on nothing else,
 /// so the first event of a shape records them and the next ones of that
 /// shape replay them: checking that a document has a remembered shape
-/// ([`Doc::has_shape`]: each container's extent and each key's bytes, in
-/// one pass over the tokens) costs a fraction of looking every key up in
-/// the trie again.
+/// ([`Doc::has_shape`]: each container's extent, and the keys' text that
+/// the parser wrote out in one piece) costs a fraction of looking every
+/// key up in the trie again.
 #[derive(Debug, Default, Clone)]
 pub struct WalkCache {
     /// Which trie the plans were made for.

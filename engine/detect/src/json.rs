@@ -132,39 +132,26 @@ pub struct Tape {
     /// The strings' bytes ORed eight at a time (a high bit set: some byte
     /// was not ASCII).
     seen: u64,
+    /// Every key's text in document order, each after its length
+    /// ([`skel_key`]), in `keytext[..keytext_len]`; the buffer only grows,
+    /// so that writing a key is one fixed-size copy.
+    keytext: Vec<u8>,
+    keytext_len: usize,
 }
 
 /// Where a document's containers and keys are ([`Doc::shape`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Shape {
     len: u32,
+    keys: u32,
     /// (token, is an array, subtree end).
-    containers: Vec<(u32, bool, u32)>,
-    /// Per key: its token, its length and its first sixteen bytes as two
-    /// words (zero-padded).
-    keys: Vec<ShapeKey>,
-    /// The bytes after the sixteenth of the keys longer than that, in
-    /// token order.
-    tails: Vec<u8>,
+    containers: Box<[(u32, bool, u32)]>,
+    /// The keys' text, as [`Doc`] keeps it.
+    keytext: Box<[u8]>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct ShapeKey {
-    tok: u32,
-    len: u32,
-    head: [u64; 2],
-    /// Which bytes of two words read at the key's start are the key's.
-    mask: [u64; 2],
-}
-
-/// The low `n` bytes of a word (all of it from eight).
-fn low_bytes(n: usize) -> u64 {
-    if n >= 8 {
-        u64::MAX
-    } else {
-        (1u64 << (n * 8)) - 1
-    }
-}
+/// A key's length byte saying that four bytes of length follow.
+const LONG_KEY: u8 = 0xFF;
 
 /// A parsed document: the input, its tokens and its unescaped strings.
 #[derive(Debug, Clone, Copy)]
@@ -173,6 +160,8 @@ pub struct Doc<'a> {
     toks: &'a [Tok],
     containers: u32,
     keys: u32,
+    /// Every key's text in document order, each after its length.
+    keytext: &'a [u8],
     arena: &'a str,
     hidden_text: bool,
     non_ascii: bool,
@@ -192,8 +181,16 @@ impl Tape {
         self.keys = 0;
         self.hidden_text = false;
         self.seen = 0;
+        self.keytext_len = 0;
         if input.len() >= u32::MAX as usize {
             return Err(JsonError::at(input, 0, "document larger than 4 GiB"));
+        }
+        // Room for every key of a document like most: a key of `n` bytes
+        // takes `n + 1` here and at least `n + 3` in the input (a huge
+        // document's keys grow it as they come).
+        let room = (input.len() + 32).min(1 << 16);
+        if self.keytext.len() < room {
+            self.keytext.resize(room, 0);
         }
         // A UTF-8 byte order mark before the document is ignored (RFC 8259
         // section 8.1 allows it; Windows tools write one). Errors still
@@ -239,6 +236,7 @@ impl Tape {
             toks: &self.toks,
             containers: self.containers,
             keys: self.keys,
+            keytext: &self.keytext[..self.keytext_len],
             arena,
             hidden_text: self.hidden_text,
             non_ascii,
@@ -316,7 +314,7 @@ impl Tape {
                         continue 'value;
                     }
                 }
-                Some(b'"') => i = self.string(b, i)?,
+                Some(b'"') => i = self.string::<false>(b, i)?,
                 Some(b't') => i = self.literal(b, i, b"true", Kind::Bool, true)?,
                 Some(b'f') => i = self.literal(b, i, b"false", Kind::Bool, false)?,
                 Some(b'n') => i = self.literal(b, i, b"null", Kind::Null, false)?,
@@ -369,7 +367,7 @@ impl Tape {
         if b.get(i) != Some(&b'"') {
             return Err((i, "expected a string key"));
         }
-        let i = skip_ws(b, self.string(b, i)?);
+        let i = skip_ws(b, self.string::<true>(b, i)?);
         if let Some(t) = self.toks.last_mut() {
             t.key = true;
         }
@@ -438,15 +436,31 @@ impl Tape {
     }
 
     /// A string starting at the quote `b[q]`; returns the offset after its
-    /// closing quote.
+    /// closing quote. `KEY`: the string is an object key, whose text also
+    /// goes to the keys' text.
     #[inline(always)]
-    fn string(&mut self, b: &[u8], q: usize) -> Result<usize, (usize, &'static str)> {
+    fn string<const KEY: bool>(
+        &mut self,
+        b: &[u8],
+        q: usize,
+    ) -> Result<usize, (usize, &'static str)> {
         let start = q + 1;
         let j = scan_plain(b, start, &mut self.seen);
         match b.get(j) {
             Some(b'"') => {
                 self.push(Kind::String, start, j);
+                if KEY {
+                    skel_key(&mut self.keytext, &mut self.keytext_len, b, start, j);
+                }
                 Ok(j + 1)
+            }
+            Some(b'\\') if KEY => {
+                let end = self.escaped(b, start, j)?;
+                if let Some(t) = self.toks.last() {
+                    let key = &self.arena[t.start as usize..t.end as usize];
+                    skel_key_slow(&mut self.keytext, &mut self.keytext_len, key);
+                }
+                Ok(end)
             }
             Some(b'\\') => self.escaped(b, start, j),
             Some(_) => Err((j, "control character in a string (it must be escaped)")),
@@ -618,27 +632,45 @@ fn digits(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The first sixteen bytes of `src[start..end]` as two words, zero-padded:
-/// two loads when `src` has the bytes (a key is followed by `":` and its
-/// value, so most have).
+/// Appends a key, `src[start..end]`, to the keys' text: its length (one
+/// byte, or [`LONG_KEY`] and four), then its bytes.
 #[inline(always)]
-fn key_head16(src: &[u8], start: usize, end: usize) -> [u64; 2] {
-    let n = end - start;
-    match src.get(start..start + 16) {
-        Some(c) if n >= 16 => [
-            u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
-            u64::from_le_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]),
-        ],
-        Some(c) => {
-            let w0 = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            let w1 = u64::from_le_bytes([c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]]);
-            [w0 & low_bytes(n), w1 & low_bytes(n.saturating_sub(8))]
-        }
-        None => [
-            word_at(src, start, end),
-            word_at(src, (start + 8).min(end), end),
-        ],
+fn skel_key(keytext: &mut Vec<u8>, len: &mut usize, src: &[u8], start: usize, end: usize) {
+    let (at, n) = (*len, end - start);
+    // Most keys are short and followed by `":` and a value in the input,
+    // and the buffer has room to spare: one sixteen-byte copy, of which
+    // the key's bytes count.
+    if n <= 16
+        && let Some(c) = src.get(start..start + 16)
+        && let Some(dst) = keytext.get_mut(at..at + 17)
+    {
+        dst[0] = n as u8;
+        dst[1..].copy_from_slice(c);
+        *len = at + 1 + n;
+        return;
     }
+    skel_key_slow(keytext, len, &src[start..end]);
+}
+
+#[cold]
+#[inline(never)]
+fn skel_key_slow(keytext: &mut Vec<u8>, len: &mut usize, key: &[u8]) {
+    let at = *len;
+    let need = at + 5 + key.len();
+    if keytext.len() < need {
+        keytext.resize(need, 0);
+    }
+    let mut w = at;
+    if key.len() < LONG_KEY as usize {
+        keytext[w] = key.len() as u8;
+        w += 1;
+    } else {
+        keytext[w] = LONG_KEY;
+        keytext[w + 1..w + 5].copy_from_slice(&(key.len() as u32).to_le_bytes());
+        w += 5;
+    }
+    keytext[w..w + key.len()].copy_from_slice(key);
+    *len = w + key.len();
 }
 
 /// The bytes `src[at..end]`, at most eight, as a little-endian word,
@@ -800,101 +832,55 @@ impl<'a> Doc<'a> {
     }
 
     /// This document's shape, as [`Doc::has_shape`] compares it: where its
-    /// containers are (with their kind and extent) and where its keys are
-    /// (with their bytes, in words of eight).
+    /// containers are (with their kind and extent), and the text of its
+    /// keys in order.
     pub(crate) fn shape(&self) -> Shape {
-        let mut sh = Shape {
+        Shape {
             len: self.toks.len() as u32,
-            containers: Vec::new(),
-            keys: Vec::new(),
-            tails: Vec::new(),
-        };
-        for (i, t) in self.toks.iter().enumerate() {
-            let i = i as u32;
-            match t.kind {
-                Kind::Object | Kind::Array => {
-                    sh.containers.push((i, t.kind == Kind::Array, t.next))
-                }
-                _ if t.key => {
-                    let src = if t.flag { self.arena } else { self.text }.as_bytes();
-                    let (start, end) = (t.start as usize, t.end as usize);
-                    let n = end - start;
-                    sh.keys.push(ShapeKey {
-                        tok: i,
-                        len: n as u32,
-                        head: key_head16(src, start, end),
-                        mask: [low_bytes(n), low_bytes(n.saturating_sub(8))],
-                    });
-                    if end - start > 16 {
-                        sh.tails.extend_from_slice(&src[start + 16..end]);
-                    }
-                }
-                _ => {}
-            }
+            keys: self.keys,
+            containers: (self.toks.iter().enumerate())
+                .filter(|(_, t)| matches!(t.kind, Kind::Object | Kind::Array))
+                .map(|(i, t)| (i as u32, t.kind == Kind::Array, t.next))
+                .collect(),
+            keytext: self.keytext.into(),
         }
-        sh
     }
 
     /// Whether this document has shape `sh` (from [`Doc::shape`]): the
     /// same containers with the same extents and the same keys at the same
     /// tokens. Documents of one shape differ only in their scalar values,
     /// so whatever depends on structure and keys alone (which values sit at
-    /// which paths) is the same for both. Only the shape's containers and
-    /// keys are looked at: with as many tokens, containers and keys in all
-    /// (counted by the parser), every other token is a scalar in both.
+    /// which paths) is the same for both.
+    ///
+    /// With as many tokens in all and the same containers at the same
+    /// tokens with the same extents, every other token is a scalar or a
+    /// key in both, and the keys are at the same tokens: an object's
+    /// members alternate key and value from its first token on, and every
+    /// value is one scalar token or a container of known extent. So the
+    /// keys' text, which the parser wrote out as it went, is compared in
+    /// one piece.
     pub(crate) fn has_shape(&self, sh: &Shape) -> bool {
         if sh.len as usize != self.toks.len()
             || sh.containers.len() != self.containers as usize
-            || sh.keys.len() != self.keys as usize
+            || sh.keys != self.keys
+            || *sh.keytext != *self.keytext
         {
             return false;
         }
-        for &(i, array, next) in &sh.containers {
+        sh.containers.iter().all(|&(i, array, next)| {
             let t = &self.toks[i as usize];
-            let kind = if array { Kind::Array } else { Kind::Object };
-            if t.kind != kind || t.next != next {
-                return false;
-            }
-        }
-        let (text, arena) = (self.text.as_bytes(), self.arena.as_bytes());
-        let mut tails = &sh.tails[..];
-        for k in &sh.keys {
-            let t = &self.toks[k.tok as usize];
-            if !t.key || t.end - t.start != k.len {
-                return false;
-            }
-            let src = if t.flag { arena } else { text };
-            let (start, end) = (t.start as usize, t.end as usize);
-            // Lengths are equal: the shape's masks cut two words read at
-            // the key's start to the key's bytes.
-            let head = match src.get(start..start + 16) {
-                Some(c) => {
-                    let (w0, w1) = c.split_at(8);
-                    let w = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-                    [w(w0) & k.mask[0], w(w1) & k.mask[1]]
-                }
-                None => key_head16(src, start, end),
-            };
-            if head != k.head {
-                return false;
-            }
-            if k.len > 16 {
-                let n = end - start - 16;
-                match tails.split_at_checked(n) {
-                    Some((want, rest)) if want == &src[start + 16..end] => tails = rest,
-                    _ => return false,
-                }
-            }
-        }
-        true
+            t.kind == if array { Kind::Array } else { Kind::Object } && t.next == next
+        })
     }
 
-    /// A cheap fingerprint of the shape to look candidate shapes up by.
+    /// A cheap fingerprint of the shape to look candidate shapes up by
+    /// (the last key's last bytes among it).
     pub(crate) fn shape_hint(&self) -> (u32, u32, u32, u64) {
-        let last = self.toks.iter().rev().find(|t| t.key).map_or(0, |t| {
-            let src = if t.flag { self.arena } else { self.text }.as_bytes();
-            word_at(src, t.start as usize, t.end as usize)
-        });
+        let k = self.keytext;
+        let last = match k.len().checked_sub(8) {
+            Some(at) => u64::from_le_bytes(k[at..].try_into().unwrap_or_default()),
+            None => word_at(k, 0, k.len()),
+        };
         (self.toks.len() as u32, self.containers, self.keys, last)
     }
 
@@ -1162,6 +1148,7 @@ impl OwnedDoc {
             toks: &self.tape.toks,
             containers: self.tape.containers,
             keys: self.tape.keys,
+            keytext: &self.tape.keytext[..self.tape.keytext_len],
             arena: std::str::from_utf8(&self.tape.arena).unwrap_or_default(),
             hidden_text: self.tape.hidden_text,
             non_ascii: self.tape.non_ascii(),
@@ -1448,6 +1435,117 @@ mod tests {
             let doc = tape.parse(s.as_bytes()).unwrap();
             let want: serde_json::Value = serde_json::from_str(s).unwrap();
             assert_eq!(to_serde(&doc.root()), want);
+        }
+    }
+
+    /// Two documents share a shape exactly when their containers, their
+    /// extents and their keys' text agree: the keys' text the parser
+    /// writes out cannot make two different key sequences look alike
+    /// (keys split differently, a long key, an escaped quote or length
+    /// byte, a key at the very end of the input), and the container check
+    /// tells nestings with the same keys apart.
+    #[test]
+    fn shapes_match_exactly_when_structure_and_keys_do() {
+        let long = "k".repeat(300);
+        let long2 = format!("{}j", "k".repeat(299));
+        let (k254, k255) = ("q".repeat(254), "q".repeat(255));
+        let pairs: Vec<(String, String, bool)> = vec![
+            // Values differ, shape does not (a container's place excepted).
+            (
+                r#"{"a":1,"b":"x"}"#.into(),
+                r#"{"a":"long value","b":null}"#.into(),
+                true,
+            ),
+            (
+                r#"{"a":1,"b":"x"}"#.into(),
+                r#"{"a":{},"b":"x"}"#.into(),
+                false,
+            ),
+            (r#"{"a":[1,2]}"#.into(), r#"{"a":[1,"2"]}"#.into(), true),
+            (r#"{"a":[1,2]}"#.into(), r#"{"a":[[1],2]}"#.into(), false),
+            (r#"{"a":[1,2]}"#.into(), r#"{"a":{"b":2}}"#.into(), false),
+            // The same key bytes split into other keys.
+            (
+                r#"{"ab":1,"c":2}"#.into(),
+                r#"{"a":1,"bc":2}"#.into(),
+                false,
+            ),
+            // The same keys, nested otherwise.
+            (
+                r#"{"a":{"b":1},"c":2}"#.into(),
+                r#"{"a":{"b":1,"c":2}}"#.into(),
+                false,
+            ),
+            (
+                r#"{"a":[{"b":1},{"c":2}]}"#.into(),
+                r#"{"a":[{"b":1,"c":2}]}"#.into(),
+                false,
+            ),
+            // Long keys, differing only in their last byte or not at all.
+            (
+                format!(r#"{{"{long}":1}}"#),
+                format!(r#"{{"{long2}":1}}"#),
+                false,
+            ),
+            (
+                format!(r#"{{"{long}":1}}"#),
+                format!(r#"{{"{long}":"v"}}"#),
+                true,
+            ),
+            // Keys just short of and at the length written in five bytes.
+            (
+                format!(r#"{{"{k254}":1,"a":2}}"#),
+                format!(r#"{{"{k254}":1,"b":2}}"#),
+                false,
+            ),
+            (
+                format!(r#"{{"{k255}":1,"a":2}}"#),
+                format!(r#"{{"{k255}":1,"b":2}}"#),
+                false,
+            ),
+            (
+                format!(r#"{{"{k255}":1,"a":2}}"#),
+                format!(r#"{{"{k254}q":1,"a":3}}"#),
+                true,
+            ),
+            (
+                format!(r#"{{"{k255}":1}}"#),
+                format!(r#"{{"{k254}":1}}"#),
+                false,
+            ),
+            // Escapes: a quote or a control byte inside a key.
+            (r#"{"a\"b":1}"#.into(), r#"{"a\"c":1}"#.into(), false),
+            (
+                r#"{"a\u0001b":1,"c":2}"#.into(),
+                r#"{"a":1,"\u0001bc":2}"#.into(),
+                false,
+            ),
+            // An escape spelling the same key: the same text, the same
+            // walk.
+            (r#"{"\u0061":1}"#.into(), r#"{"a":2}"#.into(), true),
+            // Keys at the very end of the input (fewer than sixteen bytes
+            // after them).
+            (r#"{"k":1}"#.into(), r#"{"k":22}"#.into(), true),
+            (r#"{"k":1}"#.into(), r#"{"j":1}"#.into(), false),
+            (
+                r#"{"a":{"k":[]}}"#.into(),
+                r#"{"a":{"k":{}}}"#.into(),
+                false,
+            ),
+        ];
+        let (mut t1, mut t2) = (Tape::new(), Tape::new());
+        for (a, b, same) in &pairs {
+            let (da, db) = (
+                t1.parse(a.as_bytes()).unwrap(),
+                t2.parse(b.as_bytes()).unwrap(),
+            );
+            let (sa, sb) = (da.shape(), db.shape());
+            assert_eq!(da.has_shape(&sb), *same, "{a} against {b}");
+            assert_eq!(db.has_shape(&sa), *same, "{b} against {a}");
+            assert!(da.has_shape(&sa) && db.has_shape(&sb), "{a}, {b}");
+            if *same {
+                assert_eq!(da.shape_hint(), db.shape_hint(), "{a}, {b}");
+            }
         }
     }
 }
