@@ -133,7 +133,7 @@ pub struct Tape {
     /// was not ASCII).
     seen: u64,
     /// Every key's text in document order, each after its length
-    /// ([`skel_key`]), in `keytext[..keytext_len]`; the buffer only grows,
+    /// ([`push_key`]), in `keytext[..keytext_len]`; the buffer only grows,
     /// so that writing a key is one fixed-size copy.
     keytext: Vec<u8>,
     keytext_len: usize,
@@ -143,7 +143,6 @@ pub struct Tape {
 #[derive(Debug, Clone)]
 pub(crate) struct Shape {
     len: u32,
-    keys: u32,
     /// (token, is an array, subtree end).
     containers: Box<[(u32, bool, u32)]>,
     /// The keys' text, as [`Doc`] keeps it.
@@ -450,19 +449,18 @@ impl Tape {
             Some(b'"') => {
                 self.push(Kind::String, start, j);
                 if KEY {
-                    skel_key(&mut self.keytext, &mut self.keytext_len, b, start, j);
+                    push_key(&mut self.keytext, &mut self.keytext_len, b, start, j);
                 }
                 Ok(j + 1)
             }
-            Some(b'\\') if KEY => {
+            Some(b'\\') => {
                 let end = self.escaped(b, start, j)?;
-                if let Some(t) = self.toks.last() {
+                if KEY && let Some(t) = self.toks.last() {
                     let key = &self.arena[t.start as usize..t.end as usize];
-                    skel_key_slow(&mut self.keytext, &mut self.keytext_len, key);
+                    push_key_slow(&mut self.keytext, &mut self.keytext_len, key);
                 }
                 Ok(end)
             }
-            Some(b'\\') => self.escaped(b, start, j),
             Some(_) => Err((j, "control character in a string (it must be escaped)")),
             None => Err((q, "unterminated string")),
         }
@@ -635,7 +633,7 @@ fn digits(b: &[u8], mut i: usize) -> usize {
 /// Appends a key, `src[start..end]`, to the keys' text: its length (one
 /// byte, or [`LONG_KEY`] and four), then its bytes.
 #[inline(always)]
-fn skel_key(keytext: &mut Vec<u8>, len: &mut usize, src: &[u8], start: usize, end: usize) {
+fn push_key(keytext: &mut Vec<u8>, len: &mut usize, src: &[u8], start: usize, end: usize) {
     let (at, n) = (*len, end - start);
     // Most keys are short and followed by `":` and a value in the input,
     // and the buffer has room to spare: one sixteen-byte copy, of which
@@ -649,12 +647,12 @@ fn skel_key(keytext: &mut Vec<u8>, len: &mut usize, src: &[u8], start: usize, en
         *len = at + 1 + n;
         return;
     }
-    skel_key_slow(keytext, len, &src[start..end]);
+    push_key_slow(keytext, len, &src[start..end]);
 }
 
 #[cold]
 #[inline(never)]
-fn skel_key_slow(keytext: &mut Vec<u8>, len: &mut usize, key: &[u8]) {
+fn push_key_slow(keytext: &mut Vec<u8>, len: &mut usize, key: &[u8]) {
     let at = *len;
     let need = at + 5 + key.len();
     if keytext.len() < need {
@@ -837,7 +835,6 @@ impl<'a> Doc<'a> {
     pub(crate) fn shape(&self) -> Shape {
         Shape {
             len: self.toks.len() as u32,
-            keys: self.keys,
             containers: (self.toks.iter().enumerate())
                 .filter(|(_, t)| matches!(t.kind, Kind::Object | Kind::Array))
                 .map(|(i, t)| (i as u32, t.kind == Kind::Array, t.next))
@@ -857,12 +854,12 @@ impl<'a> Doc<'a> {
     /// key in both, and the keys are at the same tokens: an object's
     /// members alternate key and value from its first token on, and every
     /// value is one scalar token or a container of known extent. So the
-    /// keys' text, which the parser wrote out as it went, is compared in
-    /// one piece.
+    /// keys' text, which the parser wrote out as it went (each key after
+    /// its length, so it also says how many keys there are), is compared
+    /// in one piece.
     pub(crate) fn has_shape(&self, sh: &Shape) -> bool {
         if sh.len as usize != self.toks.len()
             || sh.containers.len() != self.containers as usize
-            || sh.keys != self.keys
             || *sh.keytext != *self.keytext
         {
             return false;
@@ -877,10 +874,7 @@ impl<'a> Doc<'a> {
     /// (the last key's last bytes among it).
     pub(crate) fn shape_hint(&self) -> (u32, u32, u32, u64) {
         let k = self.keytext;
-        let last = match k.len().checked_sub(8) {
-            Some(at) => u64::from_le_bytes(k[at..].try_into().unwrap_or_default()),
-            None => word_at(k, 0, k.len()),
-        };
+        let last = word_at(k, k.len().saturating_sub(8), k.len());
         (self.toks.len() as u32, self.containers, self.keys, last)
     }
 
