@@ -41,6 +41,95 @@ struct AcIndex {
     targets: Targets,
     /// Shortest literal: shorter values cannot hit.
     min_len: usize,
+    /// The one-byte literals of a large set, kept out of its automaton
+    /// (their ids follow the automaton's).
+    short: Option<Short>,
+}
+
+impl AcIndex {
+    fn build(mut lits: Vec<Vec<u8>>, mut targets: Vec<Vec<AcTarget>>) -> AcIndex {
+        let min_len = lits.iter().map(Vec::len).min().unwrap_or(0);
+        let mut short = None;
+        if lits.len() > DFA_MAX_LITERALS && lits.iter().any(|l| l.len() <= SHORT_MAX) {
+            // Longer literals first, so the automaton's pattern ids are the
+            // literal ids and the short ones follow.
+            let (mut both, short_ones): (Vec<_>, Vec<_>) = lits
+                .into_iter()
+                .zip(targets)
+                .partition(|(l, _)| l.len() > SHORT_MAX);
+            let long = both.len();
+            both.extend(short_ones);
+            (lits, targets) = both.into_iter().unzip();
+            short = Some(Short::build(&lits[long..], long));
+            lits.truncate(long);
+        }
+        AcIndex {
+            ac: Literals::build(&lits),
+            targets: Targets::build(targets),
+            min_len,
+            short,
+        }
+    }
+
+    /// Calls `f` with the id of every literal occurrence in `hay` (one-byte
+    /// literals once each), resuming the automaton's recorded scans when
+    /// `resume` is given.
+    #[inline]
+    fn for_each_match(&self, hay: &[u8], resume: Option<&mut Resume>, f: &mut impl FnMut(usize)) {
+        if let Some(s) = &self.short {
+            s.for_each_match(hay, f);
+        }
+        match resume {
+            Some(rec) => self.ac.for_each_match_resuming(hay, rec, f),
+            None => self.ac.for_each_match(hay, f),
+        }
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.ac.memory_usage()
+            + self.targets.memory_usage()
+            + self.short.as_ref().map_or(0, Short::memory_usage)
+    }
+}
+
+/// Longest literal [`Short`] takes.
+const SHORT_MAX: usize = 1;
+
+/// The one-byte literals of a large literal set (`\\`, `i`, `0`, `9` in
+/// SigmaHQ's command-line set), kept out of its automaton: they hit every
+/// few bytes of a command line, and every automaton state that ends in one
+/// of them is a match state. Whether each occurs is one vectorised search
+/// of the value, and each is reported once, which is all its targets
+/// need (a predicate fires once, a gate is verified once per value).
+#[derive(Debug)]
+struct Short {
+    /// Each byte and its literal id.
+    bytes: Vec<(u8, u32)>,
+}
+
+impl Short {
+    /// From the one-byte literals `lits`, whose ids start at `first`.
+    fn build(lits: &[Vec<u8>], first: usize) -> Short {
+        let bytes = lits
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l[0], (first + i) as u32))
+            .collect();
+        Short { bytes }
+    }
+
+    #[inline]
+    fn for_each_match(&self, hay: &[u8], f: &mut impl FnMut(usize)) {
+        for &(b, id) in &self.bytes {
+            if memchr::memchr(b, hay).is_some() {
+                f(id as usize);
+            }
+        }
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.bytes.len() * 8
+    }
 }
 
 /// What each literal of an automaton means, in flat arrays read once per
@@ -553,13 +642,7 @@ impl StrIndex {
         idx.prefix = AnchoredIndex::build(prefixes);
         idx.suffix = AnchoredIndex::build(suffixes);
         if !lits.is_empty() {
-            let ac = Literals::build(&lits);
-            let min_len = lits.iter().map(Vec::len).min().unwrap_or(0);
-            idx.ac = Some(AcIndex {
-                ac,
-                targets: Targets::build(targets),
-                min_len,
-            });
+            idx.ac = Some(AcIndex::build(lits, targets));
         }
         idx
     }
@@ -601,10 +684,7 @@ impl StrIndex {
                     AcTarget::RegexGate(r) => gate(r),
                 })
             };
-            match resume {
-                Some(rec) => ac.ac.for_each_match_resuming(hay, rec, &mut hit),
-                None => ac.ac.for_each_match(hay, &mut hit),
-            }
+            ac.for_each_match(hay, resume, &mut hit);
             if globs.len() > 1 {
                 globs.sort_unstable();
                 globs.dedup();
@@ -647,10 +727,7 @@ impl StrIndex {
             .iter()
             .map(|(k, v)| k.len() + v.len() * 4 + 48)
             .sum();
-        let ac = self
-            .ac
-            .as_ref()
-            .map_or(0, |a| a.ac.memory_usage() + a.targets.memory_usage());
+        let ac = self.ac.as_ref().map_or(0, AcIndex::memory_usage);
         exact
             + ac
             + self.prefix.as_ref().map_or(0, AnchoredIndex::memory_usage)
@@ -1197,6 +1274,68 @@ mod gate_tests {
                 "the generator should make values match ({hits}, {ascii_hits} on ASCII values with capitals)"
             );
         }
+    }
+
+    /// A large literal set keeps its one-byte literals out of the automaton
+    /// (a search per byte instead); the predicates fired stay exactly the
+    /// reference's: plain `contains` of one byte among thousands of longer
+    /// literals, wildcard patterns gated on a one-byte literal, values
+    /// holding the byte once, many times, at either end, or not at all,
+    /// fresh and resumed.
+    #[test]
+    fn one_byte_literals_of_large_sets_fire_as_the_reference() {
+        let alphabet = ['a', 'b', 'c', 'A', '\\', '.', ' ', '-', '9', 'é', 'É'];
+        let mut g = Rng::new(0x0b17e);
+        let mut tests = Vec::new();
+        let mut singles = 0;
+        for i in 0..5_000 {
+            let n = if i % 9 == 0 { 1 } else { 3 + g.below(8) };
+            let lit: String = (0..n).map(|_| alphabet[g.below(alphabet.len())]).collect();
+            singles += usize::from(lit.chars().count() == 1);
+            let body = if i % 13 == 0 {
+                // A wildcard pattern whose only literal is one byte.
+                let c = alphabet[g.below(5)];
+                format!("{}*{c}*", if c == '\\' { "\\\\" } else { "" })
+            } else {
+                lit.replace('\\', "\\\\")
+            };
+            let pat = Pattern::parse(&body).contains().lowercase();
+            tests.push(Test::Str { pat, cased: false });
+        }
+        let m = matcher(&tests);
+        let ac = m.ci.ac.as_ref().expect("an automaton");
+        assert!(ac.targets.per_lit.len() > super::DFA_MAX_LITERALS);
+        let short = ac.short.as_ref().expect("one-byte literals kept apart");
+        assert!(short.bytes.len() >= 5, "{:?}", short.bytes);
+        assert!(singles > 300);
+        let mut sc = FeedScratch::default();
+        let mut fired_one = 0usize;
+        for i in 0..2_000 {
+            let mut value = text(&mut g, 30, &alphabet);
+            match i % 4 {
+                0 => value.insert(0, alphabet[g.below(alphabet.len())]),
+                1 => value.push(alphabet[g.below(alphabet.len())]),
+                2 => value = value.repeat(1 + g.below(40)),
+                _ => {}
+            }
+            let want: Vec<u32> = tests
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.matches_text(&value))
+                .map(|(i, _)| i as u32)
+                .collect();
+            assert_eq!(fired(&m, &value, &mut sc), want, "value {value:?}");
+            let mut resumed = Vec::new();
+            m.feed_text_resuming(&value, &mut sc, Some(0), &mut |p| resumed.push(p));
+            resumed.sort_unstable();
+            resumed.dedup();
+            assert_eq!(resumed, want, "resumed, value {value:?}");
+            fired_one += want.iter().filter(|&&p| p % 9 == 0 || p % 13 == 0).count();
+        }
+        assert!(
+            fired_one > 2_000,
+            "one-byte literals and their gates fire ({fired_one})"
+        );
     }
 
     /// Scans resumed from a recorded value that begins alike fire exactly
@@ -1794,7 +1933,7 @@ impl FieldMatcher {
     /// (a byte no UTF-8 text and no joinable literal contains).
     pub fn feed_joined(&self, joined: &[u8], fire: &mut impl FnMut(u32)) {
         if let Some(ac) = &self.ci.ac {
-            ac.ac.for_each_match(joined, &mut |m| {
+            ac.for_each_match(joined, None, &mut |m| {
                 ac.targets.for_each(m, |t| {
                     if let AcTarget::Contains(p) = t {
                         fire(p);
