@@ -95,7 +95,7 @@ impl AcIndex {
 /// Longest literal [`Short`] takes.
 const SHORT_MAX: usize = 1;
 
-/// The one-byte literals of a large literal set (`\\`, `i`, `0`, `9` in
+/// The one-byte literals of a large literal set (`\`, `i`, `0`, `9` in
 /// SigmaHQ's command-line set), kept out of its automaton: they hit every
 /// few bytes of a command line, and every automaton state that ends in one
 /// of them is a match state. Whether each occurs is one vectorised search
