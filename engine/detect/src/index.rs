@@ -43,31 +43,31 @@ struct AcIndex {
     min_len: usize,
     /// The one-byte literals of a large set, kept out of its automaton
     /// (their ids follow the automaton's).
-    short: Option<Short>,
+    one_byte: Option<OneByte>,
 }
 
 impl AcIndex {
     fn build(mut lits: Vec<Vec<u8>>, mut targets: Vec<Vec<AcTarget>>) -> AcIndex {
         let min_len = lits.iter().map(Vec::len).min().unwrap_or(0);
-        let mut short = None;
-        if lits.len() > DFA_MAX_LITERALS && lits.iter().any(|l| l.len() <= SHORT_MAX) {
+        let mut one_byte = None;
+        if lits.len() > DFA_MAX_LITERALS && lits.iter().any(|l| l.len() == 1) {
             // Longer literals first, so the automaton's pattern ids are the
-            // literal ids and the short ones follow.
-            let (mut both, short_ones): (Vec<_>, Vec<_>) = lits
+            // literal ids and the one-byte ones follow.
+            let (mut both, ones): (Vec<_>, Vec<_>) = lits
                 .into_iter()
                 .zip(targets)
-                .partition(|(l, _)| l.len() > SHORT_MAX);
+                .partition(|(l, _)| l.len() > 1);
             let long = both.len();
-            both.extend(short_ones);
+            both.extend(ones);
             (lits, targets) = both.into_iter().unzip();
-            short = Some(Short::build(&lits[long..], long));
+            one_byte = Some(OneByte::build(&lits[long..], long));
             lits.truncate(long);
         }
         AcIndex {
             ac: Literals::build(&lits),
             targets: Targets::build(targets),
             min_len,
-            short,
+            one_byte,
         }
     }
 
@@ -76,8 +76,8 @@ impl AcIndex {
     /// `resume` is given.
     #[inline]
     fn for_each_match(&self, hay: &[u8], resume: Option<&mut Resume>, f: &mut impl FnMut(usize)) {
-        if let Some(s) = &self.short {
-            s.for_each_match(hay, f);
+        if let Some(o) = &self.one_byte {
+            o.for_each_match(hay, f);
         }
         match resume {
             Some(rec) => self.ac.for_each_match_resuming(hay, rec, f),
@@ -88,12 +88,9 @@ impl AcIndex {
     fn memory_usage(&self) -> usize {
         self.ac.memory_usage()
             + self.targets.memory_usage()
-            + self.short.as_ref().map_or(0, Short::memory_usage)
+            + self.one_byte.as_ref().map_or(0, OneByte::memory_usage)
     }
 }
-
-/// Longest literal [`Short`] takes.
-const SHORT_MAX: usize = 1;
 
 /// The one-byte literals of a large literal set (`\`, `i`, `0`, `9` in
 /// SigmaHQ's command-line set), kept out of its automaton: they hit every
@@ -102,20 +99,20 @@ const SHORT_MAX: usize = 1;
 /// of the value, and each is reported once, which is all its targets
 /// need (a predicate fires once, a gate is verified once per value).
 #[derive(Debug)]
-struct Short {
+struct OneByte {
     /// Each byte and its literal id.
     bytes: Vec<(u8, u32)>,
 }
 
-impl Short {
+impl OneByte {
     /// From the one-byte literals `lits`, whose ids start at `first`.
-    fn build(lits: &[Vec<u8>], first: usize) -> Short {
+    fn build(lits: &[Vec<u8>], first: usize) -> OneByte {
         let bytes = lits
             .iter()
             .enumerate()
             .map(|(i, l)| (l[0], (first + i) as u32))
             .collect();
-        Short { bytes }
+        OneByte { bytes }
     }
 
     #[inline]
@@ -1198,6 +1195,25 @@ mod gate_tests {
         got
     }
 
+    /// [`fired`], through a scan resumable for `slot`.
+    fn fired_resuming(m: &FieldMatcher, value: &str, sc: &mut FeedScratch, slot: u32) -> Vec<u32> {
+        let mut got = Vec::new();
+        m.feed_text_resuming(value, sc, Some(slot), &mut |p| got.push(p));
+        got.sort_unstable();
+        got.dedup();
+        got
+    }
+
+    /// The tests (by index) `value` meets by the reference semantics.
+    fn reference(tests: &[Test], value: &str) -> Vec<u32> {
+        tests
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.matches_text(value))
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
     fn text(g: &mut Rng, max: usize, alphabet: &[char]) -> String {
         let n = g.below(max + 1);
         (0..n).map(|_| alphabet[g.below(alphabet.len())]).collect()
@@ -1257,12 +1273,7 @@ mod gate_tests {
                     text(&mut g, 40, &alphabet)
                 };
                 let got = fired(&m, &value, &mut sc);
-                let want: Vec<u32> = tests
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| t.matches_text(&value))
-                    .map(|(i, _)| i as u32)
-                    .collect();
+                let want = reference(&tests, &value);
                 assert_eq!(got, want, "value {value:?} with {preds_n} predicates");
                 hits += want.len();
                 if value.is_ascii() && value.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -1305,8 +1316,8 @@ mod gate_tests {
         let m = matcher(&tests);
         let ac = m.ci.ac.as_ref().expect("an automaton");
         assert!(ac.targets.per_lit.len() > super::DFA_MAX_LITERALS);
-        let short = ac.short.as_ref().expect("one-byte literals kept apart");
-        assert!(short.bytes.len() >= 5, "{:?}", short.bytes);
+        let one_byte = ac.one_byte.as_ref().expect("one-byte literals kept apart");
+        assert!(one_byte.bytes.len() >= 5, "{:?}", one_byte.bytes);
         assert!(singles > 300);
         let mut sc = FeedScratch::default();
         let mut fired_one = 0usize;
@@ -1318,17 +1329,9 @@ mod gate_tests {
                 2 => value = value.repeat(1 + g.below(40)),
                 _ => {}
             }
-            let want: Vec<u32> = tests
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.matches_text(&value))
-                .map(|(i, _)| i as u32)
-                .collect();
+            let want = reference(&tests, &value);
             assert_eq!(fired(&m, &value, &mut sc), want, "value {value:?}");
-            let mut resumed = Vec::new();
-            m.feed_text_resuming(&value, &mut sc, Some(0), &mut |p| resumed.push(p));
-            resumed.sort_unstable();
-            resumed.dedup();
+            let resumed = fired_resuming(&m, &value, &mut sc, 0);
             assert_eq!(resumed, want, "resumed, value {value:?}");
             fired_one += want.iter().filter(|&&p| p % 9 == 0 || p % 13 == 0).count();
         }
@@ -1402,19 +1405,11 @@ mod gate_tests {
                         format!("{}{}", &h[..cut], text(&mut g, 80, abc))
                     }
                 };
-                let mut got = Vec::new();
-                m.feed_text_resuming(&value, &mut resumed, Some(3), &mut |p| got.push(p));
-                got.sort_unstable();
-                got.dedup();
+                let got = fired_resuming(&m, &value, &mut resumed, 3);
                 let want = fired(&m, &value, &mut fresh);
                 assert_eq!(got, want, "value {i} {value:?} with {preds_n} predicates");
                 if i % 70 == 0 {
-                    let reference: Vec<u32> = tests
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, t)| t.matches_text(&value))
-                        .map(|(i, _)| i as u32)
-                        .collect();
+                    let reference = reference(&tests, &value);
                     assert_eq!(want, reference, "value {i} {value:?}");
                 }
                 hits += want.len();
@@ -1503,12 +1498,7 @@ mod gate_tests {
                 }
                 let value = parts.join(if round % 2 == 0 { "," } else { "" });
                 let got = fired(&m, &value, &mut sc);
-                let want: Vec<u32> = tests
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| t.matches_text(&value))
-                    .map(|(i, _)| i as u32)
-                    .collect();
+                let want = reference(&tests, &value);
                 assert_eq!(got, want, "value {value:?}");
                 hits += want.len();
             }
