@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+use super::folded::FoldedPairs;
 use super::{Engine, Scratch};
 use crate::event::{Doc, for_each_text};
 use crate::glob::LOWERS_TO_ASCII;
@@ -58,6 +59,9 @@ pub(super) enum Prefilter {
     Cover {
         searcher: aho_corasick::packed::Searcher,
         covers: Vec<Cover>,
+        /// The same search on the raw line, without its lowercase copy
+        /// (when the CPU allows).
+        folded: Option<FoldedPairs>,
     },
     Packed {
         searcher: aho_corasick::packed::Searcher,
@@ -88,6 +92,19 @@ impl Anchor {
     fn holds(&self, hay: &[u8], p: usize) -> bool {
         p >= self.offset && hay[p - self.offset..].starts_with(&self.lit)
     }
+
+    /// [`Anchor::holds`] in a line not lowercased (the literal is).
+    #[inline]
+    fn holds_folded(&self, hay: &[u8], p: usize) -> bool {
+        p >= self.offset && starts_folded(&hay[p - self.offset..], &self.lit)
+    }
+}
+
+/// Whether `hay` ASCII-lowercased starts with `lower`.
+#[inline]
+fn starts_folded(hay: &[u8], lower: &[u8]) -> bool {
+    hay.get(..lower.len())
+        .is_some_and(|w| w.eq_ignore_ascii_case(lower))
 }
 
 /// Whether `check` holds at some position where `searcher` finds a
@@ -192,7 +209,13 @@ impl Prefilter {
             let mut packed = aho_corasick::packed::Config::new().builder();
             packed.extend(covers.iter().map(|c| &c.sub));
             if let Some(searcher) = packed.build() {
-                return Some(Prefilter::Cover { searcher, covers });
+                let subs: Vec<&[u8]> = covers.iter().map(|c| c.sub.as_slice()).collect();
+                let folded = FoldedPairs::new(&subs, sample);
+                return Some(Prefilter::Cover {
+                    searcher,
+                    covers,
+                    folded,
+                });
             }
         }
         let anchors: Vec<Anchor> = lits
@@ -223,12 +246,32 @@ impl Prefilter {
             }
             // Every substring starting at `p` (the searcher reports one),
             // and every literal holding it.
-            Prefilter::Cover { searcher, covers } => any_start(searcher, hay, |p| {
+            Prefilter::Cover {
+                searcher, covers, ..
+            } => any_start(searcher, hay, |p| {
                 covers
                     .iter()
                     .any(|c| hay[p..].starts_with(&c.sub) && c.lits.iter().any(|a| a.holds(hay, p)))
             }),
             Prefilter::Dfa(a) => a.is_match(hay),
+        }
+    }
+
+    /// [`Prefilter::is_match`] on the raw line itself, not lowercased,
+    /// when this prefilter can (`None` otherwise).
+    fn is_match_raw(&self, raw: &[u8]) -> Option<bool> {
+        match self {
+            Prefilter::Cover {
+                covers,
+                folded: Some(f),
+                ..
+            } => Some(f.any(raw, |p| {
+                covers.iter().any(|c| {
+                    starts_folded(&raw[p..], &c.sub)
+                        && c.lits.iter().any(|a| a.holds_folded(raw, p))
+                })
+            })),
+            _ => None,
         }
     }
 }
@@ -378,6 +421,8 @@ impl Engine {
                         push_lowercase(lowered, t, true);
                         lowered.push(b'\n');
                     });
+                } else if let Some(found) = pf.is_match_raw(raw) {
+                    return found;
                 } else {
                     lowered.extend(raw.iter().map(u8::to_ascii_lowercase));
                 }
@@ -496,7 +541,7 @@ mod tests {
             let n = min + g.below(max - min + 1);
             (0..n).map(|_| b"abcd::x."[g.below(8)]).collect()
         };
-        let (mut covered, mut found) = (0, 0);
+        let (mut covered, mut found, mut raw_checked) = (0, 0, 0);
         for round in 0..400 {
             // One to four families, each a shared middle with its own ends.
             let mut lits: Vec<Vec<u8>> = Vec::new();
@@ -539,8 +584,23 @@ mod tests {
                     want,
                     "round {round}: {lits:?} in {hay:?}"
                 );
+                // The raw line, in any case, gives the same answer.
+                let raw: Vec<u8> = hay
+                    .iter()
+                    .map(|c| match g.below(2) {
+                        0 => c.to_ascii_uppercase(),
+                        _ => *c,
+                    })
+                    .collect();
+                if let Some(got) = pf.is_match_raw(&raw) {
+                    assert_eq!(got, want, "round {round}: {lits:?} in raw {raw:?}");
+                    raw_checked += 1;
+                }
                 found += usize::from(want);
             }
+        }
+        if super::super::folded::avx2() {
+            assert!(raw_checked > 8_000, "raw lines checked: {raw_checked}");
         }
         assert!(covered > 200, "covers chosen in {covered} of 400 rounds");
         assert!(
@@ -587,6 +647,24 @@ mod tests {
         assert!(pf.is_match(br#"{"commandline":"x privilege::debug exit"}"#));
         assert!(pf.is_match(br#"{"p":"c:\\x\\mimilib.dll"}"#));
         assert!(!pf.is_match(br#"{"p":"c:\\x\\mimilib2.dll","ip":"::1","k":"kiwi"}"#));
+        // The raw line, not lowercased.
+        if let Some(raw) = pf.is_match_raw(br#"{"CommandLine":"x PRIVILEGE::Debug exit"}"#) {
+            assert!(raw);
+            assert_eq!(
+                pf.is_match_raw(br#"{"P":"C:\\X\\MimiLib.DLL"}"#),
+                Some(true)
+            );
+            assert_eq!(
+                pf.is_match_raw(br#"{"P":"C:\\X\\MimiLib2.dll","IP":"::1","K":"Kiwi"}"#),
+                Some(false)
+            );
+            assert_eq!(
+                pf.is_match_raw(br#"{"P":"C:|X|MimiLib.dll","K":"GentilKiwi.COM"}"#),
+                Some(true)
+            );
+        } else {
+            assert!(!super::super::folded::avx2(), "AVX2 but no raw search");
+        }
     }
 
     #[test]

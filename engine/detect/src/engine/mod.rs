@@ -25,6 +25,7 @@ mod flat;
 #[cfg(test)]
 #[path = "../../tests/flat/mod.rs"]
 mod flat_layout;
+mod folded;
 mod keywords;
 #[cfg(test)]
 mod oracle;
