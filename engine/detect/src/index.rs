@@ -568,24 +568,71 @@ thread_local! {
 #[derive(Debug, Default)]
 struct StrIndex {
     exact: HashMap<Box<[u8]>, Vec<u32>, foldhash::fast::RandomState>,
-    ac: Option<AcIndex>,
-    prefix: Option<AnchoredIndex>,
-    suffix: Option<AnchoredIndex>,
+    // The large parts are boxed, so that a slot's matcher is a few cache
+    // lines: feeding a value reads every part's header, and most slots
+    // see one value every few events, by when their lines have gone cold
+    // (inline, a matcher was 3.2 KB and a value read ~15 of its lines).
+    ac: Option<Box<AcIndex>>,
+    prefix: Option<Box<AnchoredIndex>>,
+    suffix: Option<Box<AnchoredIndex>>,
     general: Vec<General>,
     /// General patterns without any literal: verified on every value.
     ungated: Vec<u32>,
     /// `*`: any value.
     any: Vec<u32>,
+    /// Which of the above hold something ([`Parts`]): a value reads this
+    /// first, and the other headers only for the parts there are.
+    has: Parts,
+}
+
+/// Bits saying which parts of an index hold something.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Parts(u16);
+
+impl Parts {
+    const PREFIX: u16 = 1;
+    const SUFFIX: u16 = 1 << 1;
+    const EXACT: u16 = 1 << 2;
+    const ANY: u16 = 1 << 3;
+    const AC: u16 = 1 << 4;
+    const UNGATED: u16 = 1 << 5;
+    // FieldMatcher's.
+    const PRESENT: u16 = 1 << 6;
+    const NONNULL: u16 = 1 << 7;
+    const CI: u16 = 1 << 8;
+    const CS: u16 = 1 << 9;
+    const REGEXES: u16 = 1 << 10;
+    const UNGATED_REGEXES: u16 = 1 << 11;
+    const NUMS: u16 = 1 << 12;
+    const TIMES: u16 = 1 << 13;
+    const CIDRS: u16 = 1 << 14;
+
+    fn of(parts: &[(u16, bool)]) -> Parts {
+        Parts(parts.iter().filter(|p| p.1).fold(0, |a, p| a | p.0))
+    }
+
+    #[inline(always)]
+    fn any(self, bits: u16) -> bool {
+        self.0 & bits != 0
+    }
 }
 
 impl StrIndex {
     fn is_empty(&self) -> bool {
-        self.exact.is_empty()
-            && self.ac.is_none()
-            && self.prefix.is_none()
-            && self.suffix.is_none()
-            && self.ungated.is_empty()
-            && self.any.is_empty()
+        self.has == Parts::default()
+    }
+
+    /// Sets [`StrIndex::has`] from the parts.
+    fn seal(mut self) -> StrIndex {
+        self.has = Parts::of(&[
+            (Parts::PREFIX, self.prefix.is_some()),
+            (Parts::SUFFIX, self.suffix.is_some()),
+            (Parts::EXACT, !self.exact.is_empty()),
+            (Parts::ANY, !self.any.is_empty()),
+            (Parts::AC, self.ac.is_some()),
+            (Parts::UNGATED, !self.ungated.is_empty()),
+        ]);
+        self
     }
 
     fn build(preds: &[(u32, &Pattern)], regex_gates: &[(u32, Vec<Vec<u8>>)]) -> StrIndex {
@@ -636,12 +683,12 @@ impl StrIndex {
                 add(g, AcTarget::RegexGate(*ri), &mut lits, &mut targets);
             }
         }
-        idx.prefix = AnchoredIndex::build(prefixes);
-        idx.suffix = AnchoredIndex::build(suffixes);
+        idx.prefix = AnchoredIndex::build(prefixes).map(Box::new);
+        idx.suffix = AnchoredIndex::build(suffixes).map(Box::new);
         if !lits.is_empty() {
-            idx.ac = Some(AcIndex::build(lits, targets));
+            idx.ac = Some(Box::new(AcIndex::build(lits, targets)));
         }
-        idx
+        idx.seal()
     }
 
     /// `globs` collects the wildcard patterns whose gate literal occurs:
@@ -656,19 +703,29 @@ impl StrIndex {
         fire: &mut impl FnMut(u32),
         gate: &mut impl FnMut(u32),
     ) {
-        if let Some(p) = &self.prefix {
+        let has = self.has;
+        if has.any(Parts::PREFIX)
+            && let Some(p) = &self.prefix
+        {
             p.feed(hay.iter(), fire);
         }
-        if let Some(sfx) = &self.suffix {
+        if has.any(Parts::SUFFIX)
+            && let Some(sfx) = &self.suffix
+        {
             sfx.feed(hay.iter().rev(), fire);
         }
-        if let Some(ps) = self.exact.get(hay) {
+        if has.any(Parts::EXACT)
+            && let Some(ps) = self.exact.get(hay)
+        {
             ps.iter().for_each(|p| fire(*p));
         }
-        for p in &self.any {
-            fire(*p);
+        if has.any(Parts::ANY) {
+            for p in &self.any {
+                fire(*p);
+            }
         }
-        if let Some(ac) = &self.ac
+        if has.any(Parts::AC)
+            && let Some(ac) = &self.ac
             && hay.len() >= ac.min_len
         {
             globs.clear();
@@ -695,10 +752,12 @@ impl StrIndex {
                 }
             }
         }
-        for g in &self.ungated {
-            let g = &self.general[*g as usize];
-            if g.glob.matches(hay) {
-                fire(g.pred);
+        if has.any(Parts::UNGATED) {
+            for g in &self.ungated {
+                let g = &self.general[*g as usize];
+                if g.glob.matches(hay) {
+                    fire(g.pred);
+                }
             }
         }
     }
@@ -724,11 +783,12 @@ impl StrIndex {
             .iter()
             .map(|(k, v)| k.len() + v.len() * 4 + 48)
             .sum();
-        let ac = self.ac.as_ref().map_or(0, AcIndex::memory_usage);
+        let ac = self.ac.as_ref().map_or(0, |a| a.memory_usage());
+        let anchored = |a: &Option<Box<AnchoredIndex>>| a.as_ref().map_or(0, |a| a.memory_usage());
         exact
             + ac
-            + self.prefix.as_ref().map_or(0, AnchoredIndex::memory_usage)
-            + self.suffix.as_ref().map_or(0, AnchoredIndex::memory_usage)
+            + anchored(&self.prefix)
+            + anchored(&self.suffix)
             + self.general.len() * 64
             + (self.ungated.len() + self.any.len()) * 4
     }
@@ -1652,6 +1712,15 @@ mod gate_tests {
             );
         }
     }
+
+    /// A slot's matcher is read on every value of its field, usually cold:
+    /// its automata stay behind pointers, so that the headers a value
+    /// reads span a few cache lines (inline, it was 3.2 KB).
+    #[test]
+    fn a_matcher_is_a_few_cache_lines() {
+        assert!(std::mem::size_of::<FieldMatcher>() <= 8 * 64);
+        assert!(std::mem::size_of::<super::StrIndex>() <= 3 * 64);
+    }
 }
 
 /// Every predicate of one slot.
@@ -1665,9 +1734,11 @@ pub struct FieldMatcher {
     ungated_regexes: Vec<u32>,
     nums: Vec<(u32, Cmp, f64)>,
     times: Vec<(u32, TimePart, Cmp, i64)>,
-    cidrs: Option<PrefixTable<u32>>,
+    cidrs: Option<Box<PrefixTable<u32>>>,
     present: Vec<u32>,
     nonnull: Vec<u32>,
+    /// Which of the above hold something (read first, as for [`StrIndex`]).
+    has: Parts,
 }
 
 /// Reusable per-call buffers.
@@ -1863,7 +1934,7 @@ impl FieldMatcher {
                 Test::Time(p, c, v) => m.times.push((id, *p, *c, *v)),
                 Test::Cidr(net) => m
                     .cidrs
-                    .get_or_insert_with(PrefixTable::new)
+                    .get_or_insert_with(Default::default)
                     .insert(*net, id),
                 Test::Present => m.present.push(id),
                 Test::NonNull => m.nonnull.push(id),
@@ -1897,6 +1968,17 @@ impl FieldMatcher {
         // (cased or not) match always occurs in the lowercased value.
         m.ci = StrIndex::build(&ci, &gates);
         m.cs = StrIndex::build(&cs, &[]);
+        m.has = Parts::of(&[
+            (Parts::PRESENT, !m.present.is_empty()),
+            (Parts::NONNULL, !m.nonnull.is_empty()),
+            (Parts::CI, !m.ci.is_empty()),
+            (Parts::CS, !m.cs.is_empty()),
+            (Parts::REGEXES, !m.regexes.is_empty()),
+            (Parts::UNGATED_REGEXES, !m.ungated_regexes.is_empty()),
+            (Parts::NUMS, !m.nums.is_empty()),
+            (Parts::TIMES, !m.times.is_empty()),
+            (Parts::CIDRS, m.cidrs.is_some()),
+        ]);
         m.joinable = m.ci.contains_only()
             && m.cs.is_empty()
             && m.regexes.is_empty()
@@ -1950,13 +2032,20 @@ impl FieldMatcher {
         slot: Option<u32>,
         fire: &mut impl FnMut(u32),
     ) {
-        self.present.iter().for_each(|p| fire(*p));
-        self.nonnull.iter().for_each(|p| fire(*p));
+        let has = self.has;
+        if has.any(Parts::PRESENT) {
+            self.present.iter().for_each(|p| fire(*p));
+        }
+        if has.any(Parts::NONNULL) {
+            self.nonnull.iter().for_each(|p| fire(*p));
+        }
         sc.gated.clear();
         let gated = &mut sc.gated;
-        // Most values have no uppercase letter: skip the lowercase copy.
-        let plain = text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase());
-        let hay = if plain || (self.ci.is_empty() && self.regexes.is_empty()) {
+        // Only the case-insensitive parts read the lowercased value, and
+        // most values have no uppercase letter: skip the copy then.
+        let lower = has.any(Parts::CI | Parts::REGEXES)
+            && (!text.is_ascii() || text.bytes().any(|b| b.is_ascii_uppercase()));
+        let hay = if !lower {
             text.as_bytes()
         } else {
             crate::glob::lowercase_into(text, &mut sc.lower);
@@ -1973,11 +2062,11 @@ impl FieldMatcher {
             }
             _ => (None, None),
         };
-        if !self.ci.is_empty() {
+        if has.any(Parts::CI) {
             self.ci
                 .feed(hay, &mut sc.globs, rci.take(), fire, &mut |r| gated.push(r));
         }
-        if !self.cs.is_empty() {
+        if has.any(Parts::CS) {
             self.cs.feed(
                 text.as_bytes(),
                 &mut sc.globs,
@@ -1996,13 +2085,15 @@ impl FieldMatcher {
                 }
             }
         }
-        for r in &self.ungated_regexes {
-            let r = &self.regexes[*r as usize];
-            if r.check(text, hay) {
-                fire(r.pred);
+        if has.any(Parts::UNGATED_REGEXES) {
+            for r in &self.ungated_regexes {
+                let r = &self.regexes[*r as usize];
+                if r.check(text, hay) {
+                    fire(r.pred);
+                }
             }
         }
-        if !self.nums.is_empty()
+        if has.any(Parts::NUMS)
             && let Some(x) = crate::predicate::parse_number(text)
         {
             for &(p, c, v) in &self.nums {
@@ -2011,14 +2102,17 @@ impl FieldMatcher {
                 }
             }
         }
-        for &(p, part, c, v) in &self.times {
-            if let Some(x) = crate::predicate::time_part(text, part)
-                && c.eval(x as f64, v as f64)
-            {
-                fire(p);
+        if has.any(Parts::TIMES) {
+            for &(p, part, c, v) in &self.times {
+                if let Some(x) = crate::predicate::time_part(text, part)
+                    && c.eval(x as f64, v as f64)
+                {
+                    fire(p);
+                }
             }
         }
-        if let Some(t) = &self.cidrs
+        if has.any(Parts::CIDRS)
+            && let Some(t) = &self.cidrs
             && let Some(addr) = crate::ip::parse_ip_lenient(text)
         {
             t.matches(addr).for_each(|p| fire(*p));
