@@ -6,7 +6,7 @@
 //!
 //! The line's bytes are ORed with 0x20 and compared with the substring's
 //! byte ORed with 0x20. For a letter that is exactly its two cases; any
-//! other byte also admits the one differing from it in that bit (`\\` and
+//! other byte also admits the one differing from it in that bit (`\` and
 //! `|`, `:` and a control character), which is a false candidate at worst.
 //! So wherever the ASCII-lowercased line holds a substring, both of its
 //! probed bytes match: the filter reports a superset of the substrings'
