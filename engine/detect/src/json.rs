@@ -367,9 +367,6 @@ impl Tape {
             return Err((i, "expected a string key"));
         }
         let i = skip_ws(b, self.string::<true>(b, i)?);
-        if let Some(t) = self.toks.last_mut() {
-            t.key = true;
-        }
         self.keys += 1;
         if b.get(i) != Some(&b':') {
             return Err((i, "expected ':' after an object key"));
@@ -447,7 +444,16 @@ impl Tape {
         let j = scan_plain(b, start, &mut self.seen);
         match b.get(j) {
             Some(b'"') => {
-                self.push(Kind::String, start, j);
+                let idx = self.toks.len() as u32;
+                self.toks.push(Tok {
+                    kind: Kind::String,
+                    flag: false,
+                    int: false,
+                    key: KEY,
+                    start: start as u32,
+                    end: j as u32,
+                    next: idx + 1,
+                });
                 if KEY {
                     push_key(&mut self.keytext, &mut self.keytext_len, b, start, j);
                 }
@@ -455,7 +461,8 @@ impl Tape {
             }
             Some(b'\\') => {
                 let end = self.escaped(b, start, j)?;
-                if KEY && let Some(t) = self.toks.last() {
+                if KEY && let Some(t) = self.toks.last_mut() {
+                    t.key = true;
                     let key = &self.arena[t.start as usize..t.end as usize];
                     push_key_slow(&mut self.keytext, &mut self.keytext_len, key);
                 }
@@ -704,19 +711,24 @@ fn word_at(src: &[u8], at: usize, end: usize) -> u64 {
 fn scan_plain(b: &[u8], mut j: usize, seen: &mut u64) -> usize {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
+        _mm_set1_epi8, _mm_setzero_si128,
     };
     // SAFETY: SSE2 is part of the x86-64 baseline, so its intrinsics are
-    // always available; each load reads sixteen bytes that `get` has just
-    // shown to be in `b`, and has no alignment requirement.
+    // always available; each load reads the sixteen bytes at `j`, which the
+    // loop's condition has just shown to be in `b` (`j <= b.len() - 16`),
+    // and has no alignment requirement.
     unsafe {
         let quote = _mm_set1_epi8(b'"' as i8);
         let backslash = _mm_set1_epi8(b'\\' as i8);
         let control = _mm_set1_epi8(0x1f);
-        while let Some(chunk) = b.get(j..j + 16) {
-            let v = _mm_loadu_si128(chunk.as_ptr().cast());
-            // Bit 7 of a byte: not ASCII.
-            *seen |= u64::from(_mm_movemask_epi8(v) != 0) << 7;
+        // The blocks' bytes ORed together, reduced to `seen` once.
+        let mut all = _mm_setzero_si128();
+        let p = b.as_ptr();
+        // The last offset with sixteen bytes from it (none: no block).
+        let last = b.len().wrapping_sub(16);
+        while b.len() >= 16 && j <= last {
+            let v = _mm_loadu_si128(p.add(j).cast());
+            all = _mm_or_si128(all, v);
             let stop = _mm_or_si128(
                 _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
                 // Unsigned v <= 0x1f.
@@ -724,10 +736,13 @@ fn scan_plain(b: &[u8], mut j: usize, seen: &mut u64) -> usize {
             );
             let m = _mm_movemask_epi8(stop) as u32;
             if m != 0 {
+                // Bit 7 of a byte: not ASCII.
+                *seen |= u64::from(_mm_movemask_epi8(all) != 0) << 7;
                 return j + m.trailing_zeros() as usize;
             }
             j += 16;
         }
+        *seen |= u64::from(_mm_movemask_epi8(all) != 0) << 7;
     }
     scan_plain_swar(b, j, seen)
 }
