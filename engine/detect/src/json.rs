@@ -329,8 +329,13 @@ impl Tape {
                     }
                     return Ok(());
                 };
-                i = skip_ws(b, i);
                 let object = self.toks[top as usize].kind == Kind::Object;
+                // Compact JSON: the next member's key right after the comma.
+                if object && let Some(&[b',', b'"']) = b.get(i..i + 2) {
+                    i = self.key(b, i + 1)?;
+                    continue 'value;
+                }
+                i = skip_ws(b, i);
                 match b.get(i) {
                     Some(b',') => {
                         i = skip_ws(b, i + 1);
@@ -366,8 +371,16 @@ impl Tape {
         if b.get(i) != Some(&b'"') {
             return Err((i, "expected a string key"));
         }
-        let i = skip_ws(b, self.string::<true>(b, i)?);
+        let i = self.string::<true>(b, i)?;
         self.keys += 1;
+        // Compact JSON: the colon right after the key, the value right
+        // after the colon (one bounds check for both).
+        if let Some(&[b':', c]) = b.get(i..i + 2)
+            && c > b' '
+        {
+            return Ok(i + 1);
+        }
+        let i = skip_ws(b, i);
         if b.get(i) != Some(&b':') {
             return Err((i, "expected ':' after an object key"));
         }
