@@ -516,11 +516,25 @@ impl Tape {
                         None => continue,
                     }
                 }
-                Some(b'b') => ('\u{8}', 2),
-                Some(b'f') => ('\u{c}', 2),
-                Some(b'n') => ('\n', 2),
-                Some(b'r') => ('\r', 2),
-                Some(b't') => ('\t', 2),
+                Some(&e @ (b'b' | b'f' | b'n' | b'r' | b't')) => {
+                    // One byte for two (`\r\n` and `\t` fill forwarded
+                    // messages): pushed as it is, not encoded as a char.
+                    copy_run(&mut self.arena, b, run, j);
+                    self.arena.push(match e {
+                        b'b' => 0x08,
+                        b'f' => 0x0c,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        _ => b'\t',
+                    });
+                    j += 2;
+                    run = j;
+                    self.continue_run(b, &mut j);
+                    match self.after_run(b, a0, start, &mut run, j)? {
+                        Some(end) => return Ok(end),
+                        None => continue,
+                    }
+                }
                 Some(b'u') => {
                     let (c, len) = unicode_escape(b, j)?;
                     // The raw text shows every ASCII run of the decoded
@@ -1248,6 +1262,9 @@ mod tests {
             r#"{"k":"C:\\Windows\\System32\\cmd.exe","e":"","u":"\u0041BC","long":"0123456789abcdefghij"}"#,
             "[[[[1]]],[{}],{\"a\":[]}]",
             "{\"x\":\"caf\u{e9} \u{1f600}\"}",
+            // Every one-character escape, alone, in runs, at both ends of
+            // a string and of a key, and past a sixteen-byte block.
+            r#"{"e":"\ba\fb\nc\rd\te\r\n\t","k\t":"\r\n","0123456789abcdef\b":"0123456789abcdefg\f\t\"\\\/"}"#,
         ] {
             let want: serde_json::Value = serde_json::from_str(s).unwrap();
             assert_eq!(parse(s).unwrap(), want, "{s}");
