@@ -250,12 +250,18 @@ impl Tape {
 
     #[inline(always)]
     fn push(&mut self, kind: Kind, start: usize, end: usize) -> u32 {
+        self.push_as(kind, start, end, false)
+    }
+
+    /// [`Tape::push`], marking the token as an object key when `key`.
+    #[inline(always)]
+    fn push_as(&mut self, kind: Kind, start: usize, end: usize, key: bool) -> u32 {
         let idx = self.toks.len() as u32;
         self.toks.push(Tok {
             kind,
             flag: false,
             int: false,
-            key: false,
+            key,
             start: start as u32,
             end: end as u32,
             next: idx + 1,
@@ -457,16 +463,7 @@ impl Tape {
         let j = scan_plain(b, start, &mut self.seen);
         match b.get(j) {
             Some(b'"') => {
-                let idx = self.toks.len() as u32;
-                self.toks.push(Tok {
-                    kind: Kind::String,
-                    flag: false,
-                    int: false,
-                    key: KEY,
-                    start: start as u32,
-                    end: j as u32,
-                    next: idx + 1,
-                });
+                self.push_as(Kind::String, start, j, KEY);
                 if KEY {
                     push_key(&mut self.keytext, &mut self.keytext_len, b, start, j);
                 }
@@ -516,25 +513,11 @@ impl Tape {
                         None => continue,
                     }
                 }
-                Some(&e @ (b'b' | b'f' | b'n' | b'r' | b't')) => {
-                    // One byte for two (`\r\n` and `\t` fill forwarded
-                    // messages): pushed as it is, not encoded as a char.
-                    copy_run(&mut self.arena, b, run, j);
-                    self.arena.push(match e {
-                        b'b' => 0x08,
-                        b'f' => 0x0c,
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        _ => b'\t',
-                    });
-                    j += 2;
-                    run = j;
-                    self.continue_run(b, &mut j);
-                    match self.after_run(b, a0, start, &mut run, j)? {
-                        Some(end) => return Ok(end),
-                        None => continue,
-                    }
-                }
+                Some(b'b') => ('\u{8}', 2),
+                Some(b'f') => ('\u{c}', 2),
+                Some(b'n') => ('\n', 2),
+                Some(b'r') => ('\r', 2),
+                Some(b't') => ('\t', 2),
                 Some(b'u') => {
                     let (c, len) = unicode_escape(b, j)?;
                     // The raw text shows every ASCII run of the decoded
@@ -550,8 +533,14 @@ impl Tape {
                 None => return Err((start - 1, "unterminated string")),
             };
             copy_run(&mut self.arena, b, run, j);
-            self.arena
-                .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            // An ASCII character (`\r\n` and `\t` fill forwarded messages)
+            // is its byte, pushed as it is rather than encoded and copied.
+            if c.is_ascii() {
+                self.arena.push(c as u8);
+            } else {
+                self.arena
+                    .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+            }
             j += len;
             run = j;
             self.continue_run(b, &mut j);
