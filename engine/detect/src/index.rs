@@ -2105,16 +2105,20 @@ impl FieldMatcher {
             // inner-literal search that turns quadratic, as the GUID regex
             // does on command lines full of `-`), the bounded backtracker
             // finishes a short value in a third of the PikeVM's instructions.
+            // Only whether it occurs matters: search for the least of it
+            // (gates and filters hold for that too, see `for_presence`).
+            let search = crate::re::for_presence(&text);
+            let search = search.as_deref().unwrap_or(&text);
             let re = meta::Regex::builder()
                 .configure(meta::Config::new())
-                .build(&text)
+                .build(search)
                 .map_err(|e| format!("regex '{r}': {e}"))?;
             let gate = regex_gates(&text);
             let filter = regex_filter(&text, gate.is_none());
             m.regexes.push(RegexPred {
                 pred: *id,
                 re,
-                fixed: crate::shift_and::ShiftAnd::new(&text),
+                fixed: crate::shift_and::ShiftAnd::new(search),
                 filter,
             });
             match gate {

@@ -16,6 +16,7 @@ use regex_syntax::ast::{
     self, Assertion, AssertionKind, Ast, ClassAscii, ClassAsciiKind, ClassBracketed, ClassPerl,
     ClassPerlKind, ClassSet, ClassSetItem, Flag, Flags, FlagsItem, FlagsItemKind, Group, GroupKind,
 };
+use regex_syntax::hir::{Hir, HirKind, Repetition};
 
 /// The pattern with its Perl classes and word boundaries made ASCII, as
 /// text regex-automata compiles. Errors are regex-syntax's parse errors.
@@ -41,6 +42,89 @@ pub fn compile(
         .configure(config)
         .build(&text)
         .map_err(|e| e.to_string())
+}
+
+/// A pattern that occurs in exactly the same texts as `pattern` (regex
+/// syntax, as [`translate`] gives it), with what an unanchored search for
+/// *whether* it occurs never needs taken off: optional elements at either
+/// end of the pattern (or of an alternative) go, and a repetition left at
+/// an end keeps only its minimum (`-k\s\w{1,64}(\s?-p)?` occurs wherever
+/// `-k\s\w` does, and only there). Its matches are matches of `pattern`,
+/// so literals every match of `pattern` holds are in every one of its
+/// matches too. `None` when nothing comes off (or the pattern does not
+/// parse). Shorter patterns are cheaper to run, and some become fixed
+/// byte sequences that skip the regex engine ([`crate::shift_and`]).
+pub fn for_presence(pattern: &str) -> Option<String> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let trimmed = trim(&hir);
+    (trimmed != hir).then(|| trimmed.to_string())
+}
+
+fn trim(h: &Hir) -> Hir {
+    match h.kind() {
+        HirKind::Alternation(alts) => Hir::alternation(alts.iter().map(trim).collect()),
+        HirKind::Capture(c) => trim(&c.sub),
+        HirKind::Concat(items) => trim_ends(items.clone()),
+        HirKind::Repetition(_) => trim_ends(vec![h.clone()]),
+        _ => h.clone(),
+    }
+}
+
+/// [`trim`] on the elements of a concatenation.
+fn trim_ends(mut items: Vec<Hir>) -> Hir {
+    // The end of the pattern.
+    while let Some(last) = items.pop() {
+        match last.kind() {
+            HirKind::Capture(c) => items.extend(flat(&c.sub)),
+            HirKind::Repetition(r) if r.min == 0 => {}
+            HirKind::Repetition(r) => {
+                items.push(least(r));
+                break;
+            }
+            _ => {
+                items.push(last);
+                break;
+            }
+        }
+    }
+    // Its start.
+    let mut start = 0;
+    while start < items.len() {
+        match items[start].kind() {
+            HirKind::Capture(c) => {
+                let inner = flat(&c.sub);
+                items.splice(start..=start, inner);
+            }
+            HirKind::Repetition(r) if r.min == 0 => start += 1,
+            HirKind::Repetition(r) => {
+                items[start] = least(r);
+                break;
+            }
+            _ => break,
+        }
+    }
+    Hir::concat(items.split_off(start))
+}
+
+/// The elements of `h` as a concatenation.
+fn flat(h: &Hir) -> Vec<Hir> {
+    match h.kind() {
+        HirKind::Concat(items) => items.clone(),
+        _ => vec![h.clone()],
+    }
+}
+
+/// Repetition `r` at its minimum count.
+fn least(r: &Repetition) -> Hir {
+    Hir::repetition(Repetition {
+        min: r.min,
+        max: Some(r.min),
+        greedy: true,
+        sub: r.sub.clone(),
+    })
 }
 
 fn ascii_kind(k: &ClassPerlKind) -> ClassAsciiKind {
@@ -199,5 +283,84 @@ mod tests {
         // Case folding stays Unicode (PCRE in UTF mode folds É/é).
         assert!(re(r"(?i)caf\u{e9}").is_match("CAF\u{c9}"));
         assert!(translate("(unclosed").is_err());
+    }
+
+    /// The trimmed pattern occurs in exactly the texts the original occurs
+    /// in: optional and repeated elements at either end, in alternatives
+    /// and groups, next to anchors and word boundaries that must stay,
+    /// with case folding and dot-all, over texts built from the patterns'
+    /// own pieces.
+    #[test]
+    fn a_pattern_trimmed_for_presence_occurs_where_the_original_does() {
+        let patterns = [
+            r"-k\s\w{1,64}(?:\s?(?:-p|-s))?",
+            r" [0-7]{7,13}",
+            r"ab+",
+            r"a+b",
+            r"a*",
+            r"x?y*z{0,3}",
+            r"(ab)+c(de)*",
+            r"((a)b?)c?",
+            r"^a{2,}b?",
+            r"a{2,}b?$",
+            r"\ba\w*",
+            r"a\w*\b",
+            r"(?i)CMD(?:\.exe)?\s+/c",
+            r"(?s)a.{0,5}b.*",
+            r"(?:ab?|c+d|e*)x",
+            r"x(?:ab?|c+d|e*)",
+            r"[ab]{2,4}|c{3,}d?",
+            r"(?m)^a+$",
+            r"a(?:b|c*)?",
+            r"(?:a+|b)+",
+            r"\Ba+",
+        ];
+        let alphabet = [
+            'a', 'b', 'c', 'd', 'e', 'x', 'y', 'z', 'k', '-', ' ', '\n', '0', '7', 'C', 'M', 'D',
+            '/', '.',
+        ];
+        let mut g = warden_gen::Rng::new(0x7e57);
+        let mut changed = 0;
+        for p in patterns {
+            let text = translate(p).unwrap();
+            let Some(short) = for_presence(&text) else {
+                continue;
+            };
+            changed += 1;
+            let (a, b) = (re(&text), re(&short));
+            for _ in 0..3_000 {
+                let n = g.below(12);
+                let hay: String = (0..n).map(|_| alphabet[g.below(alphabet.len())]).collect();
+                assert_eq!(
+                    a.is_match(&hay),
+                    b.is_match(&hay),
+                    "{p} trimmed to {short} on {hay:?}"
+                );
+            }
+        }
+        // All but the five whose ends hold nothing to take off.
+        assert_eq!(changed, patterns.len() - 5, "patterns trimmed");
+        // What comes off.
+        let trimmed = |p: &str| for_presence(&translate(p).unwrap());
+        let hir = |p: &str| regex_syntax::Parser::new().parse(p).unwrap();
+        for (p, least) in [
+            (r"ab+", "ab"),
+            (r"a*", ""),
+            (r"^a{2,}b?", "^a{2}"),
+            (r"(x)+y?", "x"),
+        ] {
+            assert_eq!(hir(&trimmed(p).unwrap()), hir(least), "{p}");
+        }
+        assert_eq!(trimmed(r"a\w*\b"), None);
+        assert_eq!(trimmed(r"abc"), None);
+        // Two of SigmaHQ's command-line regexes become fixed byte
+        // sequences, which skip the regex engine.
+        for p in [r"-k\s\w{1,64}(?:\s?(?:-p|-s))?", r" [0-7]{7,13}"] {
+            assert!(crate::shift_and::ShiftAnd::new(&translate(p).unwrap()).is_none());
+            assert!(
+                crate::shift_and::ShiftAnd::new(&trimmed(p).unwrap()).is_some(),
+                "{p}"
+            );
+        }
     }
 }
