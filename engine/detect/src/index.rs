@@ -107,6 +107,8 @@ struct OneByte {
     /// Per byte value: the bit of its index in `bytes` (at most 64
     /// literals; `None` above, when each takes a `memchr`).
     bits: Option<Box<[u64; 256]>>,
+    /// Every literal's bit.
+    all: u64,
 }
 
 impl OneByte {
@@ -124,7 +126,8 @@ impl OneByte {
             }
             t
         });
-        OneByte { bytes, bits }
+        let all = bits.as_ref().map_or(0, |t| t.iter().fold(0, |a, b| a | b));
+        OneByte { bytes, bits, all }
     }
 
     #[inline]
@@ -137,7 +140,7 @@ impl OneByte {
             }
             return;
         };
-        let mut seen = present(bits, hay);
+        let mut seen = present(bits, self.all, hay);
         while seen != 0 {
             f(self.bytes[seen.trailing_zeros() as usize].1 as usize);
             seen &= seen - 1;
@@ -150,11 +153,9 @@ impl OneByte {
 }
 
 /// The OR of `bits` over the bytes of `hay`: four independent chains, and
-/// a check every 256 bytes whether every bit is already set (the bits of
-/// bytes no literal has are never set, so that needs all of them present).
+/// a check every 256 bytes whether `all` the bits are already set.
 #[inline]
-fn present(bits: &[u64; 256], hay: &[u8]) -> u64 {
-    let all = bits.iter().fold(0, |a, b| a | b);
+fn present(bits: &[u64; 256], all: u64, hay: &[u8]) -> u64 {
     let mut seen = 0u64;
     for block in hay.chunks(256) {
         let mut m = [0u64; 4];
