@@ -963,6 +963,7 @@ impl<'a> Doc<'a> {
     /// booleans as `true`/`false`, integers as written, other numbers in
     /// their shortest decimal form, evtx_dump's `{"#text": x}` as `x`.
     /// `None` for null, arrays and other objects.
+    #[inline]
     pub(crate) fn scalar_text<'b>(&'b self, i: u32, buf: &'b mut String) -> Option<&'b str> {
         let t = &self.toks[i as usize];
         match t.kind {
