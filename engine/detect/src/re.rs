@@ -55,10 +55,7 @@ pub fn compile(
 /// parse). Shorter patterns are cheaper to run, and some become fixed
 /// byte sequences that skip the regex engine ([`crate::shift_and`]).
 pub fn for_presence(pattern: &str) -> Option<String> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(pattern)
-        .ok()?;
+    let hir = regex_syntax::parse(pattern).ok()?;
     let trimmed = trim(&hir);
     if trimmed == hir {
         return None;
@@ -67,11 +64,7 @@ pub fn for_presence(pattern: &str) -> Option<String> {
     // optional `(?:a+)?` left in the middle prints as the lazy `a+?`: keep
     // the least form only when its text reads back as itself.
     let text = trimmed.to_string();
-    let again = regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(&text)
-        .ok()?;
-    (again == trimmed).then_some(text)
+    (regex_syntax::parse(&text).ok()? == trimmed).then_some(text)
 }
 
 fn trim(h: &Hir) -> Hir {
