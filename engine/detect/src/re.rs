@@ -71,64 +71,59 @@ fn trim(h: &Hir) -> Hir {
     match h.kind() {
         HirKind::Alternation(alts) => Hir::alternation(alts.iter().map(trim).collect()),
         HirKind::Capture(c) => trim(&c.sub),
-        HirKind::Concat(items) => trim_ends(items.clone()),
-        HirKind::Repetition(_) => trim_ends(vec![h.clone()]),
+        HirKind::Concat(_) | HirKind::Repetition(_) => {
+            let mut items = Vec::new();
+            flatten(h, &mut items);
+            trim_ends(items.into_iter().cloned().collect())
+        }
         _ => h.clone(),
     }
 }
 
-/// [`trim`] on the elements of a concatenation.
+/// [`trim`] on the elements of a concatenation (captures undone).
 fn trim_ends(mut items: Vec<Hir>) -> Hir {
+    let optional = |h: &Hir| matches!(h.kind(), HirKind::Repetition(r) if r.min == 0);
     // The end of the pattern.
-    while let Some(last) = items.pop() {
-        match last.kind() {
-            HirKind::Capture(c) => items.extend(flat(&c.sub)),
-            HirKind::Repetition(r) if r.min == 0 => {}
-            HirKind::Repetition(r) => {
-                items.push(least(r));
-                break;
-            }
-            _ => {
-                items.push(last);
-                break;
-            }
-        }
+    while items.last().is_some_and(optional) {
+        items.pop();
+    }
+    if let Some(last) = items.last_mut()
+        && let HirKind::Repetition(r) = last.kind()
+    {
+        *last = least(r);
     }
     // Its start.
-    let mut start = 0;
-    while start < items.len() {
-        match items[start].kind() {
-            HirKind::Capture(c) => {
-                let inner = flat(&c.sub);
-                items.splice(start..=start, inner);
-            }
-            HirKind::Repetition(r) if r.min == 0 => start += 1,
-            HirKind::Repetition(r) => {
-                items[start] = least(r);
-                break;
-            }
-            _ => break,
-        }
+    let start = items
+        .iter()
+        .position(|h| !optional(h))
+        .unwrap_or(items.len());
+    if let Some(HirKind::Repetition(r)) = items.get(start).map(Hir::kind) {
+        items[start] = least(r);
     }
     Hir::concat(items.split_off(start))
 }
 
-/// The elements of `h` as a concatenation.
-fn flat(h: &Hir) -> Vec<Hir> {
+/// The items of `h` in sequence, captures and nested concatenations undone.
+pub(crate) fn flatten<'a>(h: &'a Hir, out: &mut Vec<&'a Hir>) {
     match h.kind() {
-        HirKind::Concat(items) => items.clone(),
-        _ => vec![h.clone()],
+        HirKind::Concat(items) => items.iter().for_each(|i| flatten(i, out)),
+        HirKind::Capture(c) => flatten(&c.sub, out),
+        _ => out.push(h),
     }
 }
 
-/// Repetition `r` at its minimum count.
+/// Repetition `r` at its minimum count (a single count of a group is the
+/// group's items).
 fn least(r: &Repetition) -> Hir {
-    Hir::repetition(Repetition {
+    let h = Hir::repetition(Repetition {
         min: r.min,
         max: Some(r.min),
         greedy: true,
         sub: r.sub.clone(),
-    })
+    });
+    let mut items = Vec::new();
+    flatten(&h, &mut items);
+    Hir::concat(items.into_iter().cloned().collect())
 }
 
 fn ascii_kind(k: &ClassPerlKind) -> ClassAsciiKind {

@@ -191,7 +191,7 @@ impl ShiftAnd {
             .parse(pattern)
             .ok()?;
         let mut items: Vec<&Hir> = Vec::new();
-        flatten(&hir, &mut items);
+        crate::re::flatten(&hir, &mut items);
         let start = matches!(
             items.first().map(|h| h.kind()),
             Some(HirKind::Look(Look::Start))
@@ -281,15 +281,6 @@ impl ShiftAnd {
             Masks::W64 { .. } => 2 * 256 * 8 + 48,
             Masks::W128 { .. } => 2 * 256 * 16 + 48,
         }
-    }
-}
-
-/// The items of `h` in sequence, captures and nested concatenations undone.
-fn flatten<'a>(h: &'a Hir, out: &mut Vec<&'a Hir>) {
-    match h.kind() {
-        HirKind::Concat(items) => items.iter().for_each(|i| flatten(i, out)),
-        HirKind::Capture(c) => flatten(&c.sub, out),
-        _ => out.push(h),
     }
 }
 
