@@ -135,22 +135,41 @@ const SCRIPTS: &[&str] = &[
 ];
 
 /// Real command lines carry per-run details (client ids, handles, temp
-/// names, GUIDs); vary the numbers and append per-run arguments to some so
-/// repeated values are as common as in real logs, not more.
+/// names, GUIDs); vary those and append per-run arguments to some so
+/// repeated values are as common as in real logs, not more. Only numbers
+/// of three digits or more vary, and a braced GUID becomes a fresh one:
+/// `System32`, `Office16`, `v1.0` or `0xffffffff` are the same on every
+/// machine, and the rules test them.
 fn vary_command_line(cmd: &str, rng: &mut Rng) -> String {
     let mut out = String::with_capacity(cmd.len() + 48);
-    let mut digits = false;
-    for c in cmd.chars() {
-        if c.is_ascii_digit() {
-            if !digits {
-                let _ = write!(out, "{}", rng.below(10_000));
-                digits = true;
-            }
-        } else {
-            digits = false;
-            out.push(c);
+    let mut rest = cmd;
+    while let Some(i) = rest.find(|c: char| c.is_ascii_digit() || c == '{') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if let Some(guid) = rest.strip_prefix('{').and_then(|r| r.get(..37))
+            && guid.ends_with('}')
+            && is_guid(&guid[..36])
+        {
+            let _ = write!(out, "{{{}}}", rng.guid());
+            rest = &rest[38..];
+            continue;
         }
+        if rest.starts_with('{') {
+            out.push('{');
+            rest = &rest[1..];
+            continue;
+        }
+        let n = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if n >= 3 {
+            let _ = write!(out, "{}", rng.below(10_000));
+        } else {
+            out.push_str(&rest[..n]);
+        }
+        rest = &rest[n..];
     }
+    out.push_str(rest);
     match rng.below(4) {
         0 => {
             let _ = write!(out, " /session:{{{}}}", rng.guid());
@@ -165,6 +184,15 @@ fn vary_command_line(cmd: &str, rng: &mut Rng) -> String {
         _ => {}
     }
     out
+}
+
+/// `8-4-4-4-12` hexadecimal digits.
+fn is_guid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 fn system(ev: &mut String, rng: &mut Rng, provider: &str, eid: u32, channel: &str, time: &str) {
@@ -608,4 +636,40 @@ pub(crate) fn windows_attack(rng: &mut Rng, time: &str, planted: crate::Planted)
     }
     ev.push_str("}}}");
     ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_vary_per_run_details_only() {
+        let mut rng = Rng::new(3);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..50 {
+            let base = vary_command_line(
+                r#""C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe" -p 0xffffffff --handle=4120 {222A245B-E637-4AE9-A93F-A59CA119A75E} {not-a-guid} x{"#,
+                &mut rng,
+            );
+            // What is the same on every machine stays as written.
+            assert!(
+                base.starts_with(
+                    r#""C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe" -p 0xffffffff --handle="#
+                ),
+                "{base}"
+            );
+            assert!(base.contains(" {not-a-guid} x{"), "{base}");
+            // The handle is a number again, the GUID a well-formed one.
+            let after = &base[base.find("--handle=").unwrap() + 9..];
+            let (handle, after) = after.split_once(' ').unwrap();
+            assert!(handle.parse::<u32>().is_ok(), "{base}");
+            let guid = after.strip_prefix('{').unwrap().get(..36).unwrap();
+            assert!(is_guid(guid), "{base}");
+            seen.insert((handle.to_string(), guid.to_string()));
+        }
+        // Per-run details differ from run to run.
+        assert!(seen.len() > 40, "{}", seen.len());
+        assert!(!is_guid("222A245B-E637-4AE9-A93F-A59CA119A75"));
+        assert!(!is_guid("222A245B+E637-4AE9-A93F-A59CA119A75E"));
+    }
 }
