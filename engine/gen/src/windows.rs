@@ -146,17 +146,18 @@ fn vary_command_line(cmd: &str, rng: &mut Rng) -> String {
     while let Some(i) = rest.find(|c: char| c.is_ascii_digit() || c == '{') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        if let Some(guid) = rest.strip_prefix('{').and_then(|r| r.get(..37))
-            && guid.ends_with('}')
-            && is_guid(&guid[..36])
-        {
-            let _ = write!(out, "{{{}}}", rng.guid());
-            rest = &rest[38..];
-            continue;
-        }
-        if rest.starts_with('{') {
-            out.push('{');
-            rest = &rest[1..];
+        if let Some(r) = rest.strip_prefix('{') {
+            // `{` + 36 + `}`: a GUID; any other brace stays as written.
+            rest = match r.get(..37) {
+                Some(g) if g.ends_with('}') && is_guid(&g[..36]) => {
+                    let _ = write!(out, "{{{}}}", rng.guid());
+                    &r[37..]
+                }
+                _ => {
+                    out.push('{');
+                    r
+                }
+            };
             continue;
         }
         let n = rest
